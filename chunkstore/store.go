@@ -1,0 +1,100 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Error categories, checked with errors.Is. Backends wrap them with context:
+// fmt.Errorf("blob %s: %w", d, chunkstore.ErrNotFound).
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrDigestMismatch = errors.New("digest mismatch")
+	ErrSizeMismatch   = errors.New("size mismatch")
+	ErrTooLarge       = errors.New("blob too large")
+	ErrLocked         = errors.New("store is in use")
+)
+
+// Info describes a stored blob.
+type Info struct {
+	Digest digest.Digest
+	Size   int64
+}
+
+// Reader reads blobs. Every read is verified against the digest: a blob whose
+// bytes do not match is reported with ErrDigestMismatch, never returned.
+type Reader interface {
+	// Stat returns the blob's size, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (Info, error)
+	// ReadBlob returns the whole verified blob. A blob larger than maxSize
+	// (when maxSize > 0) fails with ErrTooLarge before it is read.
+	ReadBlob(ctx context.Context, d digest.Digest, maxSize int64) ([]byte, error)
+	// Open streams a blob; the reader fails with ErrDigestMismatch at EOF if
+	// the bytes do not match d.
+	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
+}
+
+// RangeReader reads part of a blob without verification; the caller checks
+// what it reads (a frame against its digest in the pack index).
+type RangeReader interface {
+	ReadRange(ctx context.Context, d digest.Digest, offset, length int64) ([]byte, error)
+}
+
+// Writer stores blobs. PutBlob is idempotent: nil means the content is stored
+// (also when it already was). Writes are atomic and verified: data whose
+// digest is not d fails with ErrDigestMismatch and stores nothing.
+type Writer interface {
+	PutBlob(ctx context.Context, d digest.Digest, data []byte) error
+	// WriteBlob stores a blob streamed from r of the given size (-1: unknown).
+	WriteBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error
+}
+
+// Lister enumerates and deletes blobs (garbage collection).
+type Lister interface {
+	// ListBlobs calls fn for every blob, in digest order.
+	ListBlobs(ctx context.Context, fn func(Info) error) error
+	// DeleteBlob removes a blob; deleting a missing blob is not an error.
+	DeleteBlob(ctx context.Context, d digest.Digest) error
+}
+
+// Ref is a named reference to a blob (an image index or manifest).
+type Ref struct {
+	Name       string // full normalized name, e.g. docker.io/library/hello:latest
+	Descriptor ocispec.Descriptor
+}
+
+// Refs maps names to descriptors (index.json in an OCI layout).
+type Refs interface {
+	// ListRefs returns every ref sorted by name.
+	ListRefs(ctx context.Context) ([]Ref, error)
+	// GetRef returns the descriptor named name, or ErrNotFound.
+	GetRef(ctx context.Context, name string) (ocispec.Descriptor, error)
+	// SetRef points name at desc (replacing any previous target).
+	SetRef(ctx context.Context, name string, desc ocispec.Descriptor) error
+	// DeleteRef removes name; ErrNotFound if it does not exist.
+	DeleteRef(ctx context.Context, name string) error
+}
+
+// Leaser coordinates writers with garbage collection across processes. A
+// lease is held while an operation may reference blobs that no ref reaches
+// yet; Exclusive (gc) is granted only when no lease is held, and leases wait
+// while it is held. Both are released by the returned func and, for
+// file-backed stores, by the death of the process.
+type Leaser interface {
+	Lease(ctx context.Context) (release func(), err error)
+	// Exclusive waits for the store when wait is set, else fails with ErrLocked.
+	Exclusive(ctx context.Context, wait bool) (release func(), err error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Reader
+	Writer
+	Lister
+	Refs
+	Leaser
+}

@@ -1,0 +1,21 @@
+package format
+
+// Media types and annotation keys of OCIv2 (SPEC.md §6).
+const (
+	// MediaTypePackIndex is a pack index blob (binary, SPEC.md §5.3).
+	MediaTypePackIndex = "application/vnd.oci2.packindex.v1"
+	// MediaTypeTreePack is a pack whose chunks are tree objects.
+	MediaTypeTreePack = "application/vnd.oci2.pack.tree.v1"
+	// MediaTypeDataPack is a pack whose chunks are file data.
+	MediaTypeDataPack = "application/vnd.oci2.pack.data.v1"
+
+	// AnnotationRoot on the image manifest holds the root tree digest.
+	AnnotationRoot = "org.oci2.root"
+	// AnnotationFormat on the image manifest holds the format version ("1").
+	AnnotationFormat = "org.oci2.format"
+	// AnnotationPackIndex on a pack descriptor names its pack index blob.
+	AnnotationPackIndex = "org.oci2.pack.index"
+
+	// FormatVersion is the value of AnnotationFormat written by this version.
+	FormatVersion = "1"
+)
