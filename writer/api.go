@@ -1,0 +1,110 @@
+package writer
+
+import (
+	"context"
+	"io"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+)
+
+// Content supplies a regular file's logical bytes. Open may return an
+// *os.File, which lets the writer skip holes without reading them.
+type Content interface {
+	Open() (io.ReadCloser, error)
+}
+
+// Node is one filesystem entry before it is written. Entry carries the name
+// and metadata; for regular files Entry.Size must be set, and Entry.Extents
+// may be set when they are already known (then Content is used only to fetch
+// bytes of chunks the store lacks, or may be nil when the store has them).
+type Node struct {
+	format.Entry
+	Children []*Node // TypeDir; any order, the writer sorts them
+	Content  Content // TypeReg
+	// Inode groups hardlinks: nodes with the same non-zero Inode are one file.
+	// The writer makes the first of a group in canonical order the regular
+	// file and the others TypeHardlink entries pointing at it.
+	Inode uint64
+}
+
+// Progress is reported while writing (from one goroutine, in order).
+type Progress struct {
+	Phase        string // "walk", "data", "trees", "commit"
+	Entries      int64
+	BytesRead    int64 // logical bytes chunked so far
+	BytesTotal   int64 // logical bytes to chunk (when known)
+	FramesNew    int64
+	FramesReused int64
+	StoredNew    int64 // stored bytes of new frames
+}
+
+// Options configure Write.
+type Options struct {
+	// Config is the image config; Architecture/OS/Variant give the platform.
+	// The writer sets RootFS and, with SourceDateEpoch, clamps Created.
+	Config ocispec.Image
+	// Annotations are added to the manifest (besides the format's own).
+	Annotations map[string]string
+	// SourceDateEpoch clamps every mtime later than it (SPEC.md §4.3).
+	SourceDateEpoch *time.Time
+	Progress        func(Progress)
+	Workers         int
+}
+
+// Stats describe one written image.
+type Stats struct {
+	Entries      int64 `json:"entries"`
+	Files        int64 `json:"files"`
+	LogicalBytes int64 `json:"logical_bytes"` // sum of regular file sizes
+	Chunks       int64 `json:"chunks"`        // distinct data chunks
+	Frames       int64 `json:"frames"`
+	FramesNew    int64 `json:"frames_new"`
+	StoredBytes  int64 `json:"stored_bytes"`     // stored size of all packs
+	StoredNew    int64 `json:"stored_new_bytes"` // stored bytes written by this write
+	Packs        int64 `json:"packs"`
+}
+
+// Result of writing one image manifest.
+type Result struct {
+	Manifest ocispec.Descriptor // with Platform set
+	Root     format.ChunkID     // root wrapper tree
+	Stats    Stats
+}
+
+// Store is what Write needs.
+type Store interface {
+	chunkstore.Reader
+	chunkstore.Writer
+	chunkstore.Refs
+}
+
+// Write stores root as one image manifest (with its config, pack indexes and
+// frames) and returns its descriptor. The caller holds a lease.
+func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, error) {
+	panic("TODO(H3)")
+}
+
+// WriteIndex stores an OCI image index over manifests (each with Platform)
+// and returns its descriptor.
+func WriteIndex(ctx context.Context, st chunkstore.Writer, manifests []ocispec.Descriptor,
+	annotations map[string]string) (ocispec.Descriptor, error) {
+	panic("TODO(H3)")
+}
+
+// DirOptions configure FromDir.
+type DirOptions struct {
+	// Warn receives non-fatal problems (sockets skipped, unreadable xattrs
+	// when not root, ...).
+	Warn func(path string, err error)
+}
+
+// FromDir walks dir (without following symlinks, staying on its
+// filesystem) and returns its node tree: metadata, xattrs, hardlink groups,
+// and Contents that open files with O_NOFOLLOW|O_NONBLOCK.
+func FromDir(ctx context.Context, dir string, opts DirOptions) (*Node, error) {
+	panic("TODO(H3)")
+}
