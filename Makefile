@@ -1,0 +1,55 @@
+# oci2 developer targets. Everything here is also what CI runs (.ci/run).
+#
+#   make build        binaries into ./bin (oci2, buildkitd-oci2, ...)
+#   make test         go vet + every Go test (integration tests in tests/ need root)
+#   make fuzz         every go-fuzz target for FUZZTIME each
+#   make corpus       build the ../shared/corpus trees into $(OCI2_CORPUS) (cached)
+#   make bench        full benchmark on the corpus, writes bench/results/<date>.md
+#   make bench-smoke  one small generated tree, oci2 and tar only (< 1 min)
+
+GO          ?= go
+BIN         ?= $(CURDIR)/bin
+OCI2_CORPUS ?= /var/cache/oci2-corpus
+CORPUS_SRC  ?= $(CURDIR)/../shared/corpus
+# -p 2: the reference machine has 2 cores; the integration tests are heavy.
+TEST_FLAGS  ?= -p 2 -timeout 30m
+FUZZTIME    ?= 10s
+BENCH_FLAGS ?=
+
+export OCI2_CORPUS
+
+.PHONY: all build test vet fuzz corpus bench bench-smoke clean
+
+all: build
+
+build:
+	mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test $(TEST_FLAGS) ./...
+
+# One fuzz target per `go test -fuzz` call (go refuses patterns matching several).
+fuzz:
+	@set -e; grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | sort | while read -r f; do \
+		dir=$$(dirname "$$f"); \
+		for fn in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+			echo "== fuzz $$dir $$fn ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) "./$$dir" || exit 1; \
+		done; \
+	done
+
+corpus:
+	$(CORPUS_SRC)/build-all.sh $(OCI2_CORPUS)
+
+bench: build corpus
+	$(GO) run ./bench -bin $(BIN) -corpus $(OCI2_CORPUS) -out bench/results $(BENCH_FLAGS)
+
+bench-smoke: build
+	$(GO) run ./bench -bin $(BIN) -smoke -out $${TMPDIR:-/tmp}/oci2-bench-smoke $(BENCH_FLAGS)
+
+clean:
+	rm -rf $(BIN)
