@@ -9,7 +9,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Error categories, checked with errors.Is. Backends wrap them with context:
+// Error categories, checked with errors.Is (see also ErrInvalidDigest).
+// Backends wrap them with context:
 // fmt.Errorf("blob %s: %w", d, chunkstore.ErrNotFound).
 var (
 	ErrNotFound       = errors.New("not found")
@@ -39,7 +40,9 @@ type Reader interface {
 }
 
 // RangeReader reads part of a blob without verification; the caller checks
-// what it reads (a frame against its digest in the pack index).
+// what it reads (a frame against its digest in the pack index). A range that
+// ends past the blob fails with io.ErrUnexpectedEOF; a missing blob with
+// ErrNotFound.
 type RangeReader interface {
 	ReadRange(ctx context.Context, d digest.Digest, offset, length int64) ([]byte, error)
 }
@@ -50,6 +53,8 @@ type RangeReader interface {
 type Writer interface {
 	PutBlob(ctx context.Context, d digest.Digest, data []byte) error
 	// WriteBlob stores a blob streamed from r of the given size (-1: unknown).
+	// A stream of another length fails with ErrSizeMismatch. When the blob is
+	// already stored, r may be left unread.
 	WriteBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error
 }
 
@@ -73,7 +78,9 @@ type Refs interface {
 	ListRefs(ctx context.Context) ([]Ref, error)
 	// GetRef returns the descriptor named name, or ErrNotFound.
 	GetRef(ctx context.Context, name string) (ocispec.Descriptor, error)
-	// SetRef points name at desc (replacing any previous target).
+	// SetRef points name at desc (replacing any previous target). The blob
+	// must be stored already (else ErrNotFound) with desc.Size bytes (else
+	// ErrSizeMismatch), so a ref never dangles.
 	SetRef(ctx context.Context, name string, desc ocispec.Descriptor) error
 	// DeleteRef removes name; ErrNotFound if it does not exist.
 	DeleteRef(ctx context.Context, name string) error
