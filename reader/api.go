@@ -14,6 +14,21 @@ type Pack struct {
 	Descriptor      ocispec.Descriptor // the pack blob
 	IndexDescriptor ocispec.Descriptor // its pack index blob
 	Index           *format.PackIndex
+
+	offsets []uint64 // frame offsets, filled by Open (computed lazily otherwise)
+}
+
+// FrameOffset returns the offset of frame i in the pack: the sum of the
+// stored sizes of the frames before it.
+func (p *Pack) FrameOffset(i int) uint64 {
+	if len(p.offsets) == len(p.Index.Frames) {
+		return p.offsets[i]
+	}
+	var off uint64
+	for j := 0; j < i; j++ {
+		off += p.Index.Frames[j].StoredSize
+	}
+	return off
 }
 
 // Image is an opened, validated OCIv2 image manifest.
@@ -27,17 +42,19 @@ type Image struct {
 }
 
 // Open reads and validates the manifest desc points at, its config and all
-// its pack indexes.
+// its pack indexes. desc.Size may be 0 when unknown; any other size must be
+// the manifest's.
 func Open(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor) (*Image, error) {
-	panic("TODO(H4)")
+	return open(ctx, r, desc)
 }
 
-// Resolve finds the manifest for platform (nil: the host's platform, or the
-// only one) from a ref name or a digest ("sha256:...") of an image index or
-// manifest.
+// Resolve finds the manifest for platform (nil: the only one, or else the
+// host's platform) from a ref name or a digest ("sha256:...") of an image
+// index or manifest. Names are looked up in refs as given (callers normalize
+// them, see package refname).
 func Resolve(ctx context.Context, r chunkstore.Reader, refs chunkstore.Refs, nameOrDigest string,
 	platform *ocispec.Platform) (ocispec.Descriptor, error) {
-	panic("TODO(H4)")
+	return resolve(ctx, r, refs, nameOrDigest, platform)
 }
 
 // FrameSource fetches the stored bytes of frame i of pack p. Implementations
@@ -47,31 +64,12 @@ type FrameSource interface {
 }
 
 // LocalFrames reads frames stored as blobs by their digest (a local store).
-func LocalFrames(r chunkstore.Reader) FrameSource { panic("TODO(H4)") }
+func LocalFrames(r chunkstore.Reader) FrameSource { return localFrames{r} }
 
 // PackRanges reads frames as byte ranges of pack blobs (a registry).
-func PackRanges(r chunkstore.RangeReader) FrameSource { panic("TODO(H4)") }
+func PackRanges(r chunkstore.RangeReader) FrameSource { return packRanges{r} }
 
-// ChunkReader reads verified chunks and tree objects of one image. It is safe
-// for concurrent use and caches recently decoded frames.
-type ChunkReader struct {
-	// TODO(H4)
-}
-
-// NewChunkReader indexes img's chunks by ID.
-func NewChunkReader(img *Image, src FrameSource) *ChunkReader { panic("TODO(H4)") }
-
-// ReadChunk returns a data or tree chunk's verified bytes.
-func (r *ChunkReader) ReadChunk(ctx context.Context, id format.ChunkID) ([]byte, error) {
-	panic("TODO(H4)")
-}
-
-// Tree reads and decodes a tree object.
-func (r *ChunkReader) Tree(ctx context.Context, id format.ChunkID) (*format.Tree, error) {
-	panic("TODO(H4)")
-}
-
-// Limits bound a walk (SPEC.md §7).
+// Limits bound a walk (SPEC.md §7). A zero field means its default.
 type Limits struct {
 	MaxEntries int64
 	MaxDepth   int
@@ -83,11 +81,23 @@ var DefaultLimits = Limits{MaxEntries: 16 << 20, MaxDepth: 1024, MaxBytes: 1 << 
 
 // WalkFunc receives every entry in canonical order. path is the slash path
 // from the root ("" for the root wrapper's entry, which carries the root
-// directory's metadata). Returning SkipDir for a directory skips its subtree.
+// directory's metadata). Returning SkipDir for a directory skips its subtree;
+// for any other entry it is ignored. e points into a cached tree: callers
+// must not modify it or keep it after the walk.
 type WalkFunc func(path string, e *format.Entry) error
 
 // Walk visits the tree under root in canonical order, enforcing limits and
 // hardlink validity (a hardlink must name a regular file visited before).
 func Walk(ctx context.Context, r *ChunkReader, root format.ChunkID, limits Limits, fn WalkFunc) error {
-	panic("TODO(H4)")
+	return WalkPrePost(ctx, r, root, limits, fn, nil)
+}
+
+// WalkPrePost is Walk that also calls post for every directory (the root
+// wrapper's entry included) after its subtree, so callers can apply a
+// directory's metadata after its content. post is not called for a directory
+// whose pre call returned SkipDir, nor after an error. post may be nil.
+func WalkPrePost(ctx context.Context, r *ChunkReader, root format.ChunkID, limits Limits,
+	pre, post WalkFunc) error {
+	w := newWalker(ctx, r, limits, pre, post)
+	return w.run(root)
 }
