@@ -1,0 +1,192 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/chunkstore"
+)
+
+// Refs live in index.json as the descriptors of manifests[], each annotated
+// with org.opencontainers.image.ref.name. Readers parse the file without a
+// lock (it is only ever replaced by rename); writers read, modify and write
+// it under an exclusive flock on oci2/index.lock. Entries without a name
+// (written by other tools) are kept but are not refs.
+
+func emptyIndex() ocispec.Index {
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+	idx.SchemaVersion = 2
+	return idx
+}
+
+func (s *Store) readIndex() (ocispec.Index, error) {
+	b, err := os.ReadFile(s.path(indexFile))
+	if err != nil {
+		return ocispec.Index{}, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return ocispec.Index{}, fmt.Errorf("parsing %s: %w", indexFile, err)
+	}
+	if idx.SchemaVersion != 2 {
+		return ocispec.Index{}, fmt.Errorf("%s: schemaVersion %d, want 2", indexFile, idx.SchemaVersion)
+	}
+	return idx, nil
+}
+
+// writeIndex replaces index.json; the caller holds the index lock.
+func (s *Store) writeIndex(idx ocispec.Index) error {
+	// Named entries sorted by name; unnamed (foreign) ones first, in order.
+	slices.SortStableFunc(idx.Manifests, func(a, b ocispec.Descriptor) int {
+		return strings.Compare(refName(a), refName(b))
+	})
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(idx); err != nil {
+		return err
+	}
+	return writeFileAtomic(s.path(indexTemp), s.path(indexFile), buf.Bytes())
+}
+
+// updateIndex runs fn on the current index under the index lock and writes
+// the result when fn returns nil.
+func (s *Store) updateIndex(ctx context.Context, fn func(*ocispec.Index) error) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	lock, err := lockFile(ctx, s.path(indexLock), unix.LOCK_EX, true)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	if err := fn(&idx); err != nil {
+		return err
+	}
+	return s.writeIndex(idx)
+}
+
+// ensureIndex creates an empty index.json unless one exists.
+func (s *Store) ensureIndex() error {
+	if _, err := s.readIndex(); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	lock, err := lockFile(context.Background(), s.path(indexLock), unix.LOCK_EX, true)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if _, err := s.readIndex(); !errors.Is(err, fs.ErrNotExist) {
+		return err // created meanwhile, or unreadable
+	}
+	return s.writeIndex(emptyIndex())
+}
+
+func refName(d ocispec.Descriptor) string { return d.Annotations[ocispec.AnnotationRefName] }
+
+// asRef returns the descriptor a caller gave SetRef: without the name annotation.
+func asRef(d ocispec.Descriptor) chunkstore.Ref {
+	name := refName(d)
+	delete(d.Annotations, ocispec.AnnotationRefName)
+	if len(d.Annotations) == 0 {
+		d.Annotations = nil
+	}
+	return chunkstore.Ref{Name: name, Descriptor: d}
+}
+
+// ListRefs implements chunkstore.Refs. When a foreign index.json names a ref
+// twice, the last entry wins, as it does for GetRef.
+func (s *Store) ListRefs(ctx context.Context) ([]chunkstore.Ref, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, fmt.Errorf("list refs: %w", err)
+	}
+	var refs []chunkstore.Ref
+	for _, d := range idx.Manifests {
+		if refName(d) != "" {
+			refs = append(refs, asRef(d))
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b chunkstore.Ref) int { return strings.Compare(a.Name, b.Name) })
+	// Keep the last of each run of equal names.
+	out := refs[:0]
+	for i, r := range refs {
+		if i+1 == len(refs) || refs[i+1].Name != r.Name {
+			out = append(out, r)
+		}
+	}
+	refs = out
+	return refs, nil
+}
+
+// GetRef implements chunkstore.Refs.
+func (s *Store) GetRef(ctx context.Context, name string) (ocispec.Descriptor, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("ref %q: %w", name, err)
+	}
+	for i := len(idx.Manifests) - 1; i >= 0; i-- {
+		if name != "" && refName(idx.Manifests[i]) == name {
+			return asRef(idx.Manifests[i]).Descriptor, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("ref %q: %w", name, chunkstore.ErrNotFound)
+}
+
+// SetRef implements chunkstore.Refs. An org.opencontainers.image.ref.name
+// annotation in desc is replaced by name.
+func (s *Store) SetRef(ctx context.Context, name string, desc ocispec.Descriptor) error {
+	if name == "" {
+		return fmt.Errorf("set ref: empty name")
+	}
+	info, err := s.Stat(ctx, desc.Digest)
+	if err != nil {
+		return fmt.Errorf("set ref %q: %w", name, err)
+	}
+	if info.Size != desc.Size {
+		return fmt.Errorf("set ref %q: blob %s has %d bytes, descriptor says %d: %w",
+			name, desc.Digest, info.Size, desc.Size, chunkstore.ErrSizeMismatch)
+	}
+	desc.Annotations = maps.Clone(desc.Annotations)
+	if desc.Annotations == nil {
+		desc.Annotations = map[string]string{}
+	}
+	desc.Annotations[ocispec.AnnotationRefName] = name
+	return s.updateIndex(ctx, func(idx *ocispec.Index) error {
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return refName(d) == name })
+		idx.Manifests = append(idx.Manifests, desc)
+		return nil
+	})
+}
+
+// DeleteRef implements chunkstore.Refs.
+func (s *Store) DeleteRef(ctx context.Context, name string) error {
+	return s.updateIndex(ctx, func(idx *ocispec.Index) error {
+		n := len(idx.Manifests)
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return name != "" && refName(d) == name })
+		if len(idx.Manifests) == n {
+			return fmt.Errorf("ref %q: %w", name, chunkstore.ErrNotFound)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,164 @@
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/chunkstore"
+)
+
+// A write goes to a temp file in oci2/ingest, holding an exclusive flock on
+// it so CleanIngest can tell live temp files from those of dead processes;
+// it is fsynced, checked (size, digest), renamed into blobs/sha256 and the
+// directory fsynced. A blob already stored is success.
+
+// has reports whether d is stored with the given size (any size when < 0).
+// A stored file of another size is damaged and gets replaced.
+func (s *Store) has(d digest.Digest, size int64) bool {
+	fi, err := os.Stat(s.blobPath(d))
+	return err == nil && (size < 0 || fi.Size() == size)
+}
+
+// PutBlob implements chunkstore.Writer.
+func (s *Store) PutBlob(ctx context.Context, d digest.Digest, data []byte) error {
+	if err := chunkstore.CheckDigest(d); err != nil {
+		return err
+	}
+	if err := chunkstore.VerifyBytes(d, data); err != nil {
+		return err
+	}
+	if s.has(d, int64(len(data))) {
+		return nil
+	}
+	return s.ingest(ctx, d, int64(len(data)), bytes.NewReader(data))
+}
+
+// WriteBlob implements chunkstore.Writer. r is not read when the blob is
+// already stored.
+func (s *Store) WriteBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+	if err := chunkstore.CheckDigest(d); err != nil {
+		return err
+	}
+	if s.has(d, size) {
+		return nil
+	}
+	return s.ingest(ctx, d, size, r)
+}
+
+func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+	f, err := s.createTemp()
+	if err != nil {
+		return fmt.Errorf("write blob %s: %w", d, err)
+	}
+	tmp := f.Name()
+	err = writeVerified(ctx, f, d, size, r)
+	if err == nil {
+		err = f.Chmod(0o444)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.blobPath(d))
+	}
+	f.Close() // releases the temp file's lock
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write blob %s: %w", d, err)
+	}
+	return syncDir(filepath.Dir(s.blobPath(d)))
+}
+
+// createTemp creates a temp file in oci2/ingest and locks it. If CleanIngest
+// removed the file between creation and locking, it tries again.
+func (s *Store) createTemp() (*os.File, error) {
+	for {
+		f, err := os.CreateTemp(s.path(ingestDir), "blob-*")
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			if errors.Is(err, unix.EWOULDBLOCK) { // CleanIngest is looking at it
+				continue
+			}
+			return nil, fmt.Errorf("lock temp file: %w", err)
+		}
+		if sameFile(f, f.Name()) {
+			return f, nil
+		}
+		f.Close()
+	}
+}
+
+// writeVerified copies r to f, hashing and counting, and fsyncs f. It fails
+// with ErrSizeMismatch or ErrDigestMismatch when r does not hold d.
+func writeVerified(ctx context.Context, f *os.File, d digest.Digest, size int64, r io.Reader) error {
+	h := d.Algorithm().Hash()
+	w := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := r.Read(buf)
+		n += int64(m)
+		if size >= 0 && n > size {
+			return fmt.Errorf("stream longer than %d bytes: %w", size, chunkstore.ErrSizeMismatch)
+		}
+		w.Write(buf[:m]) // errors are sticky and returned by Flush
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading: %w", err)
+		}
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("stream has %d bytes, want %d: %w", n, size, chunkstore.ErrSizeMismatch)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+		return fmt.Errorf("content hashes to %s: %w", got, chunkstore.ErrDigestMismatch)
+	}
+	return f.Sync()
+}
+
+// CleanIngest removes temp files of writes whose process died (their flock
+// is gone) and returns how many it removed. Temp files of live writers, in
+// this or another process, are left alone.
+func (s *Store) CleanIngest(ctx context.Context) (int, error) {
+	dir := s.path(ingestDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("clean ingest: %w", err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && sameFile(f, p) {
+			if err := os.Remove(p); err == nil {
+				removed++
+			}
+		}
+		f.Close()
+	}
+	return removed, nil
+}
