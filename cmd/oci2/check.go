@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oci2/oci2/maint"
+)
+
+func (a *app) checkCmd() *cobra.Command {
+	var readData bool
+	cmd := &cobra.Command{
+		Use:   "check [--read-data]",
+		Short: "Verify every named image (exit code 3 when problems are found)",
+		Long: `Verify every named image: indexes, manifests, configs and pack indexes
+parse and validate, and every frame is stored with its size. With --read-data
+every frame is also read, decompressed and its chunks verified, every pack
+digest is checked against its frames, and every tree is walked.
+
+Exit code 0: no problem; 3: problems found (listed); 1: check could not run.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.check(cmd.Context(), readData) },
+	}
+	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify every frame and walk every tree")
+	a.jsonFlag(cmd)
+	return cmd
+}
+
+func (a *app) check(ctx context.Context, readData bool) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	b := newBar(false)
+	rep, err := maint.Check(ctx, st, maint.CheckOptions{
+		ReadData: readData,
+		Progress: func(p maint.CheckProgress) {
+			if p.Phase == "data" {
+				b.bytes = true
+				b.update("reading data", p.Bytes, p.BytesTotal)
+				return
+			}
+			b.update("checking "+p.Phase, p.Done, p.Total)
+		},
+	})
+	b.done()
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		if err := printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Println(p.String())
+		}
+		fmt.Fprintf(os.Stderr, "checked %d images, %d manifests, %d packs, %d frames", rep.Refs, rep.Manifests, rep.Packs, rep.Frames)
+		if readData {
+			fmt.Fprintf(os.Stderr, ", read %s", humanBytes(rep.DataBytes))
+		}
+		fmt.Fprintf(os.Stderr, ": %d problems\n", len(rep.Problems))
+	}
+	if !rep.OK() {
+		return errProblems
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oci2/oci2/maint"
+	"github.com/oci2/oci2/refname"
+)
+
+func (a *app) duCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "du",
+		Short: "Show the space used by each image and by the store",
+		Long: `Show the space used by each image and by the store.
+
+LOGICAL is what unpacking the image writes; STORED the frames and metadata it
+needs; UNIQUE the part of STORED no other name reaches (what rm + gc would
+free); SHARED the rest. The totals give the sum of the logical sizes and the
+bytes of every blob in the store (UNREACHABLE is what gc would free).`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.du(cmd.Context()) },
+	}
+	a.jsonFlag(cmd)
+	return cmd
+}
+
+func (a *app) du(ctx context.Context) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	u, err := maint.DU(ctx, st)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return printJSON(u)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "NAME\tLOGICAL\tSTORED\tUNIQUE\tSHARED\t")
+	for _, i := range u.Images {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", refname.Familiar(i.Name), humanBytes(i.LogicalBytes),
+			humanBytes(i.StoredBytes), humanBytes(i.UniqueBytes), humanBytes(i.SharedBytes))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	ratio := ""
+	if u.StoredBytes > 0 {
+		ratio = fmt.Sprintf(" (%.2fx)", float64(u.LogicalBytes)/float64(u.StoredBytes))
+	}
+	fmt.Printf("total: %s logical, %s stored in %d blobs%s, %s unreachable\n",
+		humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), u.Blobs, ratio, humanBytes(u.UnreachableBytes))
+	return nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oci2/oci2/maint"
+)
+
+func (a *app) gcCmd() *cobra.Command {
+	var dryRun, wait bool
+	cmd := &cobra.Command{
+		Use:   "gc [--dry-run] [--wait]",
+		Short: "Delete every blob no image name reaches",
+		Long: `Delete every blob no image name reaches. gc needs the store to itself:
+while another oci2 process writes, it fails (exit code 1) unless --wait.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.gc(cmd.Context(), dryRun, wait) },
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for other oci2 processes instead of failing")
+	a.jsonFlag(cmd)
+	return cmd
+}
+
+func (a *app) gc(ctx context.Context, dryRun, wait bool) error {
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	b := newBar(false)
+	rep, err := maint.GC(ctx, st, maint.GCOptions{
+		DryRun: dryRun, Wait: wait,
+		Progress: func(p maint.GCProgress) { b.update(p.Phase, p.Done, p.Total) },
+	})
+	b.done()
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return printJSON(rep)
+	}
+	verb := "deleted"
+	if dryRun {
+		verb = "would delete"
+	}
+	fmt.Printf("%s %d blobs (%s)", verb, rep.Deleted, humanBytes(rep.DeletedBytes))
+	if rep.IngestFiles > 0 {
+		fmt.Printf(" and %d interrupted uploads (%s)", rep.IngestFiles, humanBytes(rep.IngestBytes))
+	}
+	fmt.Printf("; kept %d blobs (%s) of %d images\n", rep.LiveBlobs, humanBytes(rep.LiveBytes), rep.Refs)
+	return nil
+}

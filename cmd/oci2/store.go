@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/chunkstore/local"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/refname"
+)
+
+// storeHandle is the opened local store.
+type storeHandle struct {
+	*local.Store
+}
+
+func (s *storeHandle) Close() {}
+
+// cacheDir is where the writer's files cache lives inside the store.
+func (s *storeHandle) cacheDir() string { return filepath.Join(s.Dir(), "oci2", "cache") }
+
+// store opens the store named by --store (or the default) once.
+func (a *app) store() (*storeHandle, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	dir := a.storeDir
+	if dir == "" {
+		d, err := local.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	st, err := local.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	a.st = &storeHandle{Store: st}
+	return a.st, nil
+}
+
+// target is what a NAME|DIGEST argument resolves to: the descriptor a ref
+// points at (an image index, usually), or the blob a digest names.
+type target struct {
+	Name       string // normalized name; empty for a digest
+	Descriptor ocispec.Descriptor
+}
+
+// resolveTarget resolves a name (normalized via refname) or a digest to the
+// descriptor it names. A digest's media type is read from the blob.
+func resolveTarget(ctx context.Context, st *storeHandle, arg string) (target, error) {
+	ref, err := refname.Parse(arg)
+	if err != nil {
+		return target{}, usageError{err}
+	}
+	if ref.Digest == "" {
+		desc, err := st.GetRef(ctx, ref.Name)
+		if err != nil {
+			if errors.Is(err, chunkstore.ErrNotFound) {
+				return target{}, fmt.Errorf("image %s: %w", ref.Name, chunkstore.ErrNotFound)
+			}
+			return target{}, err
+		}
+		return target{Name: ref.Name, Descriptor: desc}, nil
+	}
+	desc, err := describeBlob(ctx, st, ref.Digest)
+	if err != nil {
+		return target{}, err
+	}
+	return target{Descriptor: desc}, nil
+}
+
+// describeBlob builds the descriptor of a stored index or manifest.
+func describeBlob(ctx context.Context, st *storeHandle, d digest.Digest) (ocispec.Descriptor, error) {
+	b, err := st.ReadBlob(ctx, d, 4<<20)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var probe struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("blob %s is not an image index or manifest: %w", d, err)
+	}
+	switch probe.MediaType {
+	case ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest:
+	default:
+		return ocispec.Descriptor{}, fmt.Errorf("blob %s has media type %q, not an image index or manifest", d, probe.MediaType)
+	}
+	return ocispec.Descriptor{MediaType: probe.MediaType, Digest: d, Size: int64(len(b))}, nil
+}
+
+// resolveManifest resolves NAME|DIGEST to one image manifest for platform
+// (nil: the host's, or the only one).
+func resolveManifest(ctx context.Context, st *storeHandle, arg string, platform *ocispec.Platform) (ocispec.Descriptor, error) {
+	ref, err := refname.Parse(arg)
+	if err != nil {
+		return ocispec.Descriptor{}, usageError{err}
+	}
+	key := ref.Name
+	if ref.Digest != "" {
+		key = ref.Digest.String()
+	}
+	desc, err := reader.Resolve(ctx, st, st, key, platform)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", arg, err)
+	}
+	return desc, nil
+}
+
+// readJSON reads the verified blob desc names (at most 4 MiB, of desc's
+// size) and decodes it into v.
+func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v any) error {
+	b, err := st.ReadBlob(ctx, desc.Digest, 4<<20)
+	if err != nil {
+		return err
+	}
+	if desc.Size != 0 && int64(len(b)) != desc.Size {
+		return fmt.Errorf("blob %s: %d bytes, descriptor says %d: %w", desc.Digest, len(b), desc.Size, chunkstore.ErrSizeMismatch)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parsing %s: %w", desc.Digest, err)
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package maint
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/reader"
+)
+
+// DUStore is what DU needs of a store.
+type DUStore interface {
+	chunkstore.Reader
+	chunkstore.Lister
+	chunkstore.Refs
+}
+
+// ImageUsage is the space one ref accounts for. Stored bytes are its frames
+// plus its metadata blobs (index, manifests, configs, pack indexes); unique
+// bytes are the part no other ref reaches, shared bytes the rest.
+type ImageUsage struct {
+	Name         string        `json:"name"`
+	Digest       digest.Digest `json:"digest"`
+	LogicalBytes int64         `json:"logical_bytes"`
+	StoredBytes  int64         `json:"stored_bytes"`
+	UniqueBytes  int64         `json:"unique_bytes"`
+	SharedBytes  int64         `json:"shared_bytes"`
+}
+
+// Usage is the space of a whole store. LogicalBytes sums the images' logical
+// bytes (what unpacking every image would write); StoredBytes is the size of
+// every blob in the store, and UnreachableBytes the part of it no ref reaches
+// (what GC would free).
+type Usage struct {
+	Images           []ImageUsage `json:"images"`
+	LogicalBytes     int64        `json:"logical_bytes"`
+	StoredBytes      int64        `json:"stored_bytes"`
+	Blobs            int64        `json:"blobs"`
+	ReachableBytes   int64        `json:"reachable_bytes"`
+	UnreachableBytes int64        `json:"unreachable_bytes"`
+}
+
+// DU computes the space used by each image and by the whole store. Logical
+// sizes come from walking each image's tree once per distinct manifest.
+func DU(ctx context.Context, st DUStore) (*Usage, error) {
+	refs, err := st.ListRefs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing refs: %w", err)
+	}
+	w := newWalker(st)
+	graphs := make([]*graph, len(refs))
+	owners := map[digest.Digest]int{} // blob -> number of refs reaching it
+	for i, ref := range refs {
+		g := newGraph()
+		w.desc(ctx, g, ref.Descriptor, 0)
+		if len(g.Problems) > 0 {
+			p := g.Problems[0]
+			return nil, fmt.Errorf("image %s: blob %s: %w", ref.Name, p.Blob, p.Err)
+		}
+		graphs[i] = g
+		for _, m := range []map[digest.Digest]int64{g.Meta, g.Frames} {
+			for d := range m {
+				owners[d]++
+			}
+		}
+	}
+
+	u := &Usage{Images: make([]ImageUsage, 0, len(refs))}
+	logical := map[digest.Digest]int64{} // per manifest
+	for i, ref := range refs {
+		g := graphs[i]
+		iu := ImageUsage{Name: ref.Name, Digest: ref.Descriptor.Digest}
+		seen := map[digest.Digest]bool{}
+		for _, m := range []map[digest.Digest]int64{g.Meta, g.Frames} {
+			for d, n := range m {
+				if seen[d] {
+					continue
+				}
+				seen[d] = true
+				iu.StoredBytes += n
+				if owners[d] == 1 {
+					iu.UniqueBytes += n
+				}
+			}
+		}
+		iu.SharedBytes = iu.StoredBytes - iu.UniqueBytes
+		for _, md := range g.Manifests {
+			n, ok := logical[md.Digest]
+			if !ok {
+				if n, err = LogicalBytes(ctx, st, md); err != nil {
+					return nil, fmt.Errorf("image %s: %w", ref.Name, err)
+				}
+				logical[md.Digest] = n
+			}
+			iu.LogicalBytes += n
+		}
+		u.LogicalBytes += iu.LogicalBytes
+		u.Images = append(u.Images, iu)
+	}
+
+	err = st.ListBlobs(ctx, func(info chunkstore.Info) error {
+		u.Blobs++
+		u.StoredBytes += info.Size
+		if _, ok := owners[info.Digest]; ok {
+			u.ReachableBytes += info.Size
+		} else {
+			u.UnreachableBytes += info.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing blobs: %w", err)
+	}
+	return u, nil
+}
+
+// LogicalBytes opens the oci2 image manifest desc and sums the sizes of its
+// regular files (hardlinked files once), walking the tree within
+// reader.DefaultLimits.
+func LogicalBytes(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor) (int64, error) {
+	img, err := reader.Open(ctx, r, desc)
+	if err != nil {
+		return 0, err
+	}
+	cr := reader.NewChunkReader(img, reader.LocalFrames(r))
+	var n int64
+	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(path string, e *format.Entry) error {
+		if e.Type == format.TypeReg {
+			n += int64(e.Size)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("walking %s: %w", desc.Digest, err)
+	}
+	return n, nil
+}
