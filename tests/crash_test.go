@@ -1,0 +1,135 @@
+package tests
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeMediumTree makes nfiles files of random content (some duplicated)
+// under root: enough work for create to take a noticeable time.
+func writeMediumTree(t testing.TB, root string, seed uint64, nfiles int) {
+	t.Helper()
+	b := newTreeBuilder(t, root, seed)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var prev []byte
+	for i := range nfiles {
+		d := fmt.Sprintf("d%02d", i%17)
+		if _, err := os.Stat(b.path(d)); err != nil {
+			b.dir(d, 0o755, os.Getuid(), os.Getgid())
+		}
+		data := b.random(1 + b.rng.IntN(400<<10))
+		if i%10 == 9 {
+			data = prev // duplicated content
+		}
+		b.file(fmt.Sprintf("%s/f%04d", d, i), data, 0o644, os.Getuid(), os.Getgid())
+		prev = data
+	}
+	b.finish()
+}
+
+// TestKilledCreateLeavesValidStore kills real `oci2 create` processes at
+// random points: every time, `oci2 check` accepts the store and the image
+// committed before is intact.
+func TestKilledCreateLeavesValidStore(t *testing.T) {
+	dir := workDir(t)
+	small, medium := filepath.Join(dir, "small"), filepath.Join(dir, "medium")
+	writeSmallTree(t, small)
+	writeMediumTree(t, medium, 3, 300)
+	want := snapshot(t, small)
+
+	// how long a whole create takes, in a scratch store
+	full := newStore(t, filepath.Join(dir, "timing-store")).must("create", medium)
+	t.Logf("full create of the medium tree: %v", full.Elapsed)
+
+	s := newStore(t, filepath.Join(dir, "store"))
+	s.create(small, "committed")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i := range 10 {
+		delay := time.Duration(rng.Int64N(int64(full.Elapsed) + 1))
+		cmd := exec.Command(bin(t, "oci2"), "--store", s.dir, "create", "--tag", "victim", medium)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		t.Logf("kill %d after %v: %v", i, delay, err)
+
+		if r := s.run("check"); r.Err != nil {
+			t.Fatalf("after killing create at %v: oci2 check: %v\n%s%s", delay, r.Err, r.Stdout, r.Stderr)
+		}
+	}
+	s.must("check", "--read-data")
+	dest := filepath.Join(dir, "dest")
+	s.must("unpack", "committed", dest)
+	compareTrees(t, want, snapshot(t, dest), compareOptions{})
+
+	// the store is still usable: a full create, gc, check
+	s.create(medium, "victim")
+	s.must("gc")
+	s.must("check", "--read-data")
+}
+
+// TestConcurrentCreatesAndGC: two creates into one store while gc runs
+// again and again; both images come out whole.
+func TestConcurrentCreatesAndGC(t *testing.T) {
+	dir := workDir(t)
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	writeMediumTree(t, a, 11, 200)
+	writeMediumTree(t, b, 12, 200)
+	s := newStore(t, filepath.Join(dir, "store"))
+	s.create(filepath.Join(dir, "a"), "seed") // so the store exists
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	done := make(chan struct{})
+	for _, job := range []struct{ src, tag string }{{a, "a"}, {b, "b"}} {
+		wg.Go(func() {
+			if r := s.run("create", "--tag", job.tag, job.src); r.Err != nil {
+				errs <- fmt.Errorf("create %s: %v\n%s", job.tag, r.Err, r.Stderr)
+			}
+		})
+	}
+	var gcs int
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if r := s.run("gc"); r.Err != nil {
+				errs <- fmt.Errorf("gc: %v\n%s", r.Err, r.Stderr)
+				return
+			}
+			gcs++
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-gcDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d gc runs during the creates", gcs)
+	s.must("rm", "seed")
+	s.must("gc")
+	s.must("check", "--read-data")
+	for _, tag := range []string{"a", "b"} {
+		dest := filepath.Join(dir, "dest-"+tag)
+		s.must("unpack", tag, dest)
+		compareTrees(t, snapshot(t, filepath.Join(dir, tag)), snapshot(t, dest), compareOptions{})
+	}
+}
