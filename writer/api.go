@@ -1,7 +1,6 @@
 package writer
 
 import (
-	"context"
 	"io"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/storeindex"
 )
 
 // Content supplies a regular file's logical bytes. Open may return an
@@ -52,7 +52,19 @@ type Options struct {
 	// SourceDateEpoch clamps every mtime later than it (SPEC.md §4.3).
 	SourceDateEpoch *time.Time
 	Progress        func(Progress)
-	Workers         int
+	// Workers read and chunk files in parallel (default GOMAXPROCS); the
+	// Packers compress with as many.
+	Workers int
+
+	// Index is the store's frame index (frames to reuse, chunks to fetch).
+	// When nil, Write scans the store to build one; a process writing
+	// several images passes one Index to all (and Refreshes it).
+	Index *storeindex.Index
+	// FilesCache, when set, lets Write skip reading files whose metadata did
+	// not change since the cache was saved; Write records what it read.
+	FilesCache *FilesCache
+	// MaxInFlight bounds the bytes read ahead of the Packer (default 64 MiB).
+	MaxInFlight int64
 }
 
 // Stats describe one written image.
@@ -82,29 +94,9 @@ type Store interface {
 	chunkstore.Refs
 }
 
-// Write stores root as one image manifest (with its config, pack indexes and
-// frames) and returns its descriptor. The caller holds a lease.
-func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, error) {
-	panic("TODO(H3)")
-}
-
-// WriteIndex stores an OCI image index over manifests (each with Platform)
-// and returns its descriptor.
-func WriteIndex(ctx context.Context, st chunkstore.Writer, manifests []ocispec.Descriptor,
-	annotations map[string]string) (ocispec.Descriptor, error) {
-	panic("TODO(H3)")
-}
-
 // DirOptions configure FromDir.
 type DirOptions struct {
 	// Warn receives non-fatal problems (sockets skipped, unreadable xattrs
 	// when not root, ...).
 	Warn func(path string, err error)
-}
-
-// FromDir walks dir (without following symlinks, staying on its
-// filesystem) and returns its node tree: metadata, xattrs, hardlink groups,
-// and Contents that open files with O_NOFOLLOW|O_NONBLOCK.
-func FromDir(ctx context.Context, dir string, opts DirOptions) (*Node, error) {
-	panic("TODO(H3)")
 }

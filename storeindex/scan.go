@@ -1,0 +1,183 @@
+package storeindex
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/pack"
+)
+
+const (
+	maxJSONBlob = 16 << 20 // manifests and image indexes
+	maxDepth    = 8        // nested image indexes
+
+	mediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+)
+
+// Refresh scans the refs of the store again, indexing the frames of images
+// stored since the last scan (by this or another process). Blobs are
+// immutable, so manifests and pack indexes already scanned are not read
+// again; only frames found missing before are looked up again.
+//
+// The index only speeds up writes: a ref that cannot be read (missing or
+// corrupt blobs) is skipped and retried on the next Refresh. Only failures to
+// list refs and cancellation are returned.
+func (x *Index) Refresh(ctx context.Context) error {
+	x.scanMu.Lock()
+	defer x.scanMu.Unlock()
+	refs, err := x.st.ListRefs(ctx)
+	if err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
+	for _, r := range refs {
+		if err := x.visit(ctx, r.Descriptor, 0); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("indexing store: %w", ctx.Err())
+		}
+	}
+	for key, f := range x.pending {
+		ok, err := x.stored(ctx, f)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("indexing store: %w", ctx.Err())
+		}
+		if ok {
+			x.add(key, f)
+			delete(x.pending, key)
+		}
+	}
+	return nil
+}
+
+// visit scans the blob desc names; it marks it done only when everything
+// below it was read.
+func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) error {
+	if x.done[desc.Digest] {
+		return nil
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("image index %s: nested too deep", desc.Digest)
+	}
+	mt := desc.MediaType
+	if mt != ocispec.MediaTypeImageIndex && mt != ocispec.MediaTypeImageManifest &&
+		mt != mediaTypeDockerList && mt != mediaTypeDockerManifest && mt != "" {
+		return nil // not something that leads to pack indexes
+	}
+	b, err := x.st.ReadBlob(ctx, desc.Digest, maxJSONBlob)
+	if err != nil {
+		return err
+	}
+	var probe struct {
+		MediaType string            `json:"mediaType"`
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if mt == "" {
+		mt = probe.MediaType
+		if mt == "" && probe.Manifests != nil {
+			mt = ocispec.MediaTypeImageIndex
+		}
+	}
+	switch mt {
+	case ocispec.MediaTypeImageIndex, mediaTypeDockerList:
+		err = x.visitIndex(ctx, desc.Digest, b, depth)
+	default:
+		err = x.visitManifest(ctx, desc.Digest, b)
+	}
+	if err != nil {
+		return err
+	}
+	x.done[desc.Digest] = true
+	return nil
+}
+
+func (x *Index) visitIndex(ctx context.Context, d digest.Digest, b []byte, depth int) error {
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return fmt.Errorf("image index %s: %w", d, err)
+	}
+	var first error
+	for _, m := range idx.Manifests {
+		if err := x.visit(ctx, m, depth+1); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (x *Index) visitManifest(ctx context.Context, d digest.Digest, b []byte) error {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("manifest %s: %w", d, err)
+	}
+	var first error
+	for _, l := range m.Layers {
+		switch l.MediaType {
+		case format.MediaTypePackIndex:
+			if err := x.visitPackIndex(ctx, l.Digest); err != nil && first == nil {
+				first = err
+			}
+		case format.MediaTypeTreePack, format.MediaTypeDataPack:
+			if idx, ok := l.Annotations[format.AnnotationPackIndex]; ok {
+				if id, err := digest.Parse(idx); err == nil {
+					x.RecordPack(id, l.Digest)
+				}
+			}
+		}
+	}
+	return first
+}
+
+func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
+	if x.done[d] {
+		return nil
+	}
+	b, err := x.st.ReadBlob(ctx, d, format.MaxPackIndexSize)
+	if err != nil {
+		return err
+	}
+	pi, err := format.DecodePackIndex(b)
+	if err != nil {
+		return fmt.Errorf("pack index %s: %w", d, err)
+	}
+	for _, f := range pi.Frames {
+		key := pack.FrameKey(f.Chunks)
+		if _, ok, _ := x.LookupFrame(ctx, key); ok {
+			continue
+		}
+		if _, ok := x.pending[key]; ok {
+			continue
+		}
+		ok, err := x.stored(ctx, f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			x.add(key, f)
+		} else {
+			x.pending[key] = f
+		}
+	}
+	x.done[d] = true
+	return nil
+}
+
+// stored reports whether f's blob is in the store with the right size.
+func (x *Index) stored(ctx context.Context, f format.Frame) (bool, error) {
+	info, err := x.st.Stat(ctx, f.Digest.Digest())
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.Size == int64(f.StoredSize), nil
+}

@@ -1,0 +1,269 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/oci2/oci2/chunking"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/pack"
+)
+
+// defaultInFlight bounds the chunk bytes read ahead of the data Packer.
+const defaultInFlight = 64 << 20
+
+// chunkOverhead is what a queued chunk costs besides its bytes, so that many
+// tiny files also count against the budget.
+const chunkOverhead = 128
+
+// dataStage reads and chunks files in parallel and feeds their chunks to one
+// Packer strictly in canonical order.
+type dataStage struct {
+	p       *plan
+	packer  *pack.Packer
+	workers int
+	budget  *budget
+	rep     *reporter
+	refetch *refetcher
+}
+
+// fileJob is one file being read by a worker. The worker appends chunks;
+// the consumer takes them in order. extents belong to the worker until done.
+type fileJob struct {
+	seq     int
+	w       *wnode
+	notify  chan struct{} // capacity 1: "chunks or done changed"
+	extents []format.Extent
+
+	mu     sync.Mutex
+	chunks []pack.Chunk
+	done   bool
+	err    error
+}
+
+func (j *fileJob) push(c pack.Chunk) {
+	j.mu.Lock()
+	j.chunks = append(j.chunks, c)
+	j.mu.Unlock()
+	j.signal()
+}
+
+func (j *fileJob) finish(err error) {
+	j.mu.Lock()
+	j.done, j.err = true, err
+	j.mu.Unlock()
+	j.signal()
+}
+
+func (j *fileJob) signal() {
+	select {
+	case j.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued chunks and whether the job is over.
+func (j *fileJob) take() ([]pack.Chunk, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	cs := j.chunks
+	j.chunks = nil
+	return cs, j.done, j.err
+}
+
+// run chunks every file of the plan into the Packer.
+func (d *dataStage) run(ctx context.Context) error {
+	jobs := make([]*fileJob, len(d.p.files))
+	for i, w := range d.p.files {
+		if w.e.Size > 0 && len(w.e.Extents) == 0 {
+			jobs[i] = &fileJob{seq: i, w: w, notify: make(chan struct{}, 1)}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan *fileJob)
+	g.Go(func() error {
+		defer close(next)
+		for _, j := range jobs {
+			if j == nil {
+				continue
+			}
+			select {
+			case next <- j:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range d.workers {
+		g.Go(func() error {
+			sp := chunking.NewSplitter()
+			for j := range next {
+				if err := d.read(gctx, sp, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return d.consume(gctx, jobs) })
+	return g.Wait()
+}
+
+// consume adds every file's chunks to the Packer in canonical order.
+func (d *dataStage) consume(ctx context.Context, jobs []*fileJob) error {
+	for i, w := range d.p.files {
+		d.budget.setHead(i)
+		j := jobs[i]
+		if j == nil {
+			if err := d.addKnown(w); err != nil {
+				return err
+			}
+			continue
+		}
+		for {
+			cs, done, err := j.take()
+			for _, c := range cs {
+				if err := d.packer.Add(c); err != nil {
+					return fmt.Errorf("packing %s: %w", describe(w), err)
+				}
+				d.budget.release(int64(len(c.Data)) + chunkOverhead)
+			}
+			if err != nil {
+				return err
+			}
+			if done {
+				break
+			}
+			select {
+			case <-j.notify:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		w.e.Extents = j.extents
+	}
+	return nil
+}
+
+// addKnown adds the chunks of a file whose extents are known without bytes:
+// the Packer fetches them only if their frame is not stored.
+func (d *dataStage) addKnown(w *wnode) error {
+	for _, e := range w.e.Extents {
+		if e.Zero {
+			continue
+		}
+		if e.Length == 0 || e.Length > format.ChunkMaxSize {
+			return fmt.Errorf("%s: invalid data extent of %d bytes", describe(w), e.Length)
+		}
+		if w.n.Content != nil {
+			d.refetch.register(e.Chunk, w)
+		}
+		if err := d.packer.Add(pack.Chunk{ID: e.Chunk, Size: uint32(e.Length)}); err != nil {
+			return fmt.Errorf("packing %s: %w", describe(w), err)
+		}
+	}
+	d.rep.bytesRead.Add(int64(w.e.Size))
+	return nil
+}
+
+// read chunks one file into its job.
+func (d *dataStage) read(ctx context.Context, sp *chunking.Splitter, j *fileJob) (err error) {
+	defer func() { j.finish(err) }()
+	emit := func(e format.Extent, data []byte) error {
+		j.extents = append(j.extents, e)
+		d.rep.bytesRead.Add(int64(e.Length))
+		if e.Zero {
+			return nil
+		}
+		if err := d.budget.acquire(ctx, j.seq, int64(len(data))+chunkOverhead); err != nil {
+			return err
+		}
+		j.push(pack.Chunk{ID: e.Chunk, Size: uint32(len(data)), Data: append([]byte(nil), data...)})
+		return nil
+	}
+	if err := splitContent(sp, j.w, emit); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// splitContent opens w's content and splits exactly its size.
+func splitContent(sp *chunking.Splitter, w *wnode, emit chunking.EmitFunc) error {
+	rc, err := w.n.Content.Open()
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", describe(w), err)
+	}
+	defer rc.Close()
+	size := int64(w.e.Size)
+	if f, ok := rc.(*os.File); ok {
+		err = sp.SplitFile(f, size, emit)
+	} else {
+		err = sp.Split(rc, size, emit)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", describe(w), err)
+	}
+	return nil
+}
+
+// describe names a file in errors: its source path when known.
+func describe(w *wnode) string {
+	if sf, ok := w.n.Content.(*SourceFile); ok {
+		return sf.Path
+	}
+	return fmt.Sprintf("%q", w.e.Name)
+}
+
+// budget bounds the bytes read ahead. The job the consumer waits on (the
+// head) always passes, so a full budget never blocks the pipeline.
+type budget struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+	head int
+	wake chan struct{} // closed and replaced when used or head changes
+}
+
+func newBudget(max int64) *budget { return &budget{max: max, wake: make(chan struct{})} }
+
+func (b *budget) acquire(ctx context.Context, seq int, n int64) error {
+	for {
+		b.mu.Lock()
+		if seq <= b.head || b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		w := b.wake
+		b.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+func (b *budget) setHead(seq int) {
+	b.mu.Lock()
+	b.head = seq
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+func (b *budget) broadcast() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}

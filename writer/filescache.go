@@ -1,0 +1,319 @@
+package writer
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/oci2/oci2/format"
+)
+
+// FilesCache remembers the extents of files read from source directories,
+// keyed by (source directory, relative path), with the file's identity and
+// times (restic's files cache). Write skips reading a file whose device,
+// inode, size, mtime and ctime are unchanged; its chunks are then read only
+// if the store lacks their frame.
+//
+// A cached entry is trusted only when the file's ctime is more than a second
+// older than the Save that wrote the cache (the racy-git rule): a file
+// changed within the same timestamp tick as it was read is read again.
+// FilesCache is safe for concurrent use; the caller loads it from and saves
+// it to the store's private directory.
+type FilesCache struct {
+	mu      sync.Mutex
+	written int64 // unix ns of the Save that wrote the loaded state; 0: none
+	dirs    map[string]map[string]cacheEntry
+}
+
+type cacheEntry struct {
+	dev, ino               uint64
+	size, mtimeNs, ctimeNs int64
+	extents                []format.Extent
+}
+
+// NewFilesCache returns an empty cache.
+func NewFilesCache() *FilesCache {
+	return &FilesCache{dirs: make(map[string]map[string]cacheEntry)}
+}
+
+// apply sets the extents of every unchanged file of p from the cache.
+func (c *FilesCache) apply(p *plan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	trustBefore := c.written - int64(time.Second)
+	for _, w := range p.files {
+		sf, ok := w.n.Content.(*SourceFile)
+		if !ok || len(w.e.Extents) > 0 || w.e.Size == 0 || uint64(sf.Size) != w.e.Size {
+			continue
+		}
+		e, ok := c.dirs[sf.Dir][sf.Rel]
+		if !ok || e.dev != sf.Dev || e.ino != sf.Ino || e.size != sf.Size ||
+			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || e.ctimeNs >= trustBefore {
+			continue
+		}
+		w.e.Extents = e.extents
+		w.cached = true
+	}
+}
+
+// record replaces the entries of p's source directories by p's files.
+func (c *FilesCache) record(p *plan) {
+	fresh := make(map[string]map[string]cacheEntry)
+	for _, w := range p.files {
+		sf, ok := w.n.Content.(*SourceFile)
+		if !ok || w.e.Size == 0 || len(w.e.Extents) == 0 {
+			continue
+		}
+		m := fresh[sf.Dir]
+		if m == nil {
+			m = make(map[string]cacheEntry)
+			fresh[sf.Dir] = m
+		}
+		m[sf.Rel] = cacheEntry{dev: sf.Dev, ino: sf.Ino, size: sf.Size,
+			mtimeNs: sf.MtimeNs, ctimeNs: sf.CtimeNs, extents: w.e.Extents}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for dir, m := range fresh {
+		c.dirs[dir] = m
+	}
+}
+
+// Len returns the number of cached files.
+func (c *FilesCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, m := range c.dirs {
+		n += len(m)
+	}
+	return n
+}
+
+const filesCacheMagic = "oci2-filescache-1\n"
+
+// ErrCorruptCache is returned by LoadFilesCache for a damaged cache file.
+var ErrCorruptCache = errors.New("corrupt files cache")
+
+// LoadFilesCache reads a cache saved by Save. A missing file gives an empty
+// cache. A damaged file gives an empty cache and an error wrapping
+// ErrCorruptCache, which the caller may report and ignore.
+func LoadFilesCache(path string) (*FilesCache, error) {
+	c := NewFilesCache()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("loading files cache: %w", err)
+	}
+	if err := c.decode(b); err != nil {
+		return NewFilesCache(), fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
+	}
+	return c, nil
+}
+
+// Save writes the cache atomically (temporary file, fsync, rename) and
+// makes its entries trustworthy for files whose ctime precedes it by more
+// than a second.
+func (c *FilesCache) Save(path string) error {
+	c.mu.Lock()
+	now := time.Now().UnixNano()
+	b := c.encode(now)
+	c.mu.Unlock()
+	if err := writeFileAtomic(path, b); err != nil {
+		return fmt.Errorf("saving files cache: %w", err)
+	}
+	c.mu.Lock()
+	c.written = now
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *FilesCache) encode(now int64) []byte {
+	var b []byte
+	b = append(b, filesCacheMagic...)
+	b = binary.AppendVarint(b, now)
+	dirs := make([]string, 0, len(c.dirs))
+	for d := range c.dirs {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	b = binary.AppendUvarint(b, uint64(len(dirs)))
+	for _, d := range dirs {
+		m := c.dirs[d]
+		rels := make([]string, 0, len(m))
+		for r := range m {
+			rels = append(rels, r)
+		}
+		sort.Strings(rels)
+		b = appendString(b, d)
+		b = binary.AppendUvarint(b, uint64(len(rels)))
+		for _, r := range rels {
+			e := m[r]
+			b = appendString(b, r)
+			b = binary.AppendUvarint(b, e.dev)
+			b = binary.AppendUvarint(b, e.ino)
+			b = binary.AppendVarint(b, e.size)
+			b = binary.AppendVarint(b, e.mtimeNs)
+			b = binary.AppendVarint(b, e.ctimeNs)
+			b = binary.AppendUvarint(b, uint64(len(e.extents)))
+			for _, x := range e.extents {
+				if x.Zero {
+					b = append(b, 1)
+					b = binary.AppendUvarint(b, x.Length)
+					continue
+				}
+				b = append(b, 0)
+				b = binary.AppendUvarint(b, x.Length)
+				b = append(b, x.Chunk[:]...)
+			}
+		}
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func (c *FilesCache) decode(b []byte) error {
+	if len(b) < len(filesCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+		return errors.New("bad header")
+	}
+	body := b[:len(b)-sha256.Size]
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
+		return errors.New("checksum mismatch")
+	}
+	r := &cacheReader{b: body[len(filesCacheMagic):]}
+	c.written = r.varint()
+	ndirs := r.uvarint()
+	for i := uint64(0); i < ndirs && r.err == nil; i++ {
+		dir := r.str()
+		n := r.uvarint()
+		m := make(map[string]cacheEntry)
+		for j := uint64(0); j < n && r.err == nil; j++ {
+			rel := r.str()
+			e := cacheEntry{dev: r.uvarint(), ino: r.uvarint(), size: r.varint(),
+				mtimeNs: r.varint(), ctimeNs: r.varint()}
+			nx := r.uvarint()
+			if nx > uint64(len(r.b)) {
+				r.fail()
+				break
+			}
+			e.extents = make([]format.Extent, 0, nx)
+			for k := uint64(0); k < nx && r.err == nil; k++ {
+				zero := r.byte1()
+				x := format.Extent{Zero: zero == 1, Length: r.uvarint()}
+				if zero == 0 {
+					copy(x.Chunk[:], r.take(32))
+				}
+				e.extents = append(e.extents, x)
+			}
+			m[rel] = e
+		}
+		c.dirs[dir] = m
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return r.err
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// cacheReader decodes the cache file; the first error sticks.
+type cacheReader struct {
+	b   []byte
+	err error
+}
+
+func (r *cacheReader) fail() {
+	if r.err == nil {
+		r.err = io.ErrUnexpectedEOF
+	}
+	r.b = nil
+}
+
+func (r *cacheReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cacheReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cacheReader) take(n int) []byte {
+	if n > len(r.b) {
+		r.fail()
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *cacheReader) byte1() byte { return r.take(1)[0] }
+
+func (r *cacheReader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return ""
+	}
+	return string(r.take(int(n)))
+}
+
+// writeFileAtomic writes b to path through a synced temporary file.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	w := bufio.NewWriter(f)
+	_, err = w.Write(b)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

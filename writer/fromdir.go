@@ -1,0 +1,189 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/format"
+)
+
+// FromDir walks dir (without following symlinks, staying on its
+// filesystem) and returns its node tree: metadata, xattrs, hardlink groups,
+// and Contents that open files with O_NOFOLLOW|O_NONBLOCK.
+//
+// Sockets, mount points and overlayfs-private xattrs are skipped and
+// reported through opts.Warn; a failure to read an xattr is an error unless
+// the filesystem does not support xattrs or it is a permission problem.
+func FromDir(ctx context.Context, dir string, opts DirOptions) (*Node, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("walking %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		return nil, fmt.Errorf("walking %s: %w", dir, &os.PathError{Op: "lstat", Path: abs, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("walking %s: not a directory", dir)
+	}
+	w := &walker{root: abs, dev: st.Dev, warn: opts.Warn, inodes: make(map[devIno]uint64)}
+	if w.warn == nil {
+		w.warn = func(string, error) {}
+	}
+	root := &Node{}
+	if err := w.fill(root, abs, "", &st); err != nil {
+		return nil, err
+	}
+	if err := w.walkDir(ctx, root, abs, ""); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+type devIno struct{ dev, ino uint64 }
+
+type walker struct {
+	root   string
+	dev    uint64
+	warn   func(string, error)
+	inodes map[devIno]uint64 // hardlink groups
+}
+
+// walkDir reads the entries of the directory at path (rel from the root).
+func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("walking: %w", &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("walking: %w", err)
+	}
+	sort.Strings(names)
+	var subdirs []*Node
+	for _, name := range names {
+		cpath, crel := path+"/"+name, name
+		if rel != "" {
+			crel = rel + "/" + name
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				w.warn(cpath, errors.New("vanished during the walk"))
+				continue
+			}
+			f.Close()
+			return fmt.Errorf("walking: %w", &os.PathError{Op: "lstat", Path: cpath, Err: err})
+		}
+		if st.Dev != w.dev {
+			w.warn(cpath, errors.New("mount point skipped (another filesystem)"))
+			continue
+		}
+		c := &Node{}
+		c.Name = name
+		if err := w.fill(c, cpath, crel, &st); err != nil {
+			if errors.Is(err, errSkip) {
+				continue
+			}
+			f.Close()
+			return err
+		}
+		if c.Type == format.TypeSymlink {
+			target, err := readlinkat(fd, name)
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("walking: %w", &os.PathError{Op: "readlink", Path: cpath, Err: err})
+			}
+			c.Target = target
+		}
+		n.Children = append(n.Children, c)
+		if c.Type == format.TypeDir {
+			subdirs = append(subdirs, c)
+		}
+	}
+	f.Close()
+	for _, c := range subdirs {
+		crel := c.Name
+		if rel != "" {
+			crel = rel + "/" + c.Name
+		}
+		if err := w.walkDir(ctx, c, path+"/"+c.Name, crel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errSkip marks an entry that is not represented (sockets).
+var errSkip = errors.New("skipped")
+
+// fill sets n's type and metadata from st and reads its xattrs.
+func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t) error {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		n.Type = format.TypeDir
+	case unix.S_IFREG:
+		n.Type = format.TypeReg
+		n.Size = uint64(st.Size)
+		n.Content = &SourceFile{Dir: w.root, Rel: rel, Path: path, Dev: st.Dev, Ino: st.Ino,
+			Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
+	case unix.S_IFLNK:
+		n.Type = format.TypeSymlink
+	case unix.S_IFCHR, unix.S_IFBLK:
+		n.Type = format.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			n.Type = format.TypeBlock
+		}
+		n.DevMajor, n.DevMinor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	case unix.S_IFIFO:
+		n.Type = format.TypeFifo
+	case unix.S_IFSOCK:
+		w.warn(path, errors.New("socket skipped"))
+		return errSkip
+	default:
+		w.warn(path, fmt.Errorf("unknown file type %#o skipped", st.Mode&unix.S_IFMT))
+		return errSkip
+	}
+	n.Mode = st.Mode & format.ModeMask
+	n.UID, n.GID = st.Uid, st.Gid
+	n.MtimeSec, n.MtimeNsec = st.Mtim.Sec, uint32(st.Mtim.Nsec)
+	if n.Type != format.TypeDir && st.Nlink > 1 {
+		k := devIno{st.Dev, st.Ino}
+		id, ok := w.inodes[k]
+		if !ok {
+			id = uint64(len(w.inodes) + 1)
+			w.inodes[k] = id
+		}
+		n.Inode = id
+	}
+	xs, err := readXattrs(path, w.warn)
+	if err != nil {
+		return fmt.Errorf("walking: %w", err)
+	}
+	n.Xattrs = xs
+	return nil
+}
+
+func readlinkat(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package writer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/pack"
+	"github.com/oci2/oci2/storeindex"
+)
+
+// Write stores root as one image manifest (with its config, pack indexes and
+// frames) and returns its descriptor. The caller holds a lease.
+//
+// The manifest digest depends only on root's content and metadata, the
+// config and the format (SPEC.md §1.1): frames already in the store are
+// reused, never recompressed, and give the same bytes.
+func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, error) {
+	rep := newReporter(opts.Progress)
+	defer rep.close()
+	rep.setPhase("walk")
+	p, err := prepare(root, opts.SourceDateEpoch)
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	rep.entries.Store(p.entries)
+	rep.bytesTotal.Store(p.bytes)
+	idx := opts.Index
+	if idx == nil {
+		if idx, err = storeindex.New(ctx, st); err != nil {
+			return nil, fmt.Errorf("writing image: %w", err)
+		}
+	}
+	if opts.FilesCache != nil {
+		opts.FilesCache.apply(p)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	inFlight := opts.MaxInFlight
+	if inFlight <= 0 {
+		inFlight = defaultInFlight
+	}
+
+	rep.setPhase("data")
+	refetch := newRefetcher()
+	dataTrack := newPackTracker(idx, rep)
+	dpk := pack.NewPacker(ctx, pack.Options{
+		Store: dataTrack, Fetch: fetchFunc(idx, refetch), Workers: workers, OnFrame: dataTrack.onFrame,
+	})
+	ds := &dataStage{p: p, packer: dpk, workers: workers, budget: newBudget(inFlight), rep: rep, refetch: refetch}
+	if err := ds.run(ctx); err != nil {
+		_, _ = dpk.Finish()
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	dataPacks, err := dpk.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("writing image: data stream: %w", err)
+	}
+
+	rep.setPhase("trees")
+	wrapper, rootID, err := buildTrees(p)
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	treeTrack := newPackTracker(idx, rep)
+	tpk := pack.NewPacker(ctx, pack.Options{Store: treeTrack, Workers: workers, OnFrame: treeTrack.onFrame})
+	if err := addTrees(tpk, p, wrapper, rootID); err != nil {
+		_, _ = tpk.Finish()
+		return nil, fmt.Errorf("writing image: tree stream: %w", err)
+	}
+	treePacks, err := tpk.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("writing image: tree stream: %w", err)
+	}
+
+	rep.setPhase("commit")
+	treeLayers, err := packLayers(ctx, st, idx, treePacks, treeTrack.finish(), format.MediaTypeTreePack)
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	dataLayers, err := packLayers(ctx, st, idx, dataPacks, dataTrack.finish(), format.MediaTypeDataPack)
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	desc, err := writeManifest(ctx, st, opts, rootID, append(treeLayers, dataLayers...))
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	if opts.FilesCache != nil {
+		opts.FilesCache.record(p)
+	}
+	res := &Result{Manifest: desc, Root: rootID, Stats: stats(p, treePacks, dataPacks, rep)}
+	return res, nil
+}
+
+func stats(p *plan, treePacks, dataPacks []format.PackIndex, rep *reporter) Stats {
+	s := Stats{
+		Entries:      p.entries,
+		Files:        int64(len(p.files)),
+		LogicalBytes: p.bytes,
+		FramesNew:    rep.framesNew.Load(),
+		StoredNew:    rep.storedNew.Load(),
+		Packs:        int64(len(treePacks) + len(dataPacks)),
+	}
+	for _, packs := range [][]format.PackIndex{treePacks, dataPacks} {
+		for i := range packs {
+			s.Frames += int64(len(packs[i].Frames))
+			s.StoredBytes += int64(packs[i].PackSize())
+		}
+	}
+	for i := range dataPacks {
+		for _, f := range dataPacks[i].Frames {
+			s.Chunks += int64(len(f.Chunks))
+		}
+	}
+	return s
+}
+
+// writeManifest stores the config and the manifest (SPEC.md §6.1).
+func writeManifest(ctx context.Context, st Store, opts Options, root format.ChunkID,
+	layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+	cfg := opts.Config
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}
+	if e := opts.SourceDateEpoch; e != nil && (cfg.Created == nil || cfg.Created.After(*e)) {
+		t := time.Unix(e.Unix(), 0).UTC()
+		cfg.Created = &t
+	}
+	cfgDesc, err := putJSON(ctx, st, ocispec.MediaTypeImageConfig, cfg)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("storing config: %w", err)
+	}
+	ann := map[string]string{
+		format.AnnotationFormat: format.FormatVersion,
+		format.AnnotationRoot:   root.String(),
+	}
+	for k, v := range opts.Annotations {
+		if _, ok := ann[k]; ok {
+			return ocispec.Descriptor{}, fmt.Errorf("annotation %s is reserved", k)
+		}
+		ann[k] = v
+	}
+	m := ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      cfgDesc,
+		Layers:      layers,
+		Annotations: ann,
+	}
+	desc, err := putJSON(ctx, st, ocispec.MediaTypeImageManifest, m)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("storing manifest: %w", err)
+	}
+	desc.Platform = &ocispec.Platform{
+		Architecture: cfg.Architecture,
+		OS:           cfg.OS,
+		OSVersion:    cfg.OSVersion,
+		OSFeatures:   cfg.OSFeatures,
+		Variant:      cfg.Variant,
+	}
+	return desc, nil
+}
+
+// WriteIndex stores an OCI image index over manifests (each with Platform)
+// and returns its descriptor.
+func WriteIndex(ctx context.Context, st chunkstore.Writer, manifests []ocispec.Descriptor,
+	annotations map[string]string) (ocispec.Descriptor, error) {
+	if len(manifests) == 0 {
+		return ocispec.Descriptor{}, fmt.Errorf("writing image index: no manifests")
+	}
+	for _, m := range manifests {
+		if m.Platform == nil {
+			return ocispec.Descriptor{}, fmt.Errorf("writing image index: manifest %s has no platform", m.Digest)
+		}
+	}
+	idx := ocispec.Index{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageIndex,
+		Manifests:   manifests,
+		Annotations: annotations,
+	}
+	desc, err := putJSON(ctx, st, ocispec.MediaTypeImageIndex, idx)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("writing image index: %w", err)
+	}
+	return desc, nil
+}
+
+func putJSON(ctx context.Context, st chunkstore.Writer, mediaType string, v any) (ocispec.Descriptor, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	d := digest.FromBytes(b)
+	if err := st.PutBlob(ctx, d, b); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}, nil
+}
