@@ -1,0 +1,201 @@
+package ociconv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/writer"
+)
+
+// ImportProgress is reported while importing (from one goroutine, in order).
+type ImportProgress struct {
+	// Phase is "layer" while reading layers, then the writer's phases.
+	Phase string
+	// Layer (1-based) of Layers; LayerBytes of LayerSize compressed bytes read.
+	Layer, Layers         int
+	LayerBytes, LayerSize int64
+	// Write is the writer's progress once the layers are applied.
+	Write *writer.Progress
+}
+
+// ImportOptions configure Import.
+type ImportOptions struct {
+	// Tags are the names (as stored, already normalized) to point at the new
+	// image index. Empty: the source reference, when the location has one.
+	Tags []string
+	// Platform selects the image of a multi-platform source; nil takes the
+	// only image, else the host's platform.
+	Platform *ocispec.Platform
+	// TempDir holds the spool of file contents (default os.TempDir()). It
+	// needs room for the files of all layers that survive into the image.
+	TempDir         string
+	SourceDateEpoch *time.Time
+	Workers         int
+	Progress        func(ImportProgress)
+	// Warn receives non-fatal problems (hardlinks to non-regular files
+	// copied, aufs metadata skipped).
+	Warn func(path string, err error)
+}
+
+// ImportResult describes an imported image.
+type ImportResult struct {
+	Index    ocispec.Descriptor // the OCIv2 image index the tags point at
+	Manifest ocispec.Descriptor // its one manifest
+	Source   ocispec.Descriptor // the source image manifest
+	Tags     []string
+	Stats    writer.Stats
+}
+
+// Import reads the ordinary OCI image at src ("oci:DIR[:REF]" or
+// "oci-archive:FILE[:REF]"), verifies every blob and every layer's diff_id,
+// applies the layers in order (whiteouts, opaque directories, hardlinks) and
+// writes the resulting filesystem as an OCIv2 image. Nothing is written to
+// st until every layer has been read and checked. The caller holds a lease
+// on st.
+func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions) (*ImportResult, error) {
+	loc, err := ParseLocation(src)
+	if err != nil {
+		return nil, err
+	}
+	l, err := openLayout(loc)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	idx, err := readIndex(l)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	top, err := selectRef(idx, loc)
+	if err != nil {
+		return nil, fmt.Errorf("importing: %w", err)
+	}
+	mdesc, m, err := resolveManifest(l, top, opts.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	cfg, err := readConfig(l, m)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	if opts.Platform != nil && !platformMatches(*opts.Platform, ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}) {
+		return nil, fmt.Errorf("importing %s: image is for %s, not %s", loc, platformString(cfg.Platform), platformString(*opts.Platform))
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, fmt.Errorf("importing %s: manifest has %d layers but config has %d diff_ids", loc, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+
+	sp, err := newSpool(opts.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	t := newTree(sp, opts.Warn)
+	for i, ld := range m.Layers {
+		var fn func(int64)
+		if opts.Progress != nil {
+			fn = func(n int64) {
+				opts.Progress(ImportProgress{Phase: "layer", Layer: i + 1, Layers: len(m.Layers), LayerBytes: n, LayerSize: ld.Size})
+			}
+		}
+		if err := applyLayer(ctx, l, t, i, ld, cfg.RootFS.DiffIDs[i], fn); err != nil {
+			return nil, fmt.Errorf("importing %s: %w", loc, err)
+		}
+	}
+
+	wopts := writer.Options{
+		Config:          importConfig(cfg),
+		Annotations:     userAnnotations(m.Annotations),
+		SourceDateEpoch: opts.SourceDateEpoch,
+		Workers:         opts.Workers,
+	}
+	if opts.Progress != nil {
+		wopts.Progress = func(p writer.Progress) {
+			opts.Progress(ImportProgress{Phase: p.Phase, Layers: len(m.Layers), Write: &p})
+		}
+	}
+	res, err := writer.Write(ctx, st, t.build(), wopts)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	tags := opts.Tags
+	if len(tags) == 0 && loc.Ref != "" && loc.index() < 0 {
+		tags = []string{loc.Ref}
+	}
+	for _, tag := range tags {
+		if err := st.SetRef(ctx, tag, index); err != nil {
+			return nil, fmt.Errorf("tagging %s: %w", tag, err)
+		}
+	}
+	return &ImportResult{Index: index, Manifest: res.Manifest, Source: mdesc, Tags: tags, Stats: res.Stats}, nil
+}
+
+// readConfig reads and checks the image config m names.
+func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, error) {
+	switch m.Config.MediaType {
+	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
+	default:
+		return nil, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
+	}
+	b, err := readBlob(l, m.Config, maxConfigJSON)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing config %s: %w", m.Config.Digest, err)
+	}
+	if cfg.RootFS.Type != "layers" {
+		return nil, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+	}
+	return &cfg, nil
+}
+
+// History entry Export appends for its single layer; Import drops it again so
+// that importing an export gives back the original image.
+const (
+	exportCreatedBy = "oci2 export"
+	exportComment   = "OCIv2 image as one layer"
+)
+
+// importConfig is the source config made an OCIv2 config: no diff_ids (the
+// writer sets rootfs) and every history entry marked empty_layer, since an
+// OCIv2 image has no layers for them to describe.
+func importConfig(src *ocispec.Image) ocispec.Image {
+	cfg := *src
+	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{}}
+	cfg.History = nil
+	for _, h := range src.History {
+		if h.CreatedBy == exportCreatedBy && h.Comment == exportComment {
+			continue
+		}
+		h.EmptyLayer = true
+		cfg.History = append(cfg.History, h)
+	}
+	return cfg
+}
+
+// userAnnotations drops the OCIv2 format's own manifest annotations.
+func userAnnotations(a map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range a {
+		if strings.HasPrefix(k, "org.oci2.") {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
