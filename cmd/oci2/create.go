@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -19,6 +20,14 @@ type createFlags struct {
 	tags     []string
 	platform string
 	epoch    string
+
+	// image config
+	entrypoint []string
+	cmd        []string
+	user       string
+	workdir    string
+	env        []string
+	labels     []string
 }
 
 // createResult is create's --json output.
@@ -51,8 +60,36 @@ set to it, so the same tree gives the same digest on every machine.`,
 	cmd.Flags().StringArrayVarP(&f.tags, "tag", "t", nil, "name the image (repeatable), e.g. hello or localhost:5000/a/b:t")
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] (default: the host's)")
 	cmd.Flags().StringVar(&f.epoch, "source-date-epoch", "", "clamp mtimes to these Unix seconds (default $SOURCE_DATE_EPOCH)")
+	cmd.Flags().StringArrayVar(&f.entrypoint, "entrypoint", nil, "config entrypoint, one argument per flag (repeatable)")
+	cmd.Flags().StringArrayVar(&f.cmd, "cmd", nil, "config cmd, one argument per flag (repeatable)")
+	cmd.Flags().StringVar(&f.user, "user", "", "config user (name or uid[:gid])")
+	cmd.Flags().StringVar(&f.workdir, "workdir", "", "config working directory")
+	cmd.Flags().StringArrayVar(&f.env, "env", nil, "config environment KEY=VALUE (repeatable)")
+	cmd.Flags().StringArrayVar(&f.labels, "label", nil, "config label KEY=VALUE (repeatable)")
 	a.jsonFlag(cmd)
 	return cmd
+}
+
+// imageConfig builds the config's runtime part from the flags.
+func (f *createFlags) imageConfig() (ocispec.ImageConfig, error) {
+	c := ocispec.ImageConfig{Entrypoint: f.entrypoint, Cmd: f.cmd, User: f.user, WorkingDir: f.workdir}
+	for _, e := range f.env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return c, usagef("--env %q: want KEY=VALUE", e)
+		}
+		c.Env = append(c.Env, e)
+	}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return c, usagef("--label %q: want KEY=VALUE", l)
+		}
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[k] = v
+	}
+	return c, nil
 }
 
 // parseEpoch reads --source-date-epoch, else $SOURCE_DATE_EPOCH.
@@ -91,6 +128,10 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	if err != nil {
 		return err
 	}
+	config, err := f.imageConfig()
+	if err != nil {
+		return err
+	}
 	if fi, err := os.Stat(src); err != nil {
 		return err
 	} else if !fi.IsDir() {
@@ -113,7 +154,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
-	fc, err := openFilesCache(st, src)
+	fc, err := openFilesCache(st)
 	if err != nil {
 		warnf(os.Stderr, "files cache: %v (reading every file)", err)
 	}
@@ -126,7 +167,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	}
 	b := newBar(true)
 	opts := writer.Options{
-		Config:          ocispec.Image{Platform: plat},
+		Config:          ocispec.Image{Platform: plat, Config: config},
 		SourceDateEpoch: epoch,
 		Index:           idx,
 		FilesCache:      fc.cache(),

@@ -1,15 +1,35 @@
 package main
 
-import "github.com/oci2/oci2/writer"
+import (
+	"errors"
+	"os"
+	"path/filepath"
 
-// filesCache wraps the writer's files cache kept under <store>/oci2/cache/.
+	"github.com/oci2/oci2/writer"
+)
+
+// filesCache is the writer's files cache, kept in <store>/oci2/cache/files.
+// One file serves every source directory (entries are keyed by directory).
+// Concurrent creates each save their own view; the last rename wins, which
+// only costs the loser's entries a re-read next time.
 type filesCache struct {
-	c *writer.FilesCache
+	path string
+	c    *writer.FilesCache
 }
 
-// openFilesCache loads the files cache for src. TODO: wire writer's API.
-func openFilesCache(st *storeHandle, src string) (*filesCache, error) {
-	return &filesCache{}, nil
+// openFilesCache loads the store's files cache. A damaged cache gives an
+// empty one and an error the caller reports as a warning.
+func openFilesCache(st *storeHandle) (*filesCache, error) {
+	dir := st.cacheDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "files")
+	c, err := writer.LoadFilesCache(path)
+	if err != nil && !errors.Is(err, writer.ErrCorruptCache) {
+		return nil, err
+	}
+	return &filesCache{path: path, c: c}, err
 }
 
 func (f *filesCache) cache() *writer.FilesCache {
@@ -19,4 +39,9 @@ func (f *filesCache) cache() *writer.FilesCache {
 	return f.c
 }
 
-func (f *filesCache) save() error { return nil }
+func (f *filesCache) save() error {
+	if f == nil {
+		return nil
+	}
+	return f.c.Save(f.path)
+}

@@ -10,17 +10,19 @@ import (
 )
 
 func (a *app) gcCmd() *cobra.Command {
-	var dryRun, wait bool
+	var dryRun, noWait bool
 	cmd := &cobra.Command{
-		Use:   "gc [--dry-run] [--wait]",
+		Use:   "gc [--dry-run] [--no-wait]",
 		Short: "Delete every blob no image name reaches",
-		Long: `Delete every blob no image name reaches. gc needs the store to itself:
-while another oci2 process writes, it fails (exit code 1) unless --wait.`,
+		Long: `Delete every blob no image name reaches, and the temporary files of
+interrupted writes. gc needs the store to itself: it waits until other oci2
+processes writing to the store are done (new writers wait for gc), or with
+--no-wait fails at once (exit code 1, "store is in use").`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.gc(cmd.Context(), dryRun, wait) },
+		RunE: func(cmd *cobra.Command, args []string) error { return a.gc(cmd.Context(), dryRun, !noWait) },
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for other oci2 processes instead of failing")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "fail instead of waiting while another process writes")
 	a.jsonFlag(cmd)
 	return cmd
 }
