@@ -63,6 +63,57 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	if err != nil {
 		return nil, err
 	}
+	src1, err := loadSource(ctx, loc, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer src1.Close()
+	wopts := writer.Options{
+		Config:          importConfig(src1.config),
+		Annotations:     userAnnotations(src1.manifest.Annotations),
+		SourceDateEpoch: opts.SourceDateEpoch,
+		Workers:         opts.Workers,
+	}
+	if opts.Progress != nil {
+		layers := len(src1.manifest.Layers)
+		wopts.Progress = func(p writer.Progress) {
+			opts.Progress(ImportProgress{Phase: p.Phase, Layers: layers, Write: &p})
+		}
+	}
+	res, err := writer.Write(ctx, st, src1.root, wopts)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	tags := opts.Tags
+	if len(tags) == 0 && loc.Ref != "" && loc.index() < 0 {
+		tags = []string{loc.Ref}
+	}
+	for _, tag := range tags {
+		if err := st.SetRef(ctx, tag, index); err != nil {
+			return nil, fmt.Errorf("tagging %s: %w", tag, err)
+		}
+	}
+	return &ImportResult{Index: index, Manifest: res.Manifest, Source: src1.desc, Tags: tags, Stats: res.Stats}, nil
+}
+
+// source is a source image read and applied into one tree.
+type source struct {
+	desc     ocispec.Descriptor // image manifest
+	manifest *ocispec.Manifest
+	config   *ocispec.Image
+	root     *writer.Node
+	spool    *spool
+}
+
+// Close removes the spooled file contents.
+func (s *source) Close() error { return s.spool.Close() }
+
+// loadSource resolves loc's image, verifies it and applies its layers.
+func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source, error) {
 	l, err := openLayout(loc)
 	if err != nil {
 		return nil, err
@@ -90,12 +141,10 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("importing %s: manifest has %d layers but config has %d diff_ids", loc, len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
-
 	sp, err := newSpool(opts.TempDir)
 	if err != nil {
 		return nil, err
 	}
-	defer sp.Close()
 	t := newTree(sp, opts.Warn)
 	for i, ld := range m.Layers {
 		var fn func(int64)
@@ -105,39 +154,11 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 			}
 		}
 		if err := applyLayer(ctx, l, t, i, ld, cfg.RootFS.DiffIDs[i], fn); err != nil {
+			sp.Close()
 			return nil, fmt.Errorf("importing %s: %w", loc, err)
 		}
 	}
-
-	wopts := writer.Options{
-		Config:          importConfig(cfg),
-		Annotations:     userAnnotations(m.Annotations),
-		SourceDateEpoch: opts.SourceDateEpoch,
-		Workers:         opts.Workers,
-	}
-	if opts.Progress != nil {
-		wopts.Progress = func(p writer.Progress) {
-			opts.Progress(ImportProgress{Phase: p.Phase, Layers: len(m.Layers), Write: &p})
-		}
-	}
-	res, err := writer.Write(ctx, st, t.build(), wopts)
-	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", loc, err)
-	}
-	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", loc, err)
-	}
-	tags := opts.Tags
-	if len(tags) == 0 && loc.Ref != "" && loc.index() < 0 {
-		tags = []string{loc.Ref}
-	}
-	for _, tag := range tags {
-		if err := st.SetRef(ctx, tag, index); err != nil {
-			return nil, fmt.Errorf("tagging %s: %w", tag, err)
-		}
-	}
-	return &ImportResult{Index: index, Manifest: res.Manifest, Source: mdesc, Tags: tags, Stats: res.Stats}, nil
+	return &source{desc: mdesc, manifest: m, config: cfg, root: t.build(), spool: sp}, nil
 }
 
 // readConfig reads and checks the image config m names.
