@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 )
 
@@ -12,3 +14,6 @@ func (a *app) unpackCmd() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, args []string) error { return errNotImplemented },
 	}
 }
+
+// errNotImplemented is returned by commands whose library has not landed.
+var errNotImplemented = errors.New("not implemented yet")
