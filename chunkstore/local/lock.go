@@ -52,14 +52,29 @@ func lockFile(ctx context.Context, path string, how int, wait bool) (*os.File, e
 			return nil, fmt.Errorf("waiting for lock %s: %w", filepath.Base(path), ctx.Err())
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, 10*time.Millisecond)
 	}
 }
 
-// releaser returns an idempotent func closing f.
-func releaser(f *os.File) func() {
+// hold keeps f referenced by the store until the returned idempotent func
+// closes it: an *os.File that becomes garbage is closed by its finalizer,
+// which would silently drop a lease whose release func the caller dropped.
+func (s *Store) hold(f *os.File) func() {
+	s.heldMu.Lock()
+	if s.held == nil {
+		s.held = map[*os.File]struct{}{}
+	}
+	s.held[f] = struct{}{}
+	s.heldMu.Unlock()
 	var once sync.Once
-	return func() { once.Do(func() { f.Close() }) }
+	return func() {
+		once.Do(func() {
+			s.heldMu.Lock()
+			delete(s.held, f)
+			s.heldMu.Unlock()
+			f.Close()
+		})
+	}
 }
 
 // Lease implements chunkstore.Leaser: a shared flock on oci2/gc.lock, held
@@ -69,7 +84,7 @@ func (s *Store) Lease(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	return releaser(f), nil
+	return s.hold(f), nil
 }
 
 // Exclusive implements chunkstore.Leaser: an exclusive flock on
@@ -79,5 +94,5 @@ func (s *Store) Exclusive(ctx context.Context, wait bool) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	return releaser(f), nil
+	return s.hold(f), nil
 }

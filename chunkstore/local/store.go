@@ -31,6 +31,9 @@ const (
 type Store struct {
 	dir   string
 	refMu sync.Mutex // serializes this process's index updates before the flock
+
+	heldMu sync.Mutex
+	held   map[*os.File]struct{} // lock files of unreleased leases
 }
 
 var (
