@@ -78,6 +78,7 @@ type Stats struct {
 	StoredBytes  int64 `json:"stored_bytes"`     // stored size of all packs
 	StoredNew    int64 `json:"stored_new_bytes"` // stored bytes written by this write
 	Packs        int64 `json:"packs"`
+	FilesCached  int64 `json:"files_cached"` // files not read thanks to the files cache
 }
 
 // Result of writing one image manifest.

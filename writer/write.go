@@ -118,6 +118,11 @@ func stats(p *plan, treePacks, dataPacks []format.PackIndex, rep *reporter) Stat
 			s.StoredBytes += int64(packs[i].PackSize())
 		}
 	}
+	for _, w := range p.files {
+		if w.cached {
+			s.FilesCached++
+		}
+	}
 	for i := range dataPacks {
 		for _, f := range dataPacks[i].Frames {
 			s.Chunks += int64(len(f.Chunks))

@@ -1,0 +1,121 @@
+package writer_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oci2/oci2/chunkstore/memstore"
+	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/writer"
+	wt "github.com/oci2/oci2/writer/writertest"
+)
+
+var (
+	benchOnce  sync.Once
+	benchDir   string
+	benchBytes int64
+)
+
+// benchTree generates ~100 MB once per process (in OCI2_BENCH_DIR if set,
+// to reuse it across runs).
+func benchTree(b *testing.B) (string, int64) {
+	benchOnce.Do(func() {
+		benchDir = os.Getenv("OCI2_BENCH_DIR")
+		if benchDir == "" {
+			d, err := os.MkdirTemp("", "oci2-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchDir = d
+		}
+		if _, err := os.Stat(benchDir + "/d000"); err == nil {
+			root, err := writer.FromDir(context.Background(), benchDir, writer.DirOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchBytes = logical(root)
+			return
+		}
+		_, n, err := wt.Generate(benchDir, 1, 100<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchBytes = n
+		time.Sleep(1100 * time.Millisecond) // let the files cache trust the new files
+	})
+	return benchDir, benchBytes
+}
+
+func logical(n *writer.Node) int64 {
+	s := int64(n.Size)
+	for _, c := range n.Children {
+		s += logical(c)
+	}
+	return s
+}
+
+// BenchmarkWriteDir writes a generated ~100 MB tree into a fresh memory
+// store (walk, chunk, hash, compress, pack), the files in the page cache.
+func BenchmarkWriteDir(b *testing.B) {
+	dir, n := benchTree(b)
+	ctx := context.Background()
+	b.SetBytes(n)
+	b.ResetTimer()
+	var res *writer.Result
+	for range b.N {
+		st := memstore.New()
+		idx, err := storeindex.New(ctx, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		root, err := writer.FromDir(ctx, dir, writer.DirOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res, err = writer.Write(ctx, st, root, writer.Options{Index: idx}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(res.Stats.LogicalBytes)/float64(res.Stats.StoredBytes), "ratio")
+}
+
+// BenchmarkWriteDirAgain writes the tree into a store that already holds
+// it, with a files cache: nothing is read or compressed.
+func BenchmarkWriteDirAgain(b *testing.B) {
+	dir, n := benchTree(b)
+	ctx := context.Background()
+	st := memstore.New()
+	idx, err := storeindex.New(ctx, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fc := writer.NewFilesCache()
+	root, err := writer.FromDir(ctx, dir, writer.DirOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := writer.Write(ctx, st, root, writer.Options{Index: idx, FilesCache: fc}); err != nil {
+		b.Fatal(err)
+	}
+	if err := fc.Save(b.TempDir() + "/files"); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	b.ResetTimer()
+	for range b.N {
+		root, err := writer.FromDir(ctx, dir, writer.DirOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := writer.Write(ctx, st, root, writer.Options{Index: idx, FilesCache: fc})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Stats.FramesNew != 0 {
+			b.Fatalf("%d new frames", res.Stats.FramesNew)
+		}
+	}
+}
