@@ -26,8 +26,12 @@ func CheckDigest(d digest.Digest) error {
 	return nil
 }
 
-// VerifyBytes returns nil when data hashes to d, else ErrDigestMismatch.
+// VerifyBytes returns nil when data hashes to d, else ErrDigestMismatch
+// (or ErrInvalidDigest).
 func VerifyBytes(d digest.Digest, data []byte) error {
+	if err := CheckDigest(d); err != nil {
+		return err
+	}
 	if got := d.Algorithm().FromBytes(data); got != d {
 		return fmt.Errorf("blob %s: content hashes to %s: %w", d, got, ErrDigestMismatch)
 	}
@@ -37,7 +41,11 @@ func VerifyBytes(d digest.Digest, data []byte) error {
 // VerifyReader wraps rc so that reading it to EOF checks the bytes against d
 // (and size, when size >= 0): a mismatch is returned instead of io.EOF, as
 // ErrDigestMismatch or ErrSizeMismatch. Closing rc early skips the check.
+// An invalid d fails the first Read with ErrInvalidDigest.
 func VerifyReader(rc io.ReadCloser, d digest.Digest, size int64) io.ReadCloser {
+	if err := CheckDigest(d); err != nil {
+		return &verifyingReader{rc: rc, d: d, err: err}
+	}
 	return &verifyingReader{rc: rc, d: d, size: size, h: d.Algorithm().Hash()}
 }
 
