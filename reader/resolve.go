@@ -48,6 +48,7 @@ type mediaTypeProbe struct {
 	MediaType string          `json:"mediaType"`
 	Manifests json.RawMessage `json:"manifests"`
 	Config    json.RawMessage `json:"config"`
+	Layers    json.RawMessage `json:"layers"`
 }
 
 func resolveDesc(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor,
@@ -69,7 +70,7 @@ func resolveDesc(ctx context.Context, r chunkstore.Reader, desc ocispec.Descript
 		switch {
 		case probe.Manifests != nil:
 			mt = ocispec.MediaTypeImageIndex
-		case probe.Config != nil:
+		case probe.Config != nil && probe.Layers != nil:
 			mt = ocispec.MediaTypeImageManifest
 		}
 	}

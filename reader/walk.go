@@ -77,9 +77,6 @@ func (w *walker) dir(p string, e *format.Entry) error {
 	if w.onPath[e.Tree] {
 		return fmt.Errorf("%w: %q: tree %s contains itself", ErrInvalidImage, displayPath(p), e.Tree)
 	}
-	if len(w.names) >= w.limits.MaxDepth {
-		return fmt.Errorf("%w: %q: deeper than %d directories", ErrLimit, displayPath(p), w.limits.MaxDepth)
-	}
 	t, err := w.tree(e.Tree)
 	if err != nil {
 		return fmt.Errorf("%q: %w", displayPath(p), err)
@@ -105,6 +102,9 @@ func (w *walker) dir(p string, e *format.Entry) error {
 func (w *walker) entry(p string, e *format.Entry) error {
 	if err := w.count(p); err != nil {
 		return err
+	}
+	if len(w.names) >= w.limits.MaxDepth {
+		return fmt.Errorf("%w: %q: deeper than %d levels", ErrLimit, displayPath(p), w.limits.MaxDepth)
 	}
 	if strings.ContainsRune(e.Name, '/') || e.Name == "" || e.Name == "." || e.Name == ".." {
 		return fmt.Errorf("%w: %q: invalid name", ErrInvalidImage, displayPath(p))
