@@ -178,8 +178,8 @@ func TestResolve(t *testing.T) {
 	}
 	check("example.com/multi:1", &ocispec.Platform{OS: "linux", Architecture: "arm64"}, descs[0].Digest)
 	check(idesc.Digest.String(), &ocispec.Platform{OS: "linux", Architecture: "riscv64"}, descs[2].Digest)
-	check(odesc.Digest.String(), nil, descs[2].Digest)        // the only one (attestation skipped)
-	check(descs[1].Digest.String(), nil, descs[1].Digest)     // a manifest digest
+	check(odesc.Digest.String(), nil, descs[2].Digest)    // the only one (attestation skipped)
+	check(descs[1].Digest.String(), nil, descs[1].Digest) // a manifest digest
 	if runtime.GOOS == "linux" && (runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64") {
 		want := descs[1].Digest
 		if runtime.GOARCH == "arm64" {
