@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/moby/buildkit/cmd/buildkitd/config"
+	bkexporter "github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/util/bklog"
+	"github.com/moby/buildkit/worker"
+	"github.com/urfave/cli/v3"
+
+	"github.com/oci2/oci2/chunkstore/local"
+	"github.com/oci2/oci2/exporter"
+)
+
+// Our own flag; upstream's are untouched.
+const flagStore = "oci2-store"
+
+func init() {
+	appFlags = append(appFlags, &cli.StringFlag{
+		Name:  flagStore,
+		Usage: `oci2 store written by "--output type=oci2" (default: <root>/oci2; config: [oci2] store)`,
+	})
+}
+
+// daemon is the oci2 state shared by every worker: one store, opened once.
+type daemon struct {
+	once  sync.Once
+	err   error
+	cfg   oci2Config
+	state *exporter.State
+}
+
+var oci2d daemon
+
+// open loads the [oci2] table, opens the store and starts its retention.
+func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
+	d.once.Do(func() {
+		d.cfg, d.err = loadOCI2Config(c.String("config"))
+		if d.err != nil {
+			return
+		}
+		if c.IsSet(flagStore) {
+			d.cfg.Store = c.String(flagStore)
+		}
+		if d.cfg.Store == "" {
+			d.cfg.Store = filepath.Join(cfg.Root, "oci2")
+		}
+		if d.cfg.Store, d.err = filepath.Abs(d.cfg.Store); d.err != nil {
+			return
+		}
+		if d.err = os.MkdirAll(d.cfg.Store, 0o700); d.err != nil {
+			return
+		}
+		var st *local.Store
+		if st, d.err = local.Open(d.cfg.Store); d.err != nil {
+			d.err = fmt.Errorf("opening oci2 store %s: %w", d.cfg.Store, d.err)
+			return
+		}
+		d.state = exporter.NewState(st)
+		bklog.L.Infof("oci2 store %s (keep-bytes=%+v, keep-duration=%s)",
+			d.cfg.Store, d.cfg.KeepBytes, d.cfg.KeepDuration.Duration)
+		startRetention(d.state, d.cfg)
+	})
+	return d.err
+}
+
+// oci2Worker is a worker whose Exporter also knows "oci2"; every other
+// method, and every other exporter, is the wrapped worker's.
+type oci2Worker struct {
+	worker.Worker
+	cache *exporter.FileCache
+}
+
+// wrapWorker is called by newWorkerController for every worker.
+func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Worker, error) {
+	if err := oci2d.open(c, cfg); err != nil {
+		return nil, err
+	}
+	return &oci2Worker{Worker: w, cache: exporter.NewFileCache(0)}, nil
+}
+
+func (w *oci2Worker) Exporter(name string, sm *session.Manager) (bkexporter.Exporter, error) {
+	if name != exporter.Type {
+		return w.Worker.Exporter(name, sm)
+	}
+	return exporter.New(exporter.Opt{State: oci2d.state, SessionManager: sm, Cache: w.cache})
+}

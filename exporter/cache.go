@@ -1,0 +1,193 @@
+package exporter
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/moby/buildkit/util/bklog"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/writer"
+)
+
+// FileCache remembers the extents (chunk IDs) of regular files exported
+// before, so that an export reads and chunks only the files that changed.
+//
+// Design: a cache keyed by file identity, not the snapshot's diff against
+// its parent. The key is (path in the image, inode, size, mtime, ctime),
+// with nanosecond times, as git's index and restic's files cache do. It
+// works because BuildKit's snapshots are immutable once committed and,
+// with the overlayfs snapshotter on one filesystem, overlayfs reports the
+// underlying file's own inode number and times (its st_ino is persistent
+// for non-directories), so a file that comes unchanged from a lower
+// snapshot has the same key in every mount of every later snapshot, while
+// any write or copy-up changes the ctime (the kernel sets it; no user can).
+// The native snapshotter copies files into each snapshot: new inodes,
+// cache misses, still correct. The diff approach would need the
+// snapshotter's layer directories and whiteout rules (overlay-specific,
+// different for the containerd worker's snapshotters) and would miss files
+// that a rebuild recreated with equal content; the identity key needs
+// neither. A base image pulled as tar layers is chunked on its first
+// export and found in the cache by every later export of images built on
+// it. The cache is per worker (one snapshotter, one filesystem), in
+// memory, and bounded: entries not used by the last exports are dropped
+// first once it is full. Extents whose chunks were since removed from the
+// store are harmless: the writer reads the file again for chunks the store
+// lacks.
+type FileCache struct {
+	mu  sync.Mutex
+	m   map[fileKey]cacheEntry
+	gen uint64
+	max int
+}
+
+type fileKey struct {
+	path         string
+	ino          uint64
+	size         int64
+	mtime, ctime int64 // ns
+}
+
+type cacheEntry struct {
+	extents []format.Extent
+	gen     uint64
+}
+
+// CacheStats describe the cache's effect on one export.
+type CacheStats struct {
+	Files    int64 `json:"files"`     // regular files, non-empty
+	Hits     int64 `json:"hits"`      // files whose extents came from the cache
+	HitBytes int64 `json:"hit_bytes"` // their logical bytes, not read
+}
+
+// NewFileCache returns an empty cache holding at most maxEntries files
+// (0: 4 million).
+func NewFileCache(maxEntries int) *FileCache {
+	if maxEntries <= 0 {
+		maxEntries = 4 << 20
+	}
+	return &FileCache{m: map[fileKey]cacheEntry{}, max: maxEntries}
+}
+
+// Len returns the number of cached files.
+func (c *FileCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok {
+		return nil, false
+	}
+	e.gen = c.gen
+	c.m[k] = e
+	return e.extents, true
+}
+
+// add records entries as used by a new export, then trims the cache.
+func (c *FileCache) add(entries map[fileKey][]format.Extent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, ext := range entries {
+		c.m[k] = cacheEntry{extents: ext, gen: c.gen}
+	}
+	if len(c.m) <= c.max {
+		return
+	}
+	// Drop the least recently used generations until a quarter is free.
+	gens := make([]uint64, 0, len(c.m))
+	for _, e := range c.m {
+		gens = append(gens, e.gen)
+	}
+	slices.Sort(gens)
+	cut := gens[len(gens)-c.max*3/4]
+	for k, e := range c.m {
+		if e.gen < cut {
+			delete(c.m, k)
+		}
+	}
+}
+
+// lookup gives every cached regular file its extents. The key comes from
+// the walk (writer.SourceFile), so nothing is read or stat'ed again.
+// Snapshots are immutable once committed, so the racy-git rule of the
+// writer's own files cache (distrust a file changed in the tick it was
+// read) does not apply: nothing writes to a mounted result.
+func (t *mountedTree) lookup(ctx context.Context) {
+	walkFiles(t.root, "", func(p string, n *writer.Node) {
+		if n.Size == 0 || n.Extents != nil {
+			return
+		}
+		t.stats.Files++
+		sf, ok := n.Content.(*writer.SourceFile)
+		if !ok || uint64(sf.Size) != n.Size {
+			return
+		}
+		k := fileKey{path: p, ino: sf.Ino, size: sf.Size, mtime: sf.MtimeNs, ctime: sf.CtimeNs}
+		t.files[p] = fileRecord{key: k, node: n}
+		if ext, ok := t.cache.get(k); ok && extentsSize(ext) == n.Size {
+			n.Extents = slices.Clone(ext)
+			t.stats.Hits++
+			t.stats.HitBytes += int64(n.Size)
+		}
+	})
+}
+
+// remember stores the extents of the files just written. They come from
+// the nodes when the writer filled them in, else from the written trees.
+func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, res *writer.Result) CacheStats {
+	if t.cache == nil || len(t.files) == 0 {
+		return t.stats
+	}
+	entries := make(map[fileKey][]format.Extent, len(t.files))
+	missing := 0
+	for _, r := range t.files {
+		if r.node.Extents != nil && extentsSize(r.node.Extents) == r.node.Size {
+			entries[r.key] = r.node.Extents
+		} else {
+			missing++
+		}
+	}
+	if missing > 0 {
+		if err := t.fromImage(ctx, st, res, entries); err != nil {
+			bklog.G(ctx).Warnf("oci2 exporter: files cache not updated: %v", err)
+			return t.stats
+		}
+	}
+	t.cache.add(entries)
+	return t.stats
+}
+
+// fromImage reads the extents of t.files from the image's trees.
+func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, res *writer.Result, entries map[fileKey][]format.Extent) error {
+	img, err := reader.Open(ctx, st, res.Manifest)
+	if err != nil {
+		return err
+	}
+	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	return reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
+		if e.Type != format.TypeReg {
+			return nil
+		}
+		if r, ok := t.files[p]; ok && extentsSize(e.Extents) == r.node.Size {
+			entries[r.key] = slices.Clone(e.Extents)
+		}
+		return nil
+	})
+}
+
+func extentsSize(ext []format.Extent) uint64 {
+	var n uint64
+	for _, e := range ext {
+		n += e.Length
+	}
+	return n
+}
