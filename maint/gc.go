@@ -17,10 +17,11 @@ type GCStore interface {
 }
 
 // IngestCleaner is implemented by stores that keep temporary files of
-// interrupted writes. GC calls it while it holds the store exclusively, when
-// no write can be in flight.
+// interrupted writes (chunkstore/local). GC calls it, except in a dry run,
+// while it holds the store exclusively.
 type IngestCleaner interface {
-	CleanIngest(ctx context.Context, dryRun bool) (files int, bytes int64, err error)
+	// CleanIngest removes the temp files of dead writers and counts them.
+	CleanIngest(ctx context.Context) (int, error)
 }
 
 // GCOptions configure GC.
@@ -49,8 +50,7 @@ type GCReport struct {
 	LiveBytes    int64 `json:"live_bytes"`
 	Deleted      int64 `json:"deleted_blobs"`
 	DeletedBytes int64 `json:"deleted_bytes"`
-	IngestFiles  int   `json:"ingest_files"`
-	IngestBytes  int64 `json:"ingest_bytes"`
+	IngestFiles  int   `json:"ingest_files"` // temp files of interrupted writes removed
 }
 
 // GC deletes every blob no ref reaches. It marks from the refs (image index
@@ -117,12 +117,12 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 		progress(GCProgress{Phase: "sweep", Done: int64(i + 1), Total: total, Deleted: rep.DeletedBytes})
 	}
 
-	if c, ok := st.(IngestCleaner); ok {
-		n, b, err := c.CleanIngest(ctx, opts.DryRun)
+	if c, ok := st.(IngestCleaner); ok && !opts.DryRun {
+		n, err := c.CleanIngest(ctx)
 		if err != nil {
 			return rep, fmt.Errorf("cleaning ingest files: %w", err)
 		}
-		rep.IngestFiles, rep.IngestBytes = n, b
+		rep.IngestFiles = n
 	}
 	return rep, nil
 }

@@ -50,7 +50,7 @@ func (a *app) gc(ctx context.Context, dryRun, wait bool) error {
 	}
 	fmt.Printf("%s %d blobs (%s)", verb, rep.Deleted, humanBytes(rep.DeletedBytes))
 	if rep.IngestFiles > 0 {
-		fmt.Printf(" and %d interrupted uploads (%s)", rep.IngestFiles, humanBytes(rep.IngestBytes))
+		fmt.Printf(" and %d temp files of interrupted writes", rep.IngestFiles)
 	}
 	fmt.Printf("; kept %d blobs (%s) of %d images\n", rep.LiveBlobs, humanBytes(rep.LiveBytes), rep.Refs)
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/local"
+	"github.com/oci2/oci2/maint"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/refname"
 )
@@ -131,3 +132,6 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 	}
 	return nil
 }
+
+// The local store cleans the temp files of interrupted writes during gc.
+var _ maint.IngestCleaner = (*local.Store)(nil)
