@@ -58,7 +58,8 @@ type Writer interface {
 	WriteBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error
 }
 
-// Lister enumerates and deletes blobs (garbage collection).
+// Lister enumerates and deletes blobs (garbage collection). A backend that
+// cannot (a registry) returns errors.ErrUnsupported.
 type Lister interface {
 	// ListBlobs calls fn for every blob, in digest order.
 	ListBlobs(ctx context.Context, fn func(Info) error) error
@@ -89,8 +90,9 @@ type Refs interface {
 // Leaser coordinates writers with garbage collection across processes. A
 // lease is held while an operation may reference blobs that no ref reaches
 // yet; Exclusive (gc) is granted only when no lease is held, and leases wait
-// while it is held. Both are released by the returned func and, for
-// file-backed stores, by the death of the process.
+// while it is held. Both are released by the returned func (idempotent) and,
+// for file-backed stores, by the death of the process. A backend without
+// garbage collection may return errors.ErrUnsupported.
 type Leaser interface {
 	Lease(ctx context.Context) (release func(), err error)
 	// Exclusive waits for the store when wait is set, else fails with ErrLocked.

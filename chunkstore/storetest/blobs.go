@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func testPutIdempotent(t *testing.T, st chunkstore.Store) {
 		t.Fatalf("WriteBlob of a stored blob: %v", err)
 	}
 	mustRead(t, st, d, b)
-	if infos := listAll(t, st); len(infos) != 1 || infos[0].Digest != d {
+	if infos, ok := listAll(t, st); ok && (len(infos) != 1 || infos[0].Digest != d) {
 		t.Fatalf("ListBlobs = %v, want just %s", infos, d)
 	}
 }
@@ -66,7 +67,7 @@ func testPutDigestMismatch(t *testing.T, st chunkstore.Store) {
 	}
 	_, err = st.Stat(t.Context(), other)
 	wantErr(t, "Stat after failed put", err, chunkstore.ErrNotFound)
-	if infos := listAll(t, st); len(infos) != 0 {
+	if infos, ok := listAll(t, st); ok && len(infos) != 0 {
 		t.Fatalf("failed put stored %v", infos)
 	}
 }
@@ -91,8 +92,9 @@ func testInvalidDigest(t *testing.T, st chunkstore.Store) {
 		wantErr(t, "ReadBlob("+string(d)+")", err, chunkstore.ErrInvalidDigest)
 		_, err = st.Open(ctx, d)
 		wantErr(t, "Open("+string(d)+")", err, chunkstore.ErrInvalidDigest)
-		err = st.DeleteBlob(ctx, d)
-		wantErr(t, "DeleteBlob("+string(d)+")", err, chunkstore.ErrInvalidDigest)
+		if err = st.DeleteBlob(ctx, d); !errors.Is(err, errors.ErrUnsupported) {
+			wantErr(t, "DeleteBlob("+string(d)+")", err, chunkstore.ErrInvalidDigest)
+		}
 	}
 }
 
@@ -186,7 +188,9 @@ func testCorruption(t *testing.T, st chunkstore.Store) {
 		wantErr(t, name+": Open+ReadAll", err, chunkstore.ErrDigestMismatch)
 		// A fresh put repairs nothing it does not have to, but the blob can
 		// always be deleted and stored again.
-		if err := st.DeleteBlob(ctx, d); err != nil {
+		err = st.DeleteBlob(ctx, d)
+		skipUnsupported(t, "DeleteBlob", err)
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

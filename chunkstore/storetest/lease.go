@@ -12,6 +12,7 @@ import (
 func testLeases(t *testing.T, st chunkstore.Store) {
 	ctx := t.Context()
 	rel1, err := st.Lease(ctx)
+	skipUnsupported(t, "Lease", err)
 	if err != nil {
 		t.Fatalf("Lease: %v", err)
 	}
@@ -20,6 +21,7 @@ func testLeases(t *testing.T, st chunkstore.Store) {
 		t.Fatalf("second Lease: %v", err)
 	}
 	_, err = st.Exclusive(ctx, false)
+	skipUnsupported(t, "Exclusive", err)
 	wantErr(t, "Exclusive while leased", err, chunkstore.ErrLocked)
 	rel1()
 	rel1() // release is idempotent: it must not drop the other lease
@@ -52,8 +54,15 @@ func testLeases(t *testing.T, st chunkstore.Store) {
 func testLeaseWaits(t *testing.T, st chunkstore.Store) {
 	ctx := t.Context()
 	rel, err := st.Lease(ctx)
+	skipUnsupported(t, "Lease", err)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if relX, err := st.Exclusive(ctx, false); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("Exclusive: %v", err)
+	} else if err == nil {
+		relX()
+		t.Fatal("Exclusive granted while a lease was held")
 	}
 	released := make(chan struct{})
 	done := make(chan error, 1)

@@ -10,7 +10,11 @@ import (
 )
 
 func testListBlobs(t *testing.T, st chunkstore.Store) {
-	if infos := listAll(t, st); len(infos) != 0 {
+	infos, ok := listAll(t, st)
+	if !ok {
+		t.Skip("ListBlobs: unsupported")
+	}
+	if len(infos) != 0 {
 		t.Fatalf("new store lists %v", infos)
 	}
 	want := map[digest.Digest]int64{}
@@ -19,7 +23,7 @@ func testListBlobs(t *testing.T, st chunkstore.Store) {
 		put(t, st, b)
 		want[d] = int64(len(b))
 	}
-	infos := listAll(t, st)
+	infos, _ = listAll(t, st)
 	if len(infos) != len(want) {
 		t.Fatalf("ListBlobs returned %d blobs, want %d", len(infos), len(want))
 	}
@@ -55,10 +59,12 @@ func testDeleteBlob(t *testing.T, st chunkstore.Store) {
 	b2, d2 := blob(501, 1000)
 	put(t, st, b1)
 	put(t, st, b2)
-	if err := st.DeleteBlob(ctx, d1); err != nil {
+	err := st.DeleteBlob(ctx, d1)
+	skipUnsupported(t, "DeleteBlob", err)
+	if err != nil {
 		t.Fatalf("DeleteBlob: %v", err)
 	}
-	_, err := st.Stat(ctx, d1)
+	_, err = st.Stat(ctx, d1)
 	wantErr(t, "Stat after delete", err, chunkstore.ErrNotFound)
 	_, err = st.ReadBlob(ctx, d1, 0)
 	wantErr(t, "ReadBlob after delete", err, chunkstore.ErrNotFound)
@@ -66,7 +72,7 @@ func testDeleteBlob(t *testing.T, st chunkstore.Store) {
 		t.Fatalf("DeleteBlob of a missing blob: %v", err)
 	}
 	mustRead(t, st, d2, b2)
-	if infos := listAll(t, st); len(infos) != 1 || infos[0].Digest != d2 {
+	if infos, ok := listAll(t, st); ok && (len(infos) != 1 || infos[0].Digest != d2) {
 		t.Fatalf("ListBlobs after delete = %v, want just %s", infos, d2)
 	}
 	put(t, st, b1) // stored again after deletion

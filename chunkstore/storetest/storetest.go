@@ -24,7 +24,10 @@ type Corrupter interface {
 type NewStoreFunc func(t *testing.T) chunkstore.Store
 
 // Run runs every conformance test against stores made by newStore. Optional
-// roles (chunkstore.RangeReader, Corrupter) are tested when implemented.
+// roles (chunkstore.RangeReader, Corrupter) are tested when implemented. A
+// backend that cannot list or delete blobs, or has no leases (a registry),
+// returns errors.ErrUnsupported from those methods: their tests are skipped
+// and other tests skip the checks that need them.
 func Run(t *testing.T, newStore NewStoreFunc) {
 	tests := []struct {
 		name string
@@ -105,16 +108,27 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
-// listAll returns ListBlobs' output in call order.
-func listAll(t *testing.T, st chunkstore.Store) []chunkstore.Info {
+// listAll returns ListBlobs' output in call order; ok is false when the
+// store cannot list (errors.ErrUnsupported).
+func listAll(t *testing.T, st chunkstore.Store) (infos []chunkstore.Info, ok bool) {
 	t.Helper()
-	var infos []chunkstore.Info
 	err := st.ListBlobs(t.Context(), func(i chunkstore.Info) error {
 		infos = append(infos, i)
 		return nil
 	})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil, false
+	}
 	if err != nil {
 		t.Fatalf("ListBlobs: %v", err)
 	}
-	return infos
+	return infos, true
+}
+
+// skipUnsupported skips the test when err says the store lacks the role.
+func skipUnsupported(t *testing.T, what string, err error) {
+	t.Helper()
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("%s: %v", what, err)
+	}
 }
