@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	corpus, out, binDir, work, timingTree string
+	smoke, keep, verbose                  bool
+	runs, rebuilds                        int
+}
+
+func main() {
+	var c config
+	defCorpus := os.Getenv("OCI2_CORPUS")
+	if defCorpus == "" {
+		defCorpus = "/var/cache/oci2-corpus"
+	}
+	flag.StringVar(&c.corpus, "corpus", defCorpus, "directory of ../shared/corpus trees (make corpus)")
+	flag.BoolVar(&c.smoke, "smoke", false, "one small generated tree, oci2 and tar only (CI)")
+	flag.StringVar(&c.out, "out", "bench/results", "directory for <date>.md and <date>.svg")
+	flag.StringVar(&c.binDir, "bin", "", "directory holding the oci2 binary (default: go build ./cmd/oci2)")
+	flag.StringVar(&c.work, "work", "/var/tmp", "scratch space (stores, unpacked trees, copies)")
+	flag.StringVar(&c.timingTree, "timing-tree", "debian-build", "corpus tree the timings run on")
+	flag.IntVar(&c.runs, "runs", 0, "timed runs per operation (default 3, smoke 2)")
+	flag.IntVar(&c.rebuilds, "rebuilds", 0, "images in the rebuild scenario (default 5, smoke 3)")
+	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	flag.BoolVar(&c.verbose, "v", false, "print every command")
+	flag.Parse()
+	if c.runs == 0 {
+		c.runs = map[bool]int{true: 2, false: 3}[c.smoke]
+	}
+	if c.rebuilds == 0 {
+		c.rebuilds = map[bool]int{true: 3, false: 5}[c.smoke]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, c config) (int, error) {
+	r := &runner{verbose: c.verbose}
+	scratch, err := os.MkdirTemp(c.work, "oci2-bench-")
+	if err != nil {
+		return 1, err
+	}
+	if !c.keep {
+		defer os.RemoveAll(scratch)
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	oci2, err := findOci2(ctx, c.binDir, scratch)
+	if err != nil {
+		return 1, err
+	}
+	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(), Mode: "full"}
+
+	var scenarios []scenario
+	var timingTree string
+	if c.smoke {
+		rp.Mode = "smoke"
+		timingTree = filepath.Join(scratch, "smoke-tree")
+		rebuildTree := filepath.Join(scratch, "smoke-rebuild")
+		for _, d := range []string{timingTree, rebuildTree} {
+			if err := generateTree(d, 1); err != nil {
+				return 1, fmt.Errorf("generating the smoke tree: %w", err)
+			}
+		}
+		if scenarios, err = smokeScenarios(timingTree, rebuildTree, c.rebuilds); err != nil {
+			return 1, err
+		}
+	} else {
+		if scenarios, err = corpusScenarios(ctx, r, c.corpus, scratch, c.rebuilds); err != nil {
+			return 1, err
+		}
+		timingTree = filepath.Join(c.corpus, c.timingTree)
+	}
+
+	storers, skipped := newStorers(r, oci2, scratch, c.smoke)
+	rp.Skipped = skipped
+	rp.Versions = versions(ctx, r, oci2, storers)
+	for _, sc := range scenarios {
+		logf("scenario %s: %d image(s) with %d tools", sc.Name, len(sc.Images), len(storers))
+		res, err := storeScenario(ctx, sc, storers, filepath.Join(scratch, "repos", sc.Name))
+		if err != nil {
+			return 1, err
+		}
+		rp.Scenarios = append(rp.Scenarios, res)
+		if ctx.Err() != nil {
+			return 1, ctx.Err()
+		}
+	}
+
+	info, err := describeTree(filepath.Base(timingTree), timingTree)
+	if err != nil {
+		return 1, err
+	}
+	rp.Tree = info
+	logf("timings on %s (%s), %d runs", info.Name, mb(info.LogicalBytes), c.runs)
+	ops, err := timingOps(ctx, r, oci2, timingTree, filepath.Join(scratch, "timing"), !c.smoke)
+	if err != nil {
+		rp.Failures = append(rp.Failures, err.Error())
+	} else {
+		rp.Timings = runTimings(ops, c.runs, func(s string) { logf("%s", s) })
+	}
+	rp.Failures = append(rp.Failures, r.failed...)
+
+	md := rp.markdown()
+	fmt.Println(md)
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return 1, err
+	}
+	base := filepath.Join(c.out, rp.When.Format("2006-01-02"))
+	if c.smoke {
+		base += "-smoke"
+	}
+	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
+		return 1, err
+	}
+	if err := os.WriteFile(base+".svg", []byte(rp.svg()), 0o644); err != nil {
+		return 1, err
+	}
+	logf("wrote %s.md and %s.svg", base, base)
+	if len(rp.Failures) > 0 {
+		logf("%d command(s) failed", len(rp.Failures))
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// storeScenario stores every image with every tool, tools interleaved
+// image by image.
+func storeScenario(ctx context.Context, sc scenario, storers []storer, repos string) (scenarioResult, error) {
+	res := scenarioResult{scenario: sc, Rows: make([]storeRow, len(storers))}
+	for i, s := range storers {
+		res.Rows[i] = storeRow{Tool: s.Name(), Options: s.Options()}
+		if err := s.Init(ctx, filepath.Join(repos, s.Name())); err != nil {
+			res.Rows[i].Err = err
+		}
+	}
+	for k, img := range sc.Images {
+		if img.Prepare != nil {
+			if err := img.Prepare(); err != nil {
+				return res, fmt.Errorf("%s: preparing %s: %w", sc.Name, img.Name, err)
+			}
+		}
+		info, err := describeTree(img.Name, img.Dir)
+		if err != nil {
+			return res, err
+		}
+		res.Logical += info.LogicalBytes
+		for j := range storers {
+			i := (j + k) % len(storers)
+			row := &res.Rows[i]
+			if row.Err != nil {
+				continue
+			}
+			smp := storers[i].Add(ctx, img)
+			row.Wall += smp.Wall
+			row.MaxRSS = max(row.MaxRSS, smp.MaxRSS)
+			if smp.Err != nil {
+				row.Err = smp.Err
+				continue
+			}
+			if k == 0 {
+				row.FirstBytes, _, row.Err = storers[i].Size(ctx)
+			}
+		}
+	}
+	for i, s := range storers {
+		if res.Rows[i].Err == nil {
+			res.Rows[i].Bytes, res.Rows[i].Objects, res.Rows[i].Err = s.Size(ctx)
+		}
+	}
+	os.RemoveAll(repos)
+	return res, nil
+}
+
+// describeTree sums the logical bytes and counts the regular files.
+func describeTree(name, dir string) (treeInfo, error) {
+	info := treeInfo{Name: name}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			info.LogicalBytes += fi.Size()
+			info.Files++
+		}
+		return nil
+	})
+	return info, err
+}
+
+// findOci2 returns binDir/oci2, or builds ./cmd/oci2 into scratch.
+func findOci2(ctx context.Context, binDir, scratch string) (string, error) {
+	if binDir != "" {
+		p, err := filepath.Abs(filepath.Join(binDir, "oci2"))
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("no oci2 in -bin %s (make build): %w", binDir, err)
+		}
+		return p, nil
+	}
+	p := filepath.Join(scratch, "oci2")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", p, "./cmd/oci2").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/oci2: %w\n%s", err, out)
+	}
+	return p, nil
+}
+
+// machine describes the host for the results.
+func machine() []string {
+	out := []string{fmt.Sprintf("%d CPUs", runtime.NumCPU())}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				out = append(out, strings.TrimSpace(v))
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		out = append(out, strings.Join(strings.Fields(line), " "))
+	}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		out = append(out, "Linux "+cstr(u.Release[:]))
+	}
+	out = append(out, runtime.Version())
+	return out
+}
+
+func cstr(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+// versions lists the version of every external tool used.
+func versions(ctx context.Context, r *runner, oci2 string, storers []storer) []string {
+	cmds := [][]string{{"tar", "--version"}, {"gzip", "--version"}, {"zstd", "--version"}, {"umoci", "--version"}}
+	for _, s := range storers {
+		switch s.Name() {
+		case "restic":
+			cmds = append(cmds, []string{"restic", "version"})
+		case "borg":
+			cmds = append(cmds, []string{"borg", "--version"})
+		case "casync":
+			cmds = append(cmds, []string{"casync", "--version"})
+		}
+	}
+	var out []string
+	for _, c := range cmds {
+		if !have(c[0]) {
+			continue
+		}
+		v, err := r.output(ctx, c[0], c[1:]...)
+		if err != nil {
+			continue
+		}
+		line, _, _ := strings.Cut(strings.TrimSpace(v), "\n")
+		out = append(out, line)
+	}
+	return out
+}
