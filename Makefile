@@ -18,7 +18,7 @@ BENCH_FLAGS ?=
 
 export OCI2_CORPUS
 
-.PHONY: all build test vet fuzz corpus bench bench-smoke clean
+.PHONY: all build test vet fuzz corpus bench bench-deps bench-smoke clean
 
 all: build
 
@@ -45,7 +45,13 @@ fuzz:
 corpus:
 	$(CORPUS_SRC)/build-all.sh $(OCI2_CORPUS)
 
-bench: build corpus
+# The comparison tools (Debian packages); skipped by the bench when absent.
+BENCH_PKGS ?= restic borgbackup casync umoci zstd
+bench-deps:
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+
+bench: build corpus bench-deps
 	$(GO) run ./bench -bin $(BIN) -corpus $(OCI2_CORPUS) -out bench/results $(BENCH_FLAGS)
 
 bench-smoke: build
