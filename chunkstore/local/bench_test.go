@@ -8,20 +8,24 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// BenchmarkPutBlob measures one durable small-blob write (two fsyncs).
+// BenchmarkPutBlob measures durable blob writes (hash, write, two fsyncs).
 func BenchmarkPutBlob(b *testing.B) {
-	st, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := b.Context()
-	data := make([]byte, 16<<10)
-	b.SetBytes(int64(len(data)))
-	for i := 0; b.Loop(); i++ {
-		copy(data, fmt.Sprint(i))
-		if err := st.PutBlob(ctx, digest.FromBytes(data), data); err != nil {
-			b.Fatal(err)
-		}
+	for _, size := range []int{16 << 10, 4 << 20} {
+		b.Run(fmt.Sprint(size>>10, "KiB"), func(b *testing.B) {
+			st, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := b.Context()
+			data := make([]byte, size)
+			b.SetBytes(int64(size))
+			for i := 0; b.Loop(); i++ {
+				copy(data, fmt.Sprint(i))
+				if err := st.PutBlob(ctx, digest.FromBytes(data), data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -39,7 +39,7 @@ func (s *Store) PutBlob(ctx context.Context, d digest.Digest, data []byte) error
 	if s.has(d, int64(len(data))) {
 		return nil
 	}
-	return s.ingest(ctx, d, int64(len(data)), bytes.NewReader(data))
+	return s.ingest(ctx, d, int64(len(data)), bytes.NewReader(data), true)
 }
 
 // WriteBlob implements chunkstore.Writer. r is not read when the blob is
@@ -51,16 +51,17 @@ func (s *Store) WriteBlob(ctx context.Context, d digest.Digest, size int64, r io
 	if s.has(d, size) {
 		return nil
 	}
-	return s.ingest(ctx, d, size, r)
+	return s.ingest(ctx, d, size, r, false)
 }
 
-func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+// ingest writes r as blob d. verified says r's bytes were hashed already.
+func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Reader, verified bool) error {
 	f, err := s.createTemp()
 	if err != nil {
 		return fmt.Errorf("write blob %s: %w", d, err)
 	}
 	tmp := f.Name()
-	err = writeVerified(ctx, f, d, size, r)
+	err = writeVerified(ctx, f, d, size, r, verified)
 	if err == nil {
 		err = f.Chmod(0o444)
 	}
@@ -98,11 +99,16 @@ func (s *Store) createTemp() (*os.File, error) {
 	}
 }
 
-// writeVerified copies r to f, hashing and counting, and fsyncs f. It fails
-// with ErrSizeMismatch or ErrDigestMismatch when r does not hold d.
-func writeVerified(ctx context.Context, f *os.File, d digest.Digest, size int64, r io.Reader) error {
+// writeVerified copies r to f, hashing (unless verified) and counting, and
+// fsyncs f. It fails with ErrSizeMismatch or ErrDigestMismatch when r does
+// not hold d.
+func writeVerified(ctx context.Context, f *os.File, d digest.Digest, size int64, r io.Reader, verified bool) error {
 	h := d.Algorithm().Hash()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
+	var dst io.Writer = f
+	if !verified {
+		dst = io.MultiWriter(f, h)
+	}
+	w := bufio.NewWriterSize(dst, 256<<10)
 	buf := make([]byte, 64<<10)
 	var n int64
 	for {
@@ -128,7 +134,7 @@ func writeVerified(ctx context.Context, f *os.File, d digest.Digest, size int64,
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+	if got := digest.NewDigest(d.Algorithm(), h); !verified && got != d {
 		return fmt.Errorf("content hashes to %s: %w", got, chunkstore.ErrDigestMismatch)
 	}
 	return f.Sync()
