@@ -167,6 +167,9 @@ func (s *Store) SetRef(ctx context.Context, name string, desc ocispec.Descriptor
 		return fmt.Errorf("set ref %q: blob %s has %d bytes, descriptor says %d: %w",
 			name, desc.Digest, info.Size, desc.Size, chunkstore.ErrSizeMismatch)
 	}
+	if err := s.Sync(ctx); err != nil {
+		return fmt.Errorf("set ref %q: %w", name, err)
+	}
 	desc.Annotations = maps.Clone(desc.Annotations)
 	if desc.Annotations == nil {
 		desc.Annotations = map[string]string{}

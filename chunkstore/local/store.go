@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -31,6 +32,8 @@ const (
 type Store struct {
 	dir   string
 	refMu sync.Mutex // serializes this process's index updates before the flock
+
+	dirty atomic.Bool // blobs written since the last syncfs
 
 	heldMu sync.Mutex
 	held   map[*os.File]struct{} // lock files of unreleased leases
