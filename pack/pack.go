@@ -2,7 +2,6 @@ package pack
 
 import (
 	"context"
-	"io"
 
 	"github.com/oci2/oci2/format"
 )
@@ -21,6 +20,7 @@ type Chunk struct {
 }
 
 // FrameStore is what the Packer needs of a store.
+// A nil Options.Store stores nothing and reuses nothing.
 type FrameStore interface {
 	// LookupFrame returns the frame stored under key, if any.
 	LookupFrame(ctx context.Context, key format.ChunkID) (format.Frame, bool, error)
@@ -39,45 +39,10 @@ type Options struct {
 	Store FrameStore
 	// Fetch returns the bytes of a chunk added with nil Data.
 	Fetch func(ctx context.Context, id format.ChunkID) ([]byte, error)
-	// Workers compress frames in parallel (default GOMAXPROCS).
+	// Workers look up, fetch, compress and put frames in parallel (default
+	// GOMAXPROCS). At most 2*Workers closed frames are in flight.
 	Workers int
-	// OnFrame is called once per frame, in stream order.
+	// OnFrame is called once per frame, in stream order, from one packer
+	// goroutine, after the frame's PutFrame returned.
 	OnFrame func(FrameEvent)
-}
-
-// Packer cuts one stream into frames and packs. Add chunks in stream order,
-// then Finish. Duplicate chunk IDs within the stream are skipped.
-type Packer struct {
-	// TODO(H1)
-}
-
-// NewPacker starts a packer; its workers stop at Finish or when ctx ends.
-func NewPacker(ctx context.Context, opts Options) *Packer { panic("TODO(H1)") }
-
-// Add appends a chunk to the stream. The Packer keeps Data (callers must not
-// reuse the slice).
-func (p *Packer) Add(c Chunk) error { panic("TODO(H1)") }
-
-// Finish closes the stream and returns its packs in order.
-func (p *Packer) Finish() ([]format.PackIndex, error) { panic("TODO(H1)") }
-
-// FrameKey is the key a store keeps a frame under (SPEC.md §8).
-func FrameKey(chunks []format.ChunkRef) format.ChunkID { panic("TODO(H1)") }
-
-// EncodeFrame compresses a frame's raw bytes with the pinned encoder, or keeps
-// them raw when that is not larger.
-func EncodeFrame(raw []byte) (format.Encoding, []byte) { panic("TODO(H1)") }
-
-// DecodeFrame verifies stored against f.Digest, decodes it bounded by
-// f.RawSize() and returns the raw bytes; with verifyChunks it also checks
-// every chunk ID.
-func DecodeFrame(f *format.Frame, stored []byte, verifyChunks bool) ([]byte, error) {
-	panic("TODO(H1)")
-}
-
-// WritePack writes the pack described by idx to w, getting each frame's stored
-// bytes from frame (which must verify them).
-func WritePack(ctx context.Context, w io.Writer, idx *format.PackIndex,
-	frame func(ctx context.Context, f *format.Frame) ([]byte, error)) error {
-	panic("TODO(H1)")
 }
