@@ -58,6 +58,7 @@ func TestChunkReaderHostile(t *testing.T) {
 	id := format.Sum(content)
 	other := format.Sum([]byte("other"))
 	bomb := rt.EncodeZstd(make([]byte, 64<<20))
+	bomb2 := rt.EncodeZstdStream(make([]byte, 64<<20))
 	if len(bomb) >= len(content) {
 		t.Fatalf("bomb of %d bytes is not smaller than the frame", len(bomb))
 	}
@@ -75,7 +76,7 @@ func TestChunkReaderHostile(t *testing.T) {
 		}, target: chunkstore.ErrDigestMismatch},
 		{name: "frame digest mismatch ranges", ranges: true, edit: func(f *format.Frame, b []byte) []byte {
 			return flip(b)
-		}, subs: []string{"frame sha256:"}},
+		}, target: chunkstore.ErrDigestMismatch, subs: []string{"frame sha256:"}},
 		{name: "chunk digest mismatch", read: other, edit: func(f *format.Frame, b []byte) []byte {
 			f.Chunks[0].ID = other
 			return b
@@ -84,16 +85,20 @@ func TestChunkReaderHostile(t *testing.T) {
 			b = b[:len(b)/2]
 			f.StoredSize, f.Digest = uint64(len(b)), format.Sum(b)
 			return b
-		}, subs: []string{"frame sha256:"}},
+		}, target: format.ErrInvalid, subs: []string{"frame sha256:"}},
 		{name: "truncated zstd frame ranges", ranges: true, enc: format.EncodingZstd, edit: func(f *format.Frame, b []byte) []byte {
 			b = b[:len(b)/2]
 			f.StoredSize, f.Digest = uint64(len(b)), format.Sum(b)
 			return b
-		}, subs: []string{"frame sha256:"}},
+		}, target: format.ErrInvalid, subs: []string{"frame sha256:"}},
 		{name: "zstd bomb", enc: format.EncodingZstd, edit: func(f *format.Frame, b []byte) []byte {
 			f.StoredSize, f.Digest = uint64(len(bomb)), format.Sum(bomb)
 			return bomb
-		}, subs: []string{"frame sha256:"}},
+		}, target: format.ErrInvalid, subs: []string{"frame sha256:", "bomb"}},
+		{name: "zstd bomb without content size", enc: format.EncodingZstd, edit: func(f *format.Frame, b []byte) []byte {
+			f.StoredSize, f.Digest = uint64(len(bomb2)), format.Sum(bomb2)
+			return bomb2
+		}, target: format.ErrInvalid, subs: []string{"frame sha256:"}},
 		{name: "missing frame", edit: func(f *format.Frame, b []byte) []byte {
 			f.Digest = other
 			return b
@@ -127,6 +132,7 @@ func TestChunkReaderHostile(t *testing.T) {
 			}
 			got, err := cr.ReadChunk(t.Context(), want)
 			wantErr(t, err, tc.target, tc.subs...)
+			t.Log(err)
 			if got != nil {
 				t.Errorf("got %d bytes with the error", len(got))
 			}

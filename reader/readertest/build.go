@@ -1,6 +1,7 @@
 package readertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,6 +107,16 @@ var zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncod
 
 // EncodeZstd compresses raw as one zstd frame.
 func EncodeZstd(raw []byte) []byte { return zenc.EncodeAll(raw, nil) }
+
+// EncodeZstdStream compresses raw with the streaming encoder, whose frame
+// header does not declare the content size.
+func EncodeZstdStream(raw []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+	w.Write(raw)
+	w.Close()
+	return buf.Bytes()
+}
 
 // buildStream cuts chunks into frames and packs and stores them.
 func (img *Image) buildStream(ctx context.Context, st Store, tree bool, chunks [][]byte, mt string) ([]ocispec.Descriptor, error) {
