@@ -20,7 +20,7 @@ func baseLayers() []layer {
 	xa.hdr.ModTime = time.Unix(1700000000, 123456789)
 	xa.hdr.PAXRecords = map[string]string{
 		"SCHILY.xattr.user.foo":            "bar",
-		"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00",
+		"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
 	}
 	xa.hdr.Uid, xa.hdr.Gid = 1000, 100
 	dev := ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3, ModTime: t0}}
@@ -71,7 +71,7 @@ func wantBaseTree() map[string]string {
 		"bin/sh":       `reg 0755 0:0 "ELF sh"`,
 		"bin/sh2":      `reg 0755 0:0 "ELF sh" link=bin/sh`,
 		"data":         "dir 0755 0:0",
-		"data/xattr":   `reg 0600 1000:100 "x" security.capability="\x01\x00\x00\x02\x00" user.foo="bar"`,
+		"data/xattr":   `reg 0600 1000:100 "x" security.capability="\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" user.foo="bar"`,
 		"dev":          "dir 0755 0:0",
 		"dev/null":     "char 0666 0:0 1,3",
 		"etc":          "dir 0755 0:0",

@@ -1,0 +1,142 @@
+package ociconv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// describeDir renders a directory tree on disk like describeTree, walking
+// in canonical order so hardlink groups are named by the same first path.
+func describeDir(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	inodes := map[uint64]string{}
+	var walk func(rel string)
+	walk = func(rel string) {
+		p := filepath.Join(root, rel)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		var kind, extra string
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			kind = "dir"
+		case unix.S_IFREG:
+			kind = "reg"
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			extra = fmt.Sprintf(" %q", b)
+		case unix.S_IFLNK:
+			kind = "symlink"
+			target, _ := os.Readlink(p)
+			extra = " -> " + target
+		case unix.S_IFCHR, unix.S_IFBLK:
+			kind = map[bool]string{true: "char", false: "block"}[st.Mode&unix.S_IFMT == unix.S_IFCHR]
+			extra = fmt.Sprintf(" %d,%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		case unix.S_IFIFO:
+			kind = "fifo"
+		}
+		s := fmt.Sprintf("%s %04o %d:%d%s", kind, st.Mode&0o7777, st.Uid, st.Gid, extra)
+		if kind != "symlink" {
+			s += xattrString(t, p)
+		}
+		if kind == "reg" && st.Nlink > 1 {
+			if first, ok := inodes[st.Ino]; ok {
+				s += " link=" + first
+			} else {
+				inodes[st.Ino] = rel
+			}
+		}
+		out[rel] = s
+		if kind == "dir" {
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents { // sorted by name
+				walk(strings.TrimPrefix(rel+"/"+e.Name(), "/"))
+			}
+		}
+	}
+	walk("")
+	return out
+}
+
+func xattrString(t testing.TB, p string) string {
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil || n == 0 {
+		return ""
+	}
+	names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
+	sort.Strings(names)
+	var s string
+	for _, name := range names {
+		v := make([]byte, 64<<10)
+		m, err := unix.Lgetxattr(p, name, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += fmt.Sprintf(" %s=%q", name, v[:m])
+	}
+	return s
+}
+
+// TestExportUmociUnpack: umoci unpacks an export to exactly the imported
+// tree, and skopeo inspects both transports.
+func TestExportUmociUnpack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (devices, ownership, security xattrs)")
+	}
+	for _, tool := range []string{"umoci", "skopeo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	ctx := context.Background()
+	st, _ := importBase(t)
+	dir := t.TempDir()
+	// This umoci (0.4) does not know zstd layers; skopeo inspects them.
+	for _, comp := range []Compression{CompressionGzip, CompressionNone, CompressionZstd} {
+		layout := filepath.Join(dir, "layout-"+string(comp))
+		if _, err := Export(ctx, st, "example.com/base:v1", "oci:"+layout+":v1", ExportOptions{Compression: comp}); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "skopeo", "inspect", "oci:"+layout+":v1")
+		if comp == CompressionZstd {
+			continue
+		}
+		bundle := filepath.Join(dir, "bundle-"+string(comp))
+		run(t, "umoci", "unpack", "--image", layout+":v1", bundle)
+		got := describeDir(t, filepath.Join(bundle, "rootfs"))
+		diffMaps(t, got, wantBaseTree())
+	}
+	arc := filepath.Join(dir, "img.tar")
+	if _, err := Export(ctx, st, "example.com/base:v1", "oci-archive:"+arc+":v1", ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "skopeo", "inspect", "oci-archive:"+arc+":v1")
+}
+
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
