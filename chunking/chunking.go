@@ -47,7 +47,8 @@ func (s *Splitter) Split(r io.Reader, size int64, emit EmitFunc) error {
 
 // SplitFile is Split for an open regular file: holes found with
 // SEEK_DATA/SEEK_HOLE are not read. It gives the same extents as Split of the
-// same logical bytes. It reads with pread and leaves f's offset alone.
+// same logical bytes. It reads with pread; f's offset, which lseek moves,
+// is restored before it returns.
 func (s *Splitter) SplitFile(f *os.File, size int64, emit EmitFunc) error {
 	if size < 0 {
 		return fmt.Errorf("splitting %s: negative size %d", f.Name(), size)
@@ -58,6 +59,9 @@ func (s *Splitter) SplitFile(f *os.File, size int64, emit EmitFunc) error {
 	}
 	err = s.split(src, size, emit)
 	s.fileBytesRead = src.bytesRead
+	if rerr := src.restoreOffset(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return fmt.Errorf("splitting %s: %w", f.Name(), err)
 	}

@@ -417,8 +417,14 @@ func TestSplitFileSkipsHoles(t *testing.T) {
 	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.Seek(123, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
 	s := NewSplitter()
 	got := collect(t, func(emit EmitFunc) error { return s.SplitFile(f, size, emit) })
+	if off, _ := f.Seek(0, io.SeekCurrent); off != 123 {
+		t.Fatalf("SplitFile left the file offset at %d, want 123", off)
+	}
 	var sum, dataBytes uint64
 	for _, x := range got {
 		sum += x.Length

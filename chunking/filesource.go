@@ -18,6 +18,8 @@ type fileSource struct {
 	size int64
 	// [dataStart, dataEnd) is the data region last found by lseek.
 	dataStart, dataEnd int64
+	offset             int64 // f's offset when splitting started
+	moved              bool  // lseek was called
 	noSeek             bool  // the filesystem cannot report holes
 	bytesRead          int64 // for tests: holes must not be read
 }
@@ -37,7 +39,21 @@ func newFileSource(f *os.File, size int64) (*fileSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splitting %s: %w", f.Name(), err)
 	}
-	return &fileSource{f: f, rc: rc, size: size}, nil
+	s := &fileSource{f: f, rc: rc, size: size}
+	if s.offset, err = s.seek(0, io.SeekCurrent); err != nil {
+		return nil, fmt.Errorf("splitting %s: %w", f.Name(), err)
+	}
+	return s, nil
+}
+
+func (s *fileSource) restoreOffset() error {
+	if !s.moved {
+		return nil
+	}
+	if _, err := s.seek(s.offset, io.SeekStart); err != nil {
+		return fmt.Errorf("restoring file offset: %w", err)
+	}
+	return nil
 }
 
 func (s *fileSource) seek(off int64, whence int) (int64, error) {
@@ -53,6 +69,7 @@ func (s *fileSource) zeros(off int64) (int64, error) {
 	if s.noSeek || (off >= s.dataStart && off < s.dataEnd) {
 		return 0, nil
 	}
+	s.moved = true
 	d, err := s.seek(off, unix.SEEK_DATA)
 	switch {
 	case errors.Is(err, unix.ENXIO):

@@ -444,3 +444,19 @@ func TestFrameKey(t *testing.T) {
 		t.Fatalf("FrameKey %x, want %s", got, want)
 	}
 }
+
+func BenchmarkPacker(b *testing.B) {
+	chunks := genChunks(9, 64<<20)
+	var total int64
+	seen := map[format.ChunkID]bool{}
+	for _, c := range chunks {
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			total += int64(c.Size)
+		}
+	}
+	b.SetBytes(total)
+	for b.Loop() {
+		runPacker(b, chunks, Options{})
+	}
+}
