@@ -1,0 +1,3 @@
+module example.com/xattr
+
+go 1.24
