@@ -218,3 +218,25 @@ func TestExportConfig(t *testing.T) {
 		t.Errorf("default compression: %s", m.Layers[0].MediaType)
 	}
 }
+
+// walkImage calls fn for every entry of the image name in st.
+func walkImage(t testing.TB, st *memstore.Store, name string, fn func(p string, e *format.Entry)) {
+	t.Helper()
+	ctx := context.Background()
+	desc, err := reader.Resolve(ctx, st, st, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := reader.Open(ctx, st, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
+		fn(p, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

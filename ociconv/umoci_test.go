@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/chunkstore/memstore"
 )
 
 // describeDir renders a directory tree on disk like describeTree, walking
@@ -122,6 +124,9 @@ func TestExportUmociUnpack(t *testing.T) {
 		run(t, "umoci", "unpack", "--image", layout+":v1", bundle)
 		got := describeDir(t, filepath.Join(bundle, "rootfs"))
 		diffMaps(t, got, wantBaseTree())
+		if comp == CompressionGzip {
+			umociRepack(t, layout, bundle)
+		}
 	}
 	arc := filepath.Join(dir, "img.tar")
 	if _, err := Export(ctx, st, "example.com/base:v1", "oci-archive:"+arc+":v1", ExportOptions{}); err != nil {
@@ -139,4 +144,31 @@ func run(t testing.TB, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// umociRepack changes the unpacked bundle, lets umoci write a second layer
+// (its own whiteouts), imports the result and compares with the bundle.
+func umociRepack(t *testing.T, layout, bundle string) {
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, p := range []string{"etc/hosts", "hl/b"} {
+		if err := os.Remove(filepath.Join(rootfs, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(rootfs, "opq")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin/sh"), []byte("patched"), 0o755); err != nil {
+		t.Fatal(err) // also changes bin/sh2, its hardlink
+	}
+	os.MkdirAll(filepath.Join(rootfs, "new/dir"), 0o700)
+	os.WriteFile(filepath.Join(rootfs, "new/dir/f"), []byte("fresh"), 0o640)
+	run(t, "umoci", "repack", "--image", layout+":v2", bundle)
+
+	st := memstore.New()
+	if _, err := Import(context.Background(), st, "oci:"+layout+":v2", ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := describeImage(t, st, "v2")
+	diffMaps(t, got, describeDir(t, rootfs))
 }
