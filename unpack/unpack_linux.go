@@ -36,13 +36,13 @@ func openDest(dest string, mode uint32, force bool) (int, error) {
 		return -1, fmt.Errorf("creating %q: %w", dest, err)
 	}
 	fd, err := unix.Open(dest, dirFlags, 0)
-	switch err {
-	case nil:
-	case unix.ELOOP:
-		return -1, fmt.Errorf("destination %q is a symlink", dest)
-	case unix.ENOTDIR:
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		if fi, lerr := os.Lstat(dest); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return -1, fmt.Errorf("destination %q is a symlink", dest)
+		}
 		return -1, fmt.Errorf("destination %q is not a directory", dest)
-	default:
+	}
+	if err != nil {
 		return -1, fmt.Errorf("opening %q: %w", dest, err)
 	}
 	if !created && !force {
