@@ -158,6 +158,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 				er2.Layer.Digest, er2.Manifest.Digest, er.Layer.Digest, er.Manifest.Digest)
 		}
 	}
+	// The tar itself is pinned: archive/tar's output for this tree (PAX
+	// headers, "./" root, sorted, no atime/ctime/user names).
+	if want := "sha256:1690a325633ebae00769f67a9a9a966706127a7b37c1bb30de005056e27bd167"; layers["none"] != want {
+		t.Errorf("uncompressed layer %s, want the pinned %s", layers["none"], want)
+	}
 	// Both images live side by side in the gz layout.
 	idx, err := readIndex(&dirLayout{dir: dir + "/gz"})
 	if err != nil || len(idx.Manifests) != 2 || refNames(idx.Manifests) != `"v1", "raw"` {

@@ -82,9 +82,14 @@ func splitPath(name string) ([]string, error) {
 		return nil, nil
 	}
 	parts := strings.Split(c, "/")
-	for _, p := range parts {
+	for i, p := range parts {
 		if len(p) > maxNameLen {
 			return nil, fmt.Errorf("path component longer than %d bytes", maxNameLen)
+		}
+		// A directory named like a whiteout would become one when the
+		// image is exported again.
+		if i < len(parts)-1 && strings.HasPrefix(p, whiteoutPrefix) {
+			return nil, fmt.Errorf("directory %q has the whiteout prefix %q", p, whiteoutPrefix)
 		}
 	}
 	return parts, nil

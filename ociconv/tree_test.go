@@ -188,6 +188,7 @@ func TestHostileLayers(t *testing.T) {
 			PAXRecords: map[string]string{"SCHILY.xattr.trusted.overlay.opaque": "y"}}}}, `xattr "trusted.overlay.opaque" refused`},
 		{"user overlay xattr", []ent{{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "d/f", Mode: 0o644,
 			PAXRecords: map[string]string{"SCHILY.xattr.user.overlay.redirect": "/etc"}}}}, `xattr "user.overlay.redirect" refused`},
+		{"whiteout dir name", []ent{reg("d/.wh.x/y", "", 0o644)}, `directory ".wh.x" has the whiteout prefix`},
 		{"root not dir", []ent{reg(".", "", 0o644)}, "the image root must be a directory"},
 	}
 	for _, c := range cases {

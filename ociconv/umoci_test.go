@@ -172,3 +172,36 @@ func umociRepack(t *testing.T, layout, bundle string) {
 	got, _ := describeImage(t, st, "v2")
 	diffMaps(t, got, describeDir(t, rootfs))
 }
+
+// TestSkopeoCopies: archives and layouts written by skopeo (including a
+// recompression to zstd) import to the same OCIv2 image.
+func TestSkopeoCopies(t *testing.T) {
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		t.Skip("skopeo not installed")
+	}
+	ctx := context.Background()
+	st, res := importBase(t)
+	dir := t.TempDir()
+	layout := filepath.Join(dir, "exported")
+	if _, err := Export(ctx, st, "example.com/base:v1", "oci:"+layout+":v1", ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dst  string
+		args []string
+	}{
+		{"oci-archive:" + filepath.Join(dir, "s.tar") + ":docker.io/library/base:v1", nil},
+		{"oci:" + filepath.Join(dir, "zst") + ":v1", []string{"--dest-compress-format", "zstd"}},
+	} {
+		args := append([]string{"copy", "-q"}, c.args...)
+		run(t, "skopeo", append(args, "oci:"+layout+":v1", c.dst)...)
+		back := memstore.New()
+		br, err := Import(ctx, back, c.dst, ImportOptions{})
+		if err != nil {
+			t.Fatalf("import %s: %v", c.dst, err)
+		}
+		if br.Manifest.Digest != res.Manifest.Digest {
+			t.Errorf("%s: imported manifest %s, want %s", c.dst, br.Manifest.Digest, res.Manifest.Digest)
+		}
+	}
+}
