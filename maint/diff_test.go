@@ -78,8 +78,9 @@ func TestDiffTypeChangeAndRootMeta(t *testing.T) {
 	}
 	want := []Change{
 		{Path: "/", Kind: Modified, Type: "dir", Metadata: true},
-		{Path: "/d", Kind: Modified, Type: "file", Content: true},
-		{Path: "/x", Kind: Modified, Type: "symlink", Content: true},
+		// The modes differ too (0755 dir, 0644 file, 0777 symlink).
+		{Path: "/d", Kind: Modified, Type: "file", Content: true, Metadata: true},
+		{Path: "/x", Kind: Modified, Type: "symlink", Content: true, Metadata: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)

@@ -1,19 +1,91 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/unpack"
 )
 
-func (a *app) unpackCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "unpack [--bundle] [--force] [--platform os/arch] NAME|DIGEST DEST",
-		Short: "Write an image's root filesystem (or an OCI runtime bundle) to DEST",
-		Args:  exactArgs(2, "NAME|DIGEST and DEST"),
-		RunE:  func(cmd *cobra.Command, args []string) error { return errNotImplemented },
-	}
+type unpackFlags struct {
+	bundle   bool
+	force    bool
+	platform string
 }
 
-// errNotImplemented is returned by commands whose library has not landed.
-var errNotImplemented = errors.New("not implemented yet")
+func (a *app) unpackCmd() *cobra.Command {
+	var f unpackFlags
+	cmd := &cobra.Command{
+		Use:   "unpack [--bundle] [--force] [--platform os/arch] NAME|DIGEST DEST",
+		Short: "Write an image's root filesystem (or an OCI runtime bundle) to DEST",
+		Long: `Write an image's root filesystem to DEST, created when missing and
+otherwise required to be empty (unless --force: the image's entries then
+replace what is there). Every chunk is verified; nothing is written outside
+DEST and no symlink is followed inside it. As non-root, device nodes,
+privileged xattrs and foreign owners are skipped with a warning.
+
+With --bundle, DEST becomes an OCI runtime bundle for runc: DEST/rootfs and
+DEST/config.json running the image config's process.`,
+		Args: exactArgs(2, "NAME|DIGEST and DEST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.unpack(cmd.Context(), f, args[0], args[1])
+		},
+	}
+	cmd.Flags().BoolVar(&f.bundle, "bundle", false, "write an OCI runtime bundle (rootfs/ and config.json)")
+	cmd.Flags().BoolVar(&f.force, "force", false, "unpack into a non-empty DEST, replacing the image's paths")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] of a multi-platform image")
+	a.jsonFlag(cmd)
+	return cmd
+}
+
+func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error {
+	plat, err := parsePlatform(f.platform)
+	if err != nil {
+		return err
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	md, err := resolveManifest(ctx, st, arg, plat)
+	if err != nil {
+		return err
+	}
+	img, err := reader.Open(ctx, st, md)
+	if err != nil {
+		return err
+	}
+	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	b := newBar(true)
+	opts := unpack.Options{
+		Force:    f.force,
+		Warn:     func(path string, err error) { warnf(os.Stderr, "%s: %v", path, err) },
+		Progress: func(p unpack.Progress) { b.update("unpacking", p.Bytes, -1) },
+	}
+	do := unpack.Unpack
+	if f.bundle {
+		do = unpack.Bundle
+	}
+	stats, err := do(ctx, img, cr, dest, opts)
+	b.done()
+	if err != nil {
+		if errors.Is(err, unpack.ErrNotEmpty) {
+			return fmt.Errorf("%w (use --force to unpack over it)", err)
+		}
+		return err
+	}
+	if a.jsonOut {
+		return printJSON(struct {
+			Manifest string       `json:"manifest"`
+			Dest     string       `json:"dest"`
+			Stats    unpack.Stats `json:"stats"`
+		}{md.Digest.String(), dest, stats})
+	}
+	fmt.Fprintf(os.Stderr, "unpacked %s: %d entries, %s\n", md.Digest, stats.Entries, humanBytes(stats.Bytes))
+	return nil
+}
