@@ -72,7 +72,7 @@ func TestKilledCreate(t *testing.T) {
 	rng := rand.New(rand.NewSource(20261127))
 	completed := 0
 	for i := 0; i < 8; i++ {
-		delay := time.Duration(rng.Int63n(int64(full)))
+		delay := time.Duration(rng.Int63n(int64(full) * 11 / 10))
 		cmd := exec.Command(oci2Bin, "--store", c.store, "create", "--tag", "victim", big)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
