@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/writer"
 )
 
@@ -37,7 +38,11 @@ type ImportOptions struct {
 	TempDir         string
 	SourceDateEpoch *time.Time
 	Workers         int
-	Progress        func(ImportProgress)
+	// Limits bound what the layers may expand to, counting every entry and
+	// file byte of every layer, replaced or not, and the path depth (nil:
+	// reader.DefaultLimits, SPEC.md §7).
+	Limits   *reader.Limits
+	Progress func(ImportProgress)
 	// Warn receives non-fatal problems (hardlinks to non-regular files
 	// copied, aufs metadata skipped).
 	Warn func(path string, err error)
@@ -145,7 +150,11 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 	if err != nil {
 		return nil, err
 	}
-	t := newTree(sp, opts.Warn)
+	limits := reader.DefaultLimits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
+	t := newTree(sp, limits, opts.Warn)
 	for i, ld := range m.Layers {
 		var fn func(int64)
 		if opts.Progress != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/writer"
 )
 
@@ -53,15 +54,19 @@ type fsTree struct {
 	spool  *spool
 	layer  int
 	nextID uint64
-	warn   func(path string, err error)
+	limits reader.Limits
+	// entries and bytes count every tar entry and regular file byte of all
+	// layers, replaced or not, against limits.
+	entries, bytes int64
+	warn           func(path string, err error)
 }
 
-func newTree(sp *spool, warn func(string, error)) *fsTree {
+func newTree(sp *spool, limits reader.Limits, warn func(string, error)) *fsTree {
 	if warn == nil {
 		warn = func(string, error) {}
 	}
 	root := &tnode{e: format.Entry{Type: format.TypeDir, Mode: 0o755}, kids: map[string]*tnode{}}
-	return &fsTree{root: root, spool: sp, warn: warn}
+	return &fsTree{root: root, spool: sp, limits: limits, warn: warn}
 }
 
 // errEntry wraps a problem with one tar entry.
@@ -140,9 +145,15 @@ func (t *fsTree) apply(hdr *tar.Header, r io.Reader) error {
 	default:
 		return errEntry(hdr.Name, fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag))
 	}
+	if err := t.count(hdr); err != nil {
+		return errEntry(hdr.Name, err)
+	}
 	parts, err := splitPath(hdr.Name)
 	if err != nil {
 		return errEntry(hdr.Name, err)
+	}
+	if t.limits.MaxDepth > 0 && len(parts) > t.limits.MaxDepth {
+		return errEntry(hdr.Name, fmt.Errorf("path deeper than %d", t.limits.MaxDepth))
 	}
 	if len(parts) > 0 && strings.HasPrefix(parts[len(parts)-1], whiteoutPrefix) {
 		return t.whiteout(hdr.Name, parts)
@@ -175,6 +186,22 @@ func (t *fsTree) apply(hdr *tar.Header, r io.Reader) error {
 		t.release(old)
 	}
 	parent.kids[base] = n
+	return nil
+}
+
+// count enforces the limits on what the layers may expand to: a small
+// compressed layer can declare huge sparse files or millions of entries.
+func (t *fsTree) count(hdr *tar.Header) error {
+	t.entries++
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA || hdr.Typeflag == tar.TypeGNUSparse {
+		t.bytes += max(hdr.Size, 0)
+	}
+	if l := t.limits.MaxEntries; l > 0 && t.entries > l {
+		return fmt.Errorf("layers hold more than %d entries", l)
+	}
+	if l := t.limits.MaxBytes; l > 0 && t.bytes > l {
+		return fmt.Errorf("layers hold more than %d bytes of file content", l)
+	}
 	return nil
 }
 

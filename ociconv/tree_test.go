@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/reader"
 )
 
 // baseLayers is a three-layer image exercising every layer feature.
@@ -298,4 +299,29 @@ func TestBadLayerBlobs(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func TestImportLimits(t *testing.T) {
+	l := newTestLayout(t)
+	l.tag("", l.image([]layer{
+		{comp: "gzip", ents: []ent{reg("a", "12345", 0o644), reg("b", "12345", 0o644)}},
+		{comp: "gzip", ents: []ent{reg("a", "12345", 0o644), reg("x/y/z", "", 0o644)}},
+	}, nil))
+	for _, c := range []struct {
+		lim  reader.Limits
+		want string
+	}{
+		{reader.Limits{MaxBytes: 14}, `layer 2 (sha256:`},
+		{reader.Limits{MaxBytes: 14}, `entry "a": layers hold more than 14 bytes of file content`},
+		{reader.Limits{MaxEntries: 3}, `entry "x/y/z": layers hold more than 3 entries`},
+		{reader.Limits{MaxDepth: 2}, `entry "x/y/z": path deeper than 2`},
+	} {
+		_, err := load(t, "oci:"+l.dir, ImportOptions{Limits: &c.lim})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("limits %+v: got %v, want %q", c.lim, err, c.want)
+		}
+	}
+	if _, err := load(t, "oci:"+l.dir, ImportOptions{Limits: &reader.Limits{MaxBytes: 15, MaxEntries: 4, MaxDepth: 3}}); err != nil {
+		t.Errorf("at the limits: %v", err)
+	}
 }
