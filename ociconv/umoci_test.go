@@ -14,6 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/chunkstore/memstore"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/unpack"
+	"github.com/oci2/oci2/unpack/unpacktest"
 )
 
 // describeDir renders a directory tree on disk like describeTree, walking
@@ -124,6 +127,10 @@ func TestExportUmociUnpack(t *testing.T) {
 		run(t, "umoci", "unpack", "--image", layout+":v1", bundle)
 		got := describeDir(t, filepath.Join(bundle, "rootfs"))
 		diffMaps(t, got, wantBaseTree())
+		// Everything, mtimes included, matches what oci2's unpack writes.
+		for _, d := range unpacktest.Diff(oci2Unpack(t, st, "example.com/base:v1"), take(t, filepath.Join(bundle, "rootfs")), unpacktest.Options{}) {
+			t.Errorf("umoci unpack differs from oci2 unpack: %s", d)
+		}
 		if comp == CompressionGzip {
 			umociRepack(t, layout, bundle)
 		}
@@ -204,4 +211,31 @@ func TestSkopeoCopies(t *testing.T) {
 			t.Errorf("%s: imported manifest %s, want %s", c.dst, br.Manifest.Digest, res.Manifest.Digest)
 		}
 	}
+}
+
+func oci2Unpack(t *testing.T, st *memstore.Store, name string) unpacktest.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	desc, err := reader.Resolve(ctx, st, st, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := reader.Open(ctx, st, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := unpack.Unpack(ctx, img, reader.NewChunkReader(img, reader.LocalFrames(st)), dest, unpack.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return take(t, dest)
+}
+
+func take(t *testing.T, dir string) unpacktest.Snapshot {
+	t.Helper()
+	s, err := unpacktest.Take(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
