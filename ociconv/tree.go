@@ -2,9 +2,11 @@ package ociconv
 
 import (
 	"archive/tar"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -29,6 +31,8 @@ const (
 	maxXattrs     = 1024
 	maxXattrValue = 65536
 	paxXattr      = "SCHILY.xattr."
+	// paxLibarchiveXattr is bsdtar's spelling.
+	paxLibarchiveXattr = "LIBARCHIVE.xattr."
 )
 
 // tnode is one path of the filesystem being assembled.
@@ -382,14 +386,33 @@ func entryFromHeader(hdr *tar.Header) (format.Entry, error) {
 	return e, nil
 }
 
-// xattrsFromPAX extracts SCHILY.xattr.* records, sorted by name.
+// xattrsFromPAX extracts SCHILY.xattr.* records (Go, GNU tar, star) and
+// LIBARCHIVE.xattr.* records (bsdtar: URL-encoded name, base64 value),
+// sorted by name.
 func xattrsFromPAX(recs map[string]string) ([]format.Xattr, error) {
-	var xs []format.Xattr
+	all := map[string]string{}
 	for k, v := range recs {
-		name, ok := strings.CutPrefix(k, paxXattr)
+		enc, ok := strings.CutPrefix(k, paxLibarchiveXattr)
 		if !ok {
 			continue
 		}
+		name, err := url.PathUnescape(enc)
+		if err != nil {
+			return nil, fmt.Errorf("xattr record %q: %w", k, err)
+		}
+		val, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(v, "="))
+		if err != nil {
+			return nil, fmt.Errorf("xattr record %q: %w", k, err)
+		}
+		all[name] = string(val)
+	}
+	for k, v := range recs {
+		if name, ok := strings.CutPrefix(k, paxXattr); ok {
+			all[name] = v // SCHILY wins when both are present
+		}
+	}
+	var xs []format.Xattr
+	for name, v := range all {
 		switch {
 		case name == "" || len(name) > maxNameLen || strings.IndexByte(name, 0) >= 0:
 			return nil, fmt.Errorf("invalid xattr name %q", name)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -323,5 +324,25 @@ func TestImportLimits(t *testing.T) {
 	}
 	if _, err := load(t, "oci:"+l.dir, ImportOptions{Limits: &reader.Limits{MaxBytes: 15, MaxEntries: 4, MaxDepth: 3}}); err != nil {
 		t.Errorf("at the limits: %v", err)
+	}
+}
+
+func TestXattrRecords(t *testing.T) {
+	xs, err := xattrsFromPAX(map[string]string{
+		"LIBARCHIVE.xattr.user.a%3Db": "aGVsbG8=", // "user.a=b" = "hello"
+		"LIBARCHIVE.xattr.user.c":     "AAE",      // unpadded
+		"LIBARCHIVE.xattr.user.d":     "eA==",
+		"SCHILY.xattr.user.d":         "schily",
+		"mtime":                       "1.5",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(xs)
+	if want := "[{user.a=b [104 101 108 108 111]} {user.c [0 1]} {user.d [115 99 104 105 108 121]}]"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if _, err := xattrsFromPAX(map[string]string{"LIBARCHIVE.xattr.user.x": "!!"}); err == nil {
+		t.Error("bad base64 accepted")
 	}
 }
