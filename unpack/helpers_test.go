@@ -47,6 +47,13 @@ func richTree() *rt.Node {
 	locked := rt.Dir("locked", 0o000, rt.File("inside", 0o000, []byte("secret")), rt.Dir("sub", 0o555, rt.File("f", 0o444, nil)))
 	xdir := rt.Dir("xdir", 0o1777)
 	xdir.Xattrs = []format.Xattr{{Name: "user.dir", Value: []byte("v")}}
+	// user.* xattrs need write permission unless privileged.
+	roFile := rt.File("ro", 0o444, []byte("read only"))
+	roFile.Xattrs = []format.Xattr{{Name: "user.ro", Value: []byte("1")}}
+	roDir := rt.Dir("rodir", 0o555, rt.File("f", 0o644, nil))
+	roDir.Xattrs = []format.Xattr{{Name: "user.ro", Value: []byte("2")}}
+	lockedX := rt.Dir("lockedx", 0o000)
+	lockedX.Xattrs = []format.Xattr{{Name: "user.locked", Value: []byte("3")}}
 	deep := rt.Dir("deep", 0o755)
 	cur := deep
 	for i := 0; i < 200; i++ {
@@ -79,7 +86,7 @@ func richTree() *rt.Node {
 		),
 		rt.Dir("files", 0o755, rt.File("sparse", 0o600, sparse), owned, old,
 			rt.File("zeros", 0o644, make([]byte, 1<<20))),
-		locked, xdir, deep, names,
+		locked, xdir, deep, names, rt.Dir("ro", 0o755, roFile, roDir, lockedX),
 		rt.Dir("links", 0o755, lnk, rt.Symlink("rel", "../etc/passwd"), rt.Symlink("dangling", "nowhere/at/all"),
 			rt.Hardlink("passwd3", "etc/passwd")),
 		rt.Hardlink("zz", "files/owned"),

@@ -13,7 +13,9 @@ import (
 
 // Metadata is applied in an order that keeps every bit: owner first (chown
 // clears setuid/setgid and file capabilities), then mode, then xattrs with
-// security.capability last, then times.
+// security.capability last, then times. An unprivileged unpack sets xattrs
+// before the mode: it skips security.capability anyway, and the owner may
+// only set user.* xattrs while the mode still grants it write permission.
 
 const capabilityXattr = "security.capability"
 
@@ -22,13 +24,23 @@ func (u *unpacker) applyFd(fd int, p string, e *format.Entry, chmod bool) error 
 	if err := u.chown(p, e, func() error { return unix.Fchown(fd, int(e.UID), int(e.GID)) }); err != nil {
 		return err
 	}
+	setx := func() error {
+		return u.setXattrs(p, e, func(name string, v []byte) error { return unix.Fsetxattr(fd, name, v, 0) })
+	}
+	if u.unpriv {
+		if err := setx(); err != nil {
+			return err
+		}
+	}
 	if chmod {
 		if err := unix.Fchmod(fd, e.Mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
-	if err := u.setXattrs(p, e, func(name string, v []byte) error { return unix.Fsetxattr(fd, name, v, 0) }); err != nil {
-		return err
+	if !u.unpriv {
+		if err := setx(); err != nil {
+			return err
+		}
 	}
 	ts := times(e)
 	if err := futimens(fd, &ts); err != nil {
@@ -46,14 +58,23 @@ func (u *unpacker) applyAt(dirfd int, name, p string, e *format.Entry) error {
 	if err != nil {
 		return err
 	}
+	setx := func() error {
+		return u.setXattrs(p, e, func(n string, v []byte) error { return unix.Lsetxattr(procPath(dirfd, name), n, v, 0) })
+	}
+	if u.unpriv {
+		if err := setx(); err != nil {
+			return err
+		}
+	}
 	if e.Type != format.TypeSymlink {
 		if err := fchmodatNoFollow(dirfd, name, e.Mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
-	err = u.setXattrs(p, e, func(n string, v []byte) error { return unix.Lsetxattr(procPath(dirfd, name), n, v, 0) })
-	if err != nil {
-		return err
+	if !u.unpriv {
+		if err := setx(); err != nil {
+			return err
+		}
 	}
 	ts := times(e)
 	if err := unix.UtimesNanoAt(dirfd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {

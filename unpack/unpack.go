@@ -29,7 +29,8 @@ type Options struct {
 	// overlap.
 	Progress func(Progress)
 	// Warn receives problems that do not stop the unpack (path "/" is the
-	// root; "" is not about an entry).
+	// root; "" is not about an entry), once per kind of problem (owner,
+	// xattr name) or device; calls do not overlap.
 	Warn func(path string, err error)
 }
 

@@ -175,12 +175,11 @@ func (u *unpacker) report(force bool) {
 func (u *unpacker) warn(key, p string, err error) {
 	u.skipped.Add(1)
 	u.warnMu.Lock()
-	seen := u.warned[key]
-	u.warned[key] = true
-	u.warnMu.Unlock()
-	if !seen && u.opts.Warn != nil {
-		u.opts.Warn("/"+p, err)
+	defer u.warnMu.Unlock()
+	if !u.warned[key] && u.opts.Warn != nil {
+		u.opts.Warn("/"+p, err) // under the lock: calls do not overlap
 	}
+	u.warned[key] = true
 }
 
 func (u *unpacker) pre(p string, e *format.Entry) error {
