@@ -30,20 +30,20 @@ Exit code 0: no problem; 3: problems found (listed); 1: check could not run.`,
 }
 
 func (a *app) check(ctx context.Context, readData bool) error {
-	st, err := a.store()
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
-	b := newBar(false)
+	defer release()
+	b := newBar()
 	rep, err := maint.Check(ctx, st, maint.CheckOptions{
 		ReadData: readData,
 		Progress: func(p maint.CheckProgress) {
 			if p.Phase == "data" {
-				b.bytes = true
-				b.update("reading data", p.Bytes, p.BytesTotal)
+				b.update("reading data", p.Bytes, p.BytesTotal, true)
 				return
 			}
-			b.update("checking "+p.Phase, p.Done, p.Total)
+			b.update("checking "+p.Phase, p.Done, p.Total, false)
 		},
 	})
 	b.done()

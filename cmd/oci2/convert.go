@@ -76,23 +76,19 @@ func (a *app) importImage(ctx context.Context, f importFlags, src string) error 
 	if err != nil {
 		return err
 	}
-	st, err := a.store()
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
-	release, err := st.Lease(ctx)
-	if err != nil {
-		return fmt.Errorf("leasing store: %w", err)
-	}
 	defer release()
-	b := newBar(true)
+	b := newBar()
 	res, err := ociconv.Import(ctx, st, src, ociconv.ImportOptions{
 		Tags: tags, Platform: plat, TempDir: f.tempDir, SourceDateEpoch: epoch,
 		Warn: func(path string, err error) { warnf(os.Stderr, "%s: %v", path, err) },
 		Progress: func(p ociconv.ImportProgress) {
 			switch {
 			case p.Phase == "layer":
-				b.update(fmt.Sprintf("layer %d/%d", p.Layer, p.Layers), p.LayerBytes, p.LayerSize)
+				b.update(fmt.Sprintf("layer %d/%d", p.Layer, p.Layers), p.LayerBytes, p.LayerSize, true)
 			case p.Write != nil:
 				createProgress(b, *p.Write)
 			}
@@ -164,14 +160,15 @@ func (a *app) exportImage(ctx context.Context, f exportFlags, arg, dst string) e
 	if ref.Digest != "" {
 		key = ref.Digest.String()
 	}
-	st, err := a.store()
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
-	b := newBar(true)
+	defer release()
+	b := newBar()
 	res, err := ociconv.Export(ctx, st, key, dst, ociconv.ExportOptions{
 		Platform: plat, Compression: c,
-		Progress: func(p ociconv.ExportProgress) { b.update("writing layer", p.Bytes, -1) },
+		Progress: func(p ociconv.ExportProgress) { b.update("writing layer", p.Bytes, -1, true) },
 	})
 	b.done()
 	if err != nil {

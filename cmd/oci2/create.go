@@ -138,16 +138,12 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		return usagef("%s is not a directory", src)
 	}
 
-	st, err := a.store()
-	if err != nil {
-		return err
-	}
 	// The lease keeps gc away while the new blobs are not named by a ref.
 	// It is taken before the index is built: a gc between the two could
 	// delete frames the index would offer for reuse.
-	release, err := st.Lease(ctx)
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
-		return fmt.Errorf("leasing store: %w", err)
+		return err
 	}
 	defer release()
 	idx, err := storeindex.New(ctx, st)
@@ -165,7 +161,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	if err != nil {
 		return err
 	}
-	b := newBar(true)
+	b := newBar()
 	opts := writer.Options{
 		Config:          ocispec.Image{Platform: plat, Config: config},
 		SourceDateEpoch: epoch,
@@ -214,9 +210,9 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 func createProgress(b *bar, p writer.Progress) {
 	switch p.Phase {
 	case "data":
-		b.update("chunking", p.BytesRead, p.BytesTotal)
+		b.update("chunking", p.BytesRead, p.BytesTotal, true)
 	default:
-		b.update(p.Phase, p.Entries, -1)
+		b.update(p.Phase, p.Entries, -1, false)
 	}
 }
 

@@ -32,10 +32,10 @@ func (a *app) gc(ctx context.Context, dryRun, wait bool) error {
 	if err != nil {
 		return err
 	}
-	b := newBar(false)
+	b := newBar()
 	rep, err := maint.GC(ctx, st, maint.GCOptions{
 		DryRun: dryRun, Wait: wait,
-		Progress: func(p maint.GCProgress) { b.update(p.Phase, p.Done, p.Total) },
+		Progress: func(p maint.GCProgress) { b.update(p.Phase, p.Done, p.Total, false) },
 	})
 	b.done()
 	if err != nil {

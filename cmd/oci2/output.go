@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -38,17 +39,17 @@ var stderrIsTerminal = term.IsTerminal(int(os.Stderr.Fd()))
 // bar is a progress bar on stderr that is a no-op when stderr is not a
 // terminal. Its methods are safe for concurrent use.
 type bar struct {
-	mu    sync.Mutex
-	pb    *progressbar.ProgressBar
-	desc  string
-	bytes bool
+	mu   sync.Mutex
+	pb   *progressbar.ProgressBar
+	desc string
 }
 
-// newBar returns a bar; bytes selects byte units for the count.
-func newBar(bytes bool) *bar { return &bar{bytes: bytes} }
+// newBar returns a bar that shows nothing until updated.
+func newBar() *bar { return &bar{} }
 
-// update shows phase desc at done of total (total <= 0: unknown).
-func (b *bar) update(desc string, done, total int64) {
+// update shows phase desc at done of total (total <= 0: unknown), counting
+// bytes (with units) or items.
+func (b *bar) update(desc string, done, total int64, bytes bool) {
 	if b == nil || !stderrIsTerminal {
 		return
 	}
@@ -65,10 +66,10 @@ func (b *bar) update(desc string, done, total int64) {
 		b.pb = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(os.Stderr),
 			progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowBytes(b.bytes),
+			progressbar.OptionShowBytes(bytes),
 			progressbar.OptionShowCount(),
 			progressbar.OptionUseIECUnits(true),
-			progressbar.OptionThrottle(100_000_000),
+			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionSetWidth(30),
 		)

@@ -135,3 +135,17 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 
 // The local store cleans the temp files of interrupted writes during gc.
 var _ maint.IngestCleaner = (*local.Store)(nil)
+
+// leasedStore opens the store and takes a lease, so that no gc deletes
+// what the command reads or is about to name (gc waits for leases).
+func (a *app) leasedStore(ctx context.Context) (*storeHandle, func(), error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := st.Lease(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("leasing store: %w", err)
+	}
+	return st, release, nil
+}

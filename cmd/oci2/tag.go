@@ -27,10 +27,11 @@ func (a *app) tag(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	st, err := a.store()
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
+	defer release()
 	t, err := resolveTarget(ctx, st, src)
 	if err != nil {
 		return err

@@ -48,10 +48,11 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 	if err != nil {
 		return err
 	}
-	st, err := a.store()
+	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
+	defer release()
 	md, err := resolveManifest(ctx, st, arg, plat)
 	if err != nil {
 		return err
@@ -61,11 +62,11 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 		return err
 	}
 	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
-	b := newBar(true)
+	b := newBar()
 	opts := unpack.Options{
 		Force:    f.force,
 		Warn:     func(path string, err error) { warnf(os.Stderr, "%s: %v", path, err) },
-		Progress: func(p unpack.Progress) { b.update("unpacking", p.Bytes, -1) },
+		Progress: func(p unpack.Progress) { b.update("unpacking", p.Bytes, -1, true) },
 	}
 	do := unpack.Unpack
 	if f.bundle {
