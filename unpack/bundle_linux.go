@@ -20,6 +20,10 @@ import (
 const maxUserDBSize = 4 << 20
 
 func bundle(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, dir string, opts Options) (Stats, error) {
+	total, err := scan(ctx, img, cr, opts.Limits)
+	if err != nil {
+		return Stats{}, err
+	}
 	bfd, err := openDest(dir, 0o700, opts.Force)
 	if err != nil {
 		return Stats{}, fmt.Errorf("writing bundle: %w", err)
@@ -34,7 +38,7 @@ func bundle(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, dir 
 		return Stats{}, fmt.Errorf("writing bundle: rootfs: %w", err)
 	}
 	defer unix.Close(rfd)
-	st, err := unpackAt(ctx, img, cr, rfd, opts)
+	st, err := unpackAt(ctx, img, cr, rfd, total, opts)
 	if err != nil {
 		return st, err
 	}

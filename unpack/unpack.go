@@ -36,8 +36,10 @@ type Options struct {
 
 // Progress reports an unpack under way.
 type Progress struct {
-	Entries int64 // entries created
-	Bytes   int64 // logical bytes of regular files written (holes included)
+	Entries      int64 // entries created
+	Bytes        int64 // logical bytes of regular files written (holes included)
+	EntriesTotal int64 // entries of the image, the root included
+	BytesTotal   int64 // logical bytes of the image's regular files
 }
 
 // Stats describe a finished unpack.
@@ -56,7 +58,8 @@ type Stats struct {
 // Unpack writes img's filesystem into dest, which is created when missing
 // and must otherwise be an empty directory (unless opts.Force). dest itself
 // gets the image's root metadata. dest must not be a symlink; nothing is
-// ever written outside it, and no symlink is followed inside it.
+// ever written outside it, and no symlink is followed inside it. The whole
+// tree is walked (and so validated) before anything is written.
 func Unpack(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, dest string, opts Options) (Stats, error) {
 	return unpackDir(ctx, img, cr, dest, opts)
 }

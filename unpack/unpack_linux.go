@@ -59,12 +59,16 @@ func openDest(dest string, mode uint32, force bool) (int, error) {
 }
 
 func unpackDir(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, dest string, opts Options) (Stats, error) {
+	total, err := scan(ctx, img, cr, opts.Limits)
+	if err != nil {
+		return Stats{}, err
+	}
 	fd, err := openDest(dest, 0o700, opts.Force)
 	if err != nil {
 		return Stats{}, fmt.Errorf("unpacking: %w", err)
 	}
 	defer unix.Close(fd)
-	return unpackAt(ctx, img, cr, fd, opts)
+	return unpackAt(ctx, img, cr, fd, total, opts)
 }
 
 // dirState is a directory being unpacked: created, open, metadata pending.
@@ -106,12 +110,30 @@ type unpacker struct {
 	warned map[string]bool
 	progMu sync.Mutex
 	last   time.Time
+	total  Progress // the totals fields
 }
 
-// unpackAt unpacks into the open directory rootfd (not closed).
-func unpackAt(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, rootfd int, opts Options) (Stats, error) {
+// scan walks the image once before anything is written: every tree is
+// validated (names, hardlinks, limits) and progress gets its totals.
+func scan(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, limits reader.Limits) (Progress, error) {
+	var total Progress
+	err := reader.Walk(ctx, cr, img.Root, limits, func(p string, e *format.Entry) error {
+		total.EntriesTotal++
+		if e.Type == format.TypeReg {
+			total.BytesTotal += int64(e.Size)
+		}
+		return nil
+	})
+	return total, err
+}
+
+// unpackAt unpacks into the open directory rootfd (not closed); total comes
+// from scan.
+func unpackAt(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, rootfd int, total Progress,
+	opts Options) (Stats, error) {
 	u := &unpacker{cr: cr, opts: opts, rootfd: rootfd, warned: map[string]bool{},
-		unpriv: opts.Unprivileged || os.Geteuid() != 0}
+		unpriv: opts.Unprivileged || os.Geteuid() != 0, total: total}
+	u.report(true)
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = max(2, runtime.GOMAXPROCS(0))
@@ -168,7 +190,9 @@ func (u *unpacker) report(force bool) {
 		return
 	}
 	u.last = now
-	u.opts.Progress(Progress{Entries: u.entries.Load(), Bytes: u.bytes.Load()})
+	p := u.total
+	p.Entries, p.Bytes = u.entries.Load(), u.bytes.Load()
+	u.opts.Progress(p)
 }
 
 // warn reports a skipped privileged operation once per key.

@@ -61,7 +61,8 @@ func TestUnpackFixture(t *testing.T) {
 		st.Symlinks != 3 || st.Skipped != 0 {
 		t.Errorf("stats %+v (want %d entries)", st, len(want))
 	}
-	if calls == 0 || last.Entries != st.Entries || last.Bytes != st.Bytes {
+	if calls < 2 || last.Entries != st.Entries || last.Bytes != st.Bytes ||
+		last.EntriesTotal != st.Entries || last.BytesTotal != st.Bytes {
 		t.Errorf("last progress %+v after %d calls, stats %+v", last, calls, st)
 	}
 	fi, err := os.Stat(sb.dest)
@@ -215,6 +216,7 @@ func TestUnpackHostile(t *testing.T) {
 		limits reader.Limits
 		target error
 		subs   []string
+		data   bool // found while writing files (else before anything is written)
 	}{
 		{name: "dotdot name", img: rt.Image{Streams: rt.Encode(raw(file("..")))}, target: format.ErrInvalid, subs: []string{`"/d"`}},
 		{name: "slash name", img: rt.Image{Streams: rt.Encode(raw(file("../../outside/etc/passwd")))}, target: format.ErrInvalid, subs: []string{`"/d"`}},
@@ -237,24 +239,24 @@ func TestUnpackHostile(t *testing.T) {
 		{name: "size disagrees", img: rt.Image{Streams: rt.Encode(rt.Dir("", 0o755, rt.Dir("x", 0o755,
 			&rt.Node{Entry: format.Entry{Name: "f", Type: format.TypeReg, Mode: 0o644, Size: 1 << 20}, Content: content, KeepSize: true})))},
 			target: format.ErrInvalid, subs: []string{`"/x"`}},
-		{name: "chunk digest mismatch", img: rt.Image{Streams: rt.Encode(fileRoot()), EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
+		{name: "chunk digest mismatch", data: true, img: rt.Image{Streams: rt.Encode(fileRoot()), EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
 			b = append([]byte(nil), b...)
 			b[10] ^= 1
 			f.Digest = format.Sum(b) // a consistent frame of the wrong bytes
 			return b
 		})}, target: nil, subs: []string{`"/x/f"`, "hash to"}},
-		{name: "frame digest mismatch", img: rt.Image{Streams: rt.Encode(fileRoot()), EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
+		{name: "frame digest mismatch", data: true, img: rt.Image{Streams: rt.Encode(fileRoot()), EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
 			b = append([]byte(nil), b...)
 			b[10] ^= 1
 			return b
 		})}, subs: []string{`"/x/f"`, "digest mismatch"}},
-		{name: "truncated frame", img: rt.Image{Streams: rt.Encode(fileRoot()), Encoding: format.EncodingZstd,
+		{name: "truncated frame", data: true, img: rt.Image{Streams: rt.Encode(fileRoot()), Encoding: format.EncodingZstd,
 			EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
 				b = b[:len(b)-5]
 				f.StoredSize, f.Digest = uint64(len(b)), format.Sum(b)
 				return b
 			})}, target: format.ErrInvalid, subs: []string{`"/x/f"`}},
-		{name: "zstd bomb", img: rt.Image{Streams: rt.Encode(fileRoot()), Encoding: format.EncodingZstd,
+		{name: "zstd bomb", data: true, img: rt.Image{Streams: rt.Encode(fileRoot()), Encoding: format.EncodingZstd,
 			EditFrame: dataEdit(func(f *format.Frame, b []byte) []byte {
 				f.StoredSize, f.Digest = uint64(len(bomb)), format.Sum(bomb)
 				return bomb
@@ -277,6 +279,9 @@ func TestUnpackHostile(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not mention %q", err, s)
 				}
+			}
+			if _, err := os.Lstat(sb.dest); !tc.data && err == nil {
+				t.Errorf("dest created for an invalid tree")
 			}
 			sb.check(t)
 		})
