@@ -86,9 +86,12 @@ func (r *ChunkReader) ViewChunk(ctx context.Context, id format.ChunkID, fn func(
 }
 
 // frame returns the decoded raw bytes of frame i of p, every chunk verified.
+// The cache is keyed by the frame's place, not its digest: two index
+// entries with the same stored bytes may declare other chunks, and each
+// list is verified.
 func (r *ChunkReader) frame(ctx context.Context, p *Pack, i int) ([]byte, error) {
 	f := &p.Index.Frames[i]
-	return r.cache.get(ctx, f.Digest, func() ([]byte, error) {
+	return r.cache.get(ctx, frameKey{p, int32(i)}, func() ([]byte, error) {
 		stored, err := r.src.Frame(ctx, p, i)
 		if err != nil {
 			return nil, err
@@ -135,12 +138,18 @@ type frameCache struct {
 	mu   sync.Mutex
 	max  int64
 	size int64
-	m    map[format.ChunkID]*frameEntry
+	m    map[frameKey]*frameEntry
 	lru  list.List // of *frameEntry, most recent first; loaded entries only
 }
 
+// frameKey is a frame of a pack.
+type frameKey struct {
+	p *Pack
+	i int32
+}
+
 type frameEntry struct {
-	key   format.ChunkID
+	key   frameKey
 	ready chan struct{}
 	raw   []byte
 	err   error
@@ -148,10 +157,10 @@ type frameEntry struct {
 }
 
 func newFrameCache(max int64) *frameCache {
-	return &frameCache{max: max, m: make(map[format.ChunkID]*frameEntry)}
+	return &frameCache{max: max, m: make(map[frameKey]*frameEntry)}
 }
 
-func (c *frameCache) get(ctx context.Context, key format.ChunkID, load func() ([]byte, error)) ([]byte, error) {
+func (c *frameCache) get(ctx context.Context, key frameKey, load func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.m[key]; ok {
 		if e.elem != nil {

@@ -149,3 +149,32 @@ func flip(b []byte) []byte {
 	c[len(c)/2] ^= 0xff
 	return c
 }
+
+// TestChunkReaderSameFrameOtherChunks: two packs hold the same stored frame
+// bytes but the second index declares another chunk; reading that chunk
+// must verify it, not reuse the first frame's verification.
+func TestChunkReaderSameFrameOtherChunks(t *testing.T) {
+	a, b := []byte("chunk a, ten"), []byte("chunk b")
+	bogus := format.Sum([]byte("bogus"))
+	s := rt.Streams{Data: [][]byte{a, b}}
+	root := rt.Dir("", 0o755)
+	s.Root, s.Trees = rt.Encode(root).Root, rt.Encode(root).Trees
+	st, desc := build(t, rt.Image{Streams: s, ChunksPerFrame: 2})
+	img, err := reader.Open(t.Context(), st, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second data pack: same frame bytes, one chunk declared over both.
+	p := img.DataPacks[0]
+	idx := *p.Index
+	idx.Frames = []format.Frame{idx.Frames[0]}
+	idx.Frames[0].Chunks = []format.ChunkRef{{ID: bogus, Size: uint32(len(a) + len(b))}}
+	p.Index = &idx
+	img.DataPacks = append(img.DataPacks, p)
+	cr := reader.NewChunkReader(img, reader.PackRanges(st))
+	if got, err := cr.ReadChunk(t.Context(), format.Sum(a)); err != nil || !bytes.Equal(got, a) {
+		t.Fatalf("chunk a: %q, %v", got, err)
+	}
+	_, err = cr.ReadChunk(t.Context(), bogus)
+	wantErr(t, err, chunkstore.ErrDigestMismatch, bogus.String())
+}
