@@ -115,7 +115,7 @@ func TestUnpackUnprivilegedMode(t *testing.T) {
 
 func TestUnpackDest(t *testing.T) {
 	img, cr := image(t, rt.Dir("", 0o751, rt.Dir("etc", 0o755, rt.File("passwd", 0o644, []byte("image\n"))),
-		rt.Dir("bin", 0o755, rt.File("sh", 0o755, []byte("image sh")))))
+		rt.Dir("bin", 0o755, rt.File("sh", 0o755, []byte("image sh")), rt.Hardlink("sh2", "bin/sh"))))
 	ctx := t.Context()
 
 	t.Run("not empty", func(t *testing.T) {
@@ -174,6 +174,9 @@ func TestUnpackDest(t *testing.T) {
 		os.Symlink(filepath.Join(sb.outside, "etc"), filepath.Join(sb.dest, "etc"))
 		os.Mkdir(filepath.Join(sb.dest, "bin"), 0o755)
 		os.Link(filepath.Join(sb.outside, "etc", "passwd"), filepath.Join(sb.dest, "bin", "sh"))
+		// dest/bin/sh2 is a directory holding a symlink out; the image has none.
+		os.MkdirAll(filepath.Join(sb.dest, "bin", "sh2", "x"), 0o755)
+		os.Symlink(sb.outside, filepath.Join(sb.dest, "bin", "sh2", "x", "out"))
 		sb.before, _ = unpacktest.Take(sb.outside) // the link count changed
 		if _, err := unpack.Unpack(ctx, img, cr, sb.dest, unpack.Options{Force: true}); err != nil {
 			t.Fatal(err)
@@ -181,7 +184,7 @@ func TestUnpackDest(t *testing.T) {
 		if fi, err := os.Lstat(filepath.Join(sb.dest, "etc")); err != nil || !fi.IsDir() {
 			t.Errorf("dest/etc: %v %v", fi, err)
 		}
-		for p, want := range map[string]string{"etc/passwd": "image\n", "bin/sh": "image sh"} {
+		for p, want := range map[string]string{"etc/passwd": "image\n", "bin/sh": "image sh", "bin/sh2": "image sh"} {
 			if b, _ := os.ReadFile(filepath.Join(sb.dest, p)); string(b) != want {
 				t.Errorf("%s = %q", p, b)
 			}
