@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -56,6 +57,8 @@ func TestKilledCreateLeavesValidStore(t *testing.T) {
 	for i := range 10 {
 		delay := time.Duration(rng.Int64N(int64(full.Elapsed) + 1))
 		cmd := exec.Command(bin(t, "oci2"), "--store", s.dir, "create", "--tag", "victim", medium)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +66,9 @@ func TestKilledCreateLeavesValidStore(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		t.Logf("kill %d after %v: %v", i, delay, err)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && !ws.Signaled() && err != nil {
+			t.Errorf("create %d failed on its own before the kill: %v\n%s", i, err, stderr.String())
+		}
 
 		if r := s.run("check"); r.Err != nil {
 			t.Fatalf("after killing create at %v: oci2 check: %v\n%s%s", delay, r.Err, r.Stdout, r.Stderr)

@@ -189,7 +189,8 @@ func buildExotic(t testing.TB, root string) {
 	}, 0o644)
 	b.sparse("sparse/tail-hole", 64<<20, []extent{{0, 1 << 20}}, 0o644)
 	b.sparse("sparse/all-hole", 16<<20, nil, 0o644)
-	b.sparse("sparse/odd-size", 5<<20+123, []extent{{2 << 20, 256 << 10}}, 0o644)
+	// a final partial block is always data (SPEC.md §3), so it holds data here
+	b.sparse("sparse/odd-size", 5<<20+123, []extent{{2 << 20, 256 << 10}, {5 << 20, 123}}, 0o644)
 
 	// hardlinks: one inode under three names in two directories
 	b.dir("links", 0o755, 0, 0)

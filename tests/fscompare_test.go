@@ -147,8 +147,8 @@ func xattrs(p string) (map[string]string, error) {
 }
 
 // content hashes a regular file so that the hash does not depend on which
-// zero blocks are holes: aligned 4 KiB zero blocks (and holes) are hashed as
-// run lengths, other bytes as they are. It also returns the file's data
+// zero blocks are holes: aligned 4 KiB zero blocks, a zero final partial
+// block and holes are hashed as run lengths, other bytes as they are. It also returns the file's data
 // extents as the filesystem reports them.
 func content(p string, size int64) (string, []extent, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
@@ -178,8 +178,8 @@ func content(p string, size int64) (string, []extent, error) {
 			if _, err := f.ReadAt(block[:n], off); err != nil && err != io.EOF {
 				return "", nil, err
 			}
-			if n == 4096 && bytes.Equal(block, zero) {
-				zeros += 4096
+			if bytes.Equal(block[:n], zero[:n]) { // zeros read like a hole
+				zeros += n
 				continue
 			}
 			flush()

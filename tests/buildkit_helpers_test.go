@@ -1,0 +1,277 @@
+package tests
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// bkDaemon is a buildkitd-oci2 started on a temporary root and socket.
+type bkDaemon struct {
+	dir   string // work directory of the test
+	root  string // --root
+	addr  string // unix://...
+	store string // its oci2 store: <root>/oci2
+	log   string
+}
+
+// startBuildkitd starts buildkitd-oci2 as root with the OCI worker only and
+// stops it when t ends (SIGTERM, then SIGKILL after 30 s).
+func startBuildkitd(t *testing.T, dir string) *bkDaemon {
+	t.Helper()
+	d := &bkDaemon{
+		dir:  dir,
+		root: filepath.Join(dir, "bk-root"),
+		addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
+		log:  filepath.Join(dir, "buildkitd.log"),
+	}
+	d.store = filepath.Join(d.root, "oci2")
+	logf, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// an empty config: the machine's /etc/buildkit/buildkitd.toml must not apply
+	cfg := filepath.Join(dir, "buildkitd.toml")
+	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
+		"--config", cfg, "--oci-worker=true", "--containerd-worker=false", "--debug")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := run(t.Context(), nil, "buildctl", "--addr", d.addr, "debug", "workers")
+		if r.Err == nil {
+			return d
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("buildkitd-oci2 exited: %v\n%s", err, d.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buildkitd-oci2 not ready after 60 s: %v\n%s", r.Err, d.logTail())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func (d *bkDaemon) logTail() string {
+	b, _ := os.ReadFile(d.log)
+	return clip(string(b))
+}
+
+// bases are the OCI layouts of examples/bases/make-bases.sh.
+type bases struct {
+	dir     string
+	digests map[string]string // name -> manifest digest of tag "latest"
+}
+
+// makeBases runs make-bases.sh with this build's oci2 binary.
+func makeBases(t *testing.T, dir string) *bases {
+	t.Helper()
+	out := filepath.Join(dir, "bases")
+	env := []string{"OCI2=" + bin(t, "oci2")}
+	if p := corpusTree("debian-minbase"); p != "" {
+		env = append(env, "CORPUS="+filepath.Dir(p))
+	} else {
+		env = append(env, "CORPUS="+filepath.Join(dir, "no-corpus"))
+	}
+	if os.Getenv("OCI2_TEST_LARGE") == "1" {
+		env = append(env, "BASES_LARGE=1")
+	}
+	mustRun(t, env, "sh", "../examples/bases/make-bases.sh", out)
+	b := &bases{dir: out, digests: map[string]string{}}
+	ents, _ := os.ReadDir(out)
+	for _, e := range ents {
+		raw, err := os.ReadFile(filepath.Join(out, e.Name(), "index.json"))
+		if err != nil {
+			continue
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(raw, &idx); err != nil || len(idx.Manifests) == 0 {
+			t.Fatalf("base %s: bad index.json: %v", e.Name(), err)
+		}
+		b.digests[e.Name()] = idx.Manifests[0].Digest.String()
+	}
+	return b
+}
+
+// buildctlArgs makes every base available as a named build context.
+func (b *bases) buildctlArgs() []string {
+	var args []string
+	for name, dgst := range b.digests {
+		args = append(args, "--oci-layout", name+"="+filepath.Join(b.dir, name),
+			"--opt", "context:"+name+"=oci-layout://"+name+"@"+dgst)
+	}
+	return args
+}
+
+// buildctl builds the Dockerfile in ctxDir with output, and returns the
+// decoded --metadata-file.
+func (d *bkDaemon) buildctl(t *testing.T, b *bases, ctxDir, output string, extra ...string) (map[string]any, result) {
+	t.Helper()
+	md := filepath.Join(t.TempDir(), "metadata.json")
+	args := []string{"--addr", d.addr, "build", "--progress", "plain", "--frontend", "dockerfile.v0",
+		"--local", "context=" + ctxDir, "--local", "dockerfile=" + ctxDir,
+		"--output", output, "--metadata-file", md}
+	if b != nil {
+		args = append(args, b.buildctlArgs()...)
+	}
+	args = append(args, extra...)
+	r := run(t.Context(), nil, "buildctl", args...)
+	if r.Err != nil {
+		return nil, r
+	}
+	m := map[string]any{}
+	raw, err := os.ReadFile(md)
+	if os.IsNotExist(err) {
+		return m, r // type=local has no response
+	}
+	if err != nil {
+		t.Fatalf("metadata file: %v", err)
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("metadata file: %v\n%s", err, raw)
+	}
+	return m, r
+}
+
+// mustBuildctl is buildctl that fails t on error.
+func (d *bkDaemon) mustBuildctl(t *testing.T, b *bases, ctxDir, output string, extra ...string) map[string]any {
+	t.Helper()
+	m, r := d.buildctl(t, b, ctxDir, output, extra...)
+	if r.Err != nil {
+		t.Fatalf("buildctl build %s --output %s: %v\n%s", ctxDir, output, r.Err, clip(r.Stderr))
+	}
+	return m
+}
+
+// exportStats are the fields of the exporter's oci2.stats the tests read.
+type exportStats struct {
+	Platform string `json:"platform"`
+	Manifest string `json:"manifest"`
+	Stats    struct {
+		Files        int64 `json:"files"`
+		LogicalBytes int64 `json:"logical_bytes"`
+		Frames       int64 `json:"frames"`
+		FramesNew    int64 `json:"frames_new"`
+		StoredBytes  int64 `json:"stored_bytes"`
+		StoredNew    int64 `json:"stored_new_bytes"`
+	} `json:"stats"`
+	Cache struct {
+		Files    int64 `json:"files"`
+		Hits     int64 `json:"hits"`
+		HitBytes int64 `json:"hit_bytes"`
+	} `json:"cache"`
+	Seconds float64 `json:"seconds"`
+}
+
+// statsOf decodes oci2.stats from a metadata file: buildctl and buildx
+// decode the base64 value into JSON themselves.
+func statsOf(t *testing.T, m map[string]any) []exportStats {
+	t.Helper()
+	v, ok := m["oci2.stats"]
+	if !ok {
+		t.Fatalf("metadata has no oci2.stats: %v", m)
+	}
+	var raw []byte
+	switch v := v.(type) {
+	case string:
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+			raw = b
+		} else {
+			raw = []byte(v)
+		}
+	default:
+		raw, _ = json.Marshal(v)
+	}
+	var s []exportStats
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("oci2.stats: %v\n%s", err, raw)
+	}
+	return s
+}
+
+// digestOf returns containerimage.digest from a metadata file.
+func digestOf(t *testing.T, m map[string]any) string {
+	t.Helper()
+	d, _ := m["containerimage.digest"].(string)
+	if !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("metadata has no containerimage.digest: %v", m)
+	}
+	return d
+}
+
+// runImage unpacks name from the daemon's store as a bundle and runs it
+// with runc, returning what it printed.
+func (d *bkDaemon) runImage(t *testing.T, name string) string {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", "--bundle", name, bundle)
+	id := fmt.Sprintf("oci2-bk-%d-%d", os.Getpid(), time.Now().UnixNano())
+	state := filepath.Join(d.dir, "runc-state")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	r := run(ctx, nil, "runc", "--root", state, "run", "--bundle", bundle, id)
+	run(t.Context(), nil, "runc", "--root", state, "delete", "--force", id)
+	if r.Err != nil {
+		t.Fatalf("runc run %s: %v\nstdout:\n%s\nstderr:\n%s", name, r.Err, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// storedIndex reads the image index a name points at straight from the
+// store's OCI layout.
+func (d *bkDaemon) storedIndex(t *testing.T, name string) ocispec.Index {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(d.store, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top ocispec.Index
+	if err := json.Unmarshal(raw, &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range top.Manifests {
+		if m.Annotations[ocispec.AnnotationRefName] != name {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(d.store, "blobs", m.Digest.Algorithm().String(), m.Digest.Encoded()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(raw, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return idx
+	}
+	t.Fatalf("store has no ref %s", name)
+	return ocispec.Index{}
+}

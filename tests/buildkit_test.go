@@ -1,0 +1,358 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The BuildKit tests start buildkitd-oci2 (as root, OCI worker, temporary
+// root and socket), build examples/Dockerfiles with buildctl and docker
+// buildx --output type=oci2, run the results with `oci2 unpack --bundle` and
+// runc, and compare them with BuildKit's own type=local export. They need
+// root, runc and buildctl on PATH (docker and the buildx plugin for the
+// buildx part); CI installs them (.ci/run), elsewhere they skip.
+
+// bkExample is one of examples/Dockerfiles with what its image prints.
+type bkExample struct {
+	name  string
+	bases []string // base layouts it needs
+	want  []string // lines (substrings) the image prints
+}
+
+var bkExamples = []bkExample{
+	{"hello", []string{"busybox"}, []string{"hello from an oci2 image", "built on "}},
+	{"go", []string{"busybox", "golang"}, []string{"hello from Go on linux/" + runtime.GOARCH}},
+	{"debian", []string{"debian"}, []string{"hello from a Debian package", "hello-oci2 1.0-1 installed"}},
+	{"overwrite", []string{"busybox"}, []string{
+		"/bin/wget: No such file or directory", "/bin/vi: No such file or directory",
+		"replaced by the overwrite example", "app:x:1000:1000:app:/home/app:/bin/sh",
+		"./dir\n./file\n./file/inner\n", "./only"}},
+	{"meta", []string{"busybox", "golang"}, []string{
+		"/data/a 644 3 0:0 regular file", "/data/b 644 3 0:0", "/data/sub/c 644 3 0:0",
+		"/data/sub 2775 ", "/data/shared 1777 ", "/usr/local/bin/pinger 4755 1 0:0",
+		"/data/fifo 644 1 0:0 fifo", "/data/null 644 1 0:0 character special file",
+		"/data/a user.oci2.note=kept by oci2",
+		"/usr/local/bin/pinger security.capability=hex:0100000200200000000000000000000000000000",
+		"/data/sub/readme user.oci2.empty"}},
+}
+
+func (e bkExample) dir() string { return filepath.Join("..", "examples", "Dockerfiles", e.name) }
+
+func (e bkExample) missing(b *bases) string {
+	for _, n := range e.bases {
+		if _, ok := b.digests[n]; !ok {
+			return n
+		}
+	}
+	return ""
+}
+
+func TestBuildKit(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "runc", "buildctl")
+	dir := workDir(t)
+	b := makeBases(t, dir)
+	d := startBuildkitd(t, dir)
+	defer func() {
+		if t.Failed() {
+			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
+		}
+	}()
+
+	for _, e := range bkExamples {
+		t.Run("examples/"+e.name, func(t *testing.T) {
+			if n := e.missing(b); n != "" {
+				unavailableBase(t, n)
+			}
+			testExample(t, d, b, e)
+		})
+	}
+	t.Run("reproducible", func(t *testing.T) { testReproducible(t, d, b) })
+	t.Run("incremental", func(t *testing.T) { testIncremental(t, d, b, "busybox", 40) })
+	t.Run("large-base", func(t *testing.T) {
+		if _, ok := b.digests["debian-build"]; !ok {
+			t.Skip("OCI2_TEST_LARGE=1 and the corpus debian-build tree make the 440 MB base")
+		}
+		testIncremental(t, d, b, "debian-build", 0)
+	})
+	t.Run("multi-platform", func(t *testing.T) { testMultiPlatform(t, d) })
+	t.Run("empty", func(t *testing.T) { testEmpty(t, d) })
+	t.Run("bad-attrs", func(t *testing.T) { testBadAttrs(t, d) })
+	t.Run("buildx", func(t *testing.T) { testBuildx(t, d, b) })
+}
+
+// unavailableBase skips (fails in CI) a test whose base layout is missing;
+// debian needs the corpus tree, which CI builds.
+func unavailableBase(t *testing.T, name string) {
+	unavailable(t, "base %s not built (debian needs the corpus debian-minbase tree)", name)
+}
+
+// testExample builds one example to the oci2 store, runs it, and compares
+// its root filesystem with type=local of the same build, metadata and
+// nanosecond mtimes included.
+func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
+	name := "docker.io/oci2-test/" + e.name + ":latest"
+	m := d.mustBuildctl(t, b, e.dir(), "type=oci2,name=oci2-test/"+e.name)
+	if got, _ := m["image.name"].(string); got != name {
+		t.Errorf("image.name %q, want %q", got, name)
+	}
+	idx := d.storedIndex(t, name)
+	if idx.MediaType != "application/vnd.oci.image.index.v1+json" || len(idx.Manifests) != 1 ||
+		idx.Manifests[0].Platform == nil || idx.Manifests[0].Platform.Architecture != runtime.GOARCH {
+		t.Errorf("stored index: %+v", idx)
+	}
+	st := statsOf(t, m)
+	t.Logf("%s: %s, %d files, %d logical bytes, %d frames (%d new), %.2fs",
+		e.name, digestOf(t, m), st[0].Stats.Files, st[0].Stats.LogicalBytes, st[0].Stats.Frames,
+		st[0].Stats.FramesNew, st[0].Seconds)
+
+	out := d.runImage(t, "oci2-test/"+e.name)
+	for _, w := range e.want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+
+	local := filepath.Join(t.TempDir(), "local")
+	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
+	unpacked := filepath.Join(t.TempDir(), "unpacked")
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", name, unpacked)
+	compareTrees(t, snapshot(t, local), snapshot(t, unpacked), compareOptions{SkipRoot: true})
+}
+
+// testReproducible: two --no-cache builds with SOURCE_DATE_EPOCH and
+// rewrite-timestamp=true give one manifest digest.
+func testReproducible(t *testing.T, d *bkDaemon, b *bases) {
+	for _, ex := range []string{"hello", "overwrite"} {
+		ctx := filepath.Join("..", "examples", "Dockerfiles", ex)
+		var digests []string
+		for i := range 2 {
+			m := d.mustBuildctl(t, b, ctx,
+				fmt.Sprintf("type=oci2,name=oci2-test/repro-%s:%d,rewrite-timestamp=true", ex, i),
+				"--no-cache", "--opt", "build-arg:SOURCE_DATE_EPOCH=1700000000")
+			digests = append(digests, digestOf(t, m))
+		}
+		if digests[0] != digests[1] {
+			t.Errorf("%s: two --no-cache builds: %s and %s", ex, digests[0], digests[1])
+		}
+		// an mtime the build made (RUN, after the epoch) is clamped to it
+		dest := filepath.Join(t.TempDir(), "u")
+		mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", "oci2-test/repro-"+ex+":0", dest)
+		if fi, err := os.Stat(filepath.Join(dest, "etc")); err != nil || fi.ModTime().Unix() != 1700000000 {
+			t.Errorf("%s: /etc mtime %v (%v), want 1700000000", ex, fi.ModTime().Unix(), err)
+		}
+	}
+}
+
+// writeRandom writes n bytes of seeded random data (incompressible).
+func writeRandom(t *testing.T, p string, n int, seed uint64) {
+	t.Helper()
+	var key [32]byte
+	key[0], key[1] = byte(seed), byte(seed>>8)
+	buf := make([]byte, n)
+	rand.NewChaCha8(key).Read(buf)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testIncremental builds base + big/ (nbig MiB, its own layer) + app/ (20
+// files of 256 KiB), changes one app file, and rebuilds: the export reads
+// only the rebuilt layer's files (the base's and big/'s come from the
+// files cache) and writes only the new file's frames plus trees.
+func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int) {
+	ctx := t.TempDir()
+	df := fmt.Sprintf("FROM %s\nCOPY big/ /big/\nCOPY app/ /app/\n", base)
+	if nbig == 0 {
+		df = fmt.Sprintf("FROM %s\nCOPY app/ /app/\n", base)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nbig {
+		writeRandom(t, filepath.Join(ctx, "big", fmt.Sprintf("f%02d", i)), 1<<20, uint64(1000+i))
+	}
+	const napp, appSize = 20, 256 << 10
+	for i := range napp {
+		writeRandom(t, filepath.Join(ctx, "app", fmt.Sprintf("f%02d", i)), appSize, uint64(i))
+	}
+	name := "type=oci2,name=oci2-test/incremental-" + base
+	s1 := statsOf(t, d.mustBuildctl(t, b, ctx, name))[0]
+	writeRandom(t, filepath.Join(ctx, "app", "f07"), appSize, 777)
+	s2 := statsOf(t, d.mustBuildctl(t, b, ctx, name))[0]
+
+	t.Logf("%s: cold export %.2fs (%d files, %d MiB, %d frames, %d MiB stored new, %d cached files); "+
+		"after a one-file change %.2fs (%d cached files, %d MiB not read, %d new frames, %d KiB written): %.1f%% of cold",
+		base, s1.Seconds, s1.Stats.Files, s1.Stats.LogicalBytes>>20, s1.Stats.Frames, s1.Stats.StoredNew>>20, s1.Cache.Hits,
+		s2.Seconds, s2.Cache.Hits, s2.Cache.HitBytes>>20, s2.Stats.FramesNew, s2.Stats.StoredNew>>10,
+		100*s2.Seconds/s1.Seconds)
+	// COPY app/ made a new snapshot: its files are new inodes and are read
+	// again; everything below it comes from the cache.
+	if s2.Cache.Hits < s2.Cache.Files-napp {
+		t.Errorf("after a one-file change: %d of %d files from the cache, want all but the %d of app/",
+			s2.Cache.Hits, s2.Cache.Files, napp)
+	}
+	// one file of 256 KiB: its frames and the frames of the trees on its
+	// path; the data frames next to it are cut anew (frames hold up to
+	// 1 MiB of chunks, SPEC.md §5.2) until boundaries resynchronize
+	if s2.Stats.FramesNew > 8 || s2.Stats.StoredNew > appSize+2<<20 {
+		t.Errorf("after a one-file change: %d new frames, %d bytes written; want only the changed file's and its trees'",
+			s2.Stats.FramesNew, s2.Stats.StoredNew)
+	}
+}
+
+// testMultiPlatform: --platform a,b gives one manifest per platform, in
+// order, in one index; a COPY-only build needs no emulator.
+func testMultiPlatform(t *testing.T, d *bkDaemon) {
+	ctx := t.TempDir()
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nARG TARGETPLATFORM\nCOPY hello.txt /hello.txt\n"), 0o644)
+	os.WriteFile(filepath.Join(ctx, "hello.txt"), []byte("multi\n"), 0o644)
+	m := d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/multi", "--opt", "platform=linux/arm64,linux/amd64")
+	idx := d.storedIndex(t, "docker.io/oci2-test/multi:latest")
+	var got []string
+	for _, md := range idx.Manifests {
+		if md.Platform != nil {
+			got = append(got, md.Platform.OS+"/"+md.Platform.Architecture)
+		}
+	}
+	if !slices.Equal(got, []string{"linux/arm64", "linux/amd64"}) {
+		t.Errorf("index platforms %q, want linux/arm64, linux/amd64", got)
+	}
+	if st := statsOf(t, m); len(st) != 2 {
+		t.Errorf("oci2.stats has %d platforms, want 2", len(st))
+	}
+	dest := filepath.Join(t.TempDir(), "arm64")
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", "--platform", "linux/arm64", "oci2-test/multi", dest)
+	if b, err := os.ReadFile(filepath.Join(dest, "hello.txt")); err != nil || string(b) != "multi\n" {
+		t.Errorf("arm64 image: hello.txt %q, %v", b, err)
+	}
+}
+
+// testEmpty: FROM scratch with nothing added exports an empty tree.
+func testEmpty(t *testing.T, d *bkDaemon) {
+	ctx := t.TempDir()
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	m := d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/empty")
+	if st := statsOf(t, m); st[0].Stats.Files != 0 {
+		t.Errorf("empty image has %d files", st[0].Stats.Files)
+	}
+	dest := filepath.Join(t.TempDir(), "u")
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", "oci2-test/empty", dest)
+	if ents, err := os.ReadDir(dest); err != nil || len(ents) != 0 {
+		t.Errorf("unpacked empty image: %d entries, %v", len(ents), err)
+	}
+}
+
+// testBadAttrs: invalid attributes fail before the build with a message
+// naming the problem (and the valid keys for an unknown one).
+func testBadAttrs(t *testing.T, d *bkDaemon) {
+	ctx := t.TempDir()
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	for _, tc := range []struct{ output, want string }{
+		{"type=oci2,name=x,nmae=y", `unknown attribute "nmae" (valid: buildinfo, buildinfo-attrs, name, push,`},
+		{"type=oci2,name=x,compression=zstd", `unknown attribute "compression"`},
+		{"type=oci2,name=x,rewrite-timestamp=maybe", `rewrite-timestamp="maybe": not a bool`},
+		{"type=oci2,name=localhost:5000/x,push=true", "push=true is not supported yet"},
+		{"type=oci2,name=oci2/Upper", `name="oci2/Upper"`},
+	} {
+		_, r := d.buildctl(t, nil, ctx, tc.output)
+		if r.Err == nil || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("--output %s: err %v, want an error containing %q:\n%s", tc.output, r.Err, tc.want, clip(r.Stderr))
+		}
+	}
+}
+
+// buildxPlugin finds the docker-buildx CLI plugin: $OCI2_BUILDX, PATH, or
+// docker's plugin directories.
+func buildxPlugin() string {
+	if p := os.Getenv("OCI2_BUILDX"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("docker-buildx"); err == nil {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	for _, p := range []string{filepath.Join(home, ".docker/cli-plugins/docker-buildx"),
+		"/usr/local/lib/docker/cli-plugins/docker-buildx", "/usr/libexec/docker/cli-plugins/docker-buildx",
+		"/usr/lib/docker/cli-plugins/docker-buildx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// testBuildx drives the daemon with a stock docker CLI and buildx plugin
+// through the remote driver: build (with --annotation and
+// --build-context oci-layout://), then bake of docker-bake.hcl.
+func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
+	requireTools(t, "docker")
+	plugin := buildxPlugin()
+	if plugin == "" {
+		unavailable(t, "docker-buildx plugin not found (set OCI2_BUILDX or put docker-buildx on PATH)")
+	}
+	cfg := filepath.Join(t.TempDir(), "docker-config")
+	os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755)
+	if err := os.Symlink(plugin, filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
+		t.Fatal(err)
+	}
+	// buildx adds a provenance attestation by default: the exporter skips it
+	env := []string{"DOCKER_CONFIG=" + cfg}
+	mustRun(t, env, "docker", "buildx", "create", "--name", "oci2-test", "--driver", "remote", d.addr)
+
+	md := filepath.Join(t.TempDir(), "md.json")
+	mustRun(t, env, "docker", "buildx", "build", "--builder", "oci2-test", "--progress", "plain",
+		"--build-context", "busybox=oci-layout://"+filepath.Join(b.dir, "busybox")+":latest",
+		"--annotation", "index:org.opencontainers.image.title=hello",
+		"--annotation", "manifest:org.opencontainers.image.description=built by buildx",
+		"--output", "type=oci2,name=oci2-test/hello:buildx", "--metadata-file", md,
+		filepath.Join("..", "examples", "Dockerfiles", "hello"))
+	raw, _ := os.ReadFile(md)
+	for _, k := range []string{`"containerimage.digest"`, `"image.name": "docker.io/oci2-test/hello:buildx"`, `"oci2.stats"`} {
+		if !bytes.Contains(raw, []byte(k)) {
+			t.Errorf("buildx metadata file lacks %s:\n%s", k, raw)
+		}
+	}
+	idx := d.storedIndex(t, "docker.io/oci2-test/hello:buildx")
+	if idx.Annotations["org.opencontainers.image.title"] != "hello" {
+		t.Errorf("index annotations %v", idx.Annotations)
+	}
+	if out := d.runImage(t, "oci2-test/hello:buildx"); !strings.Contains(out, "hello from an oci2 image") {
+		t.Errorf("buildx-built hello printed:\n%s", out)
+	}
+
+	// bake every example whose bases exist
+	var targets []string
+	for _, e := range bkExamples {
+		if e.missing(b) == "" {
+			targets = append(targets, e.name)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), "docker", append([]string{"buildx", "bake", "--builder", "oci2-test",
+		"--progress", "plain", "-f", "docker-bake.hcl"}, targets...)...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), append(env, "BASES="+b.dir, "NAME_PREFIX=oci2-bake/")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker buildx bake %v: %v\n%s", targets, err, clip(string(out)))
+	}
+	for _, e := range bkExamples {
+		if e.missing(b) != "" {
+			continue
+		}
+		out := d.runImage(t, "oci2-bake/"+e.name)
+		if !strings.Contains(out, e.want[0]) {
+			t.Errorf("baked %s printed:\n%s", e.name, out)
+		}
+	}
+}
