@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -121,11 +123,88 @@ func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
 		}
 	}
 
-	local := filepath.Join(t.TempDir(), "local")
-	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
 	unpacked := filepath.Join(t.TempDir(), "unpacked")
 	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", name, unpacked)
-	compareTrees(t, snapshot(t, local), snapshot(t, unpacked), compareOptions{SkipRoot: true})
+	got := snapshot(t, unpacked)
+
+	// type=local: everything but owners and security.capability, which its
+	// receiver rewrites (it chowns every file to the client's user, and
+	// chown clears file capabilities)
+	local := filepath.Join(t.TempDir(), "local")
+	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
+	want := snapshot(t, local)
+	compareTrees(t, withoutOwners(want), withoutOwners(got), compareOptions{SkipRoot: true,
+		IgnoreXat: func(_, name string) bool { return name == "security.capability" }})
+
+	// type=tar: owners and xattrs, as the snapshot has them
+	tarFile := filepath.Join(t.TempDir(), "out.tar")
+	d.mustBuildctl(t, b, e.dir(), "type=tar,dest="+tarFile)
+	compareTarMeta(t, tarFile, got)
+}
+
+// withoutOwners returns a copy of a snapshot with every owner set to 0:0.
+func withoutOwners(m map[string]*node) map[string]*node {
+	out := make(map[string]*node, len(m))
+	for p, n := range m {
+		c := *n
+		c.UID, c.GID = 0, 0
+		out[p] = &c
+	}
+	return out
+}
+
+// compareTarMeta checks owners and xattrs of every entry of BuildKit's
+// type=tar export against the unpacked snapshot.
+func compareTarMeta(t *testing.T, tarFile string, got map[string]*node) {
+	t.Helper()
+	f, err := os.Open(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var diffs []string
+	n := 0
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading type=tar export: %v", err)
+		}
+		p := strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
+		if p == "" {
+			continue
+		}
+		n++
+		g, ok := got[p]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("%q: in type=tar, not unpacked", p))
+			continue
+		}
+		if uint32(hdr.Uid) != g.UID || uint32(hdr.Gid) != g.GID {
+			diffs = append(diffs, fmt.Sprintf("%q: owner: type=tar %d:%d, unpacked %d:%d", p, hdr.Uid, hdr.Gid, g.UID, g.GID))
+		}
+		if hdr.Typeflag == tar.TypeLink {
+			continue // a hardlink's xattrs are its target's
+		}
+		want := map[string]string{}
+		for k, v := range hdr.PAXRecords {
+			if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+				want[name] = v
+			}
+		}
+		if fmt.Sprint(want) != fmt.Sprint(g.Xattrs) && !(len(want) == 0 && len(g.Xattrs) == 0) {
+			diffs = append(diffs, fmt.Sprintf("%q: xattrs: type=tar %q, unpacked %q", p, want, g.Xattrs))
+		}
+	}
+	if len(diffs) > 0 {
+		if len(diffs) > 40 {
+			diffs = append(diffs[:40], fmt.Sprintf("... and %d more", len(diffs)-40))
+		}
+		t.Errorf("owners/xattrs differ from type=tar (%d entries):\n%s", n, strings.Join(diffs, "\n"))
+	}
 }
 
 // testReproducible: two --no-cache builds with SOURCE_DATE_EPOCH and
@@ -340,7 +419,7 @@ func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
 		}
 	}
 	cmd := exec.CommandContext(t.Context(), "docker", append([]string{"buildx", "bake", "--builder", "oci2-test",
-		"--progress", "plain", "-f", "docker-bake.hcl"}, targets...)...)
+		"--progress", "plain", "--allow", "fs.read=" + b.dir, "-f", "docker-bake.hcl"}, targets...)...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), append(env, "BASES="+b.dir, "NAME_PREFIX=oci2-bake/")...)
 	if out, err := cmd.CombinedOutput(); err != nil {

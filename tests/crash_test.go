@@ -73,6 +73,10 @@ func TestKilledCreateLeavesValidStore(t *testing.T) {
 		if r := s.run("check"); r.Err != nil {
 			t.Fatalf("after killing create at %v: oci2 check: %v\n%s%s", delay, r.Err, r.Stdout, r.Stderr)
 		}
+		// back to a cold store (a create that finished made the next one
+		// fast), which also runs gc over what the killed process left
+		s.run("rm", "victim")
+		s.must("gc")
 	}
 	s.must("check", "--read-data")
 	dest := filepath.Join(dir, "dest")
@@ -138,4 +142,34 @@ func TestConcurrentCreatesAndGC(t *testing.T) {
 		s.must("unpack", tag, dest)
 		compareTrees(t, snapshot(t, filepath.Join(dir, tag)), snapshot(t, dest), compareOptions{})
 	}
+}
+
+// TestRecreateAfterGC: creating the same tree again after its image was
+// removed and collected (the files cache still knows its files, the store
+// no longer has their chunks) gives the same, correct image every time.
+func TestRecreateAfterGC(t *testing.T) {
+	dir := workDir(t)
+	medium := filepath.Join(dir, "medium")
+	writeMediumTree(t, medium, 3, 300)
+	want := snapshot(t, medium)
+	s := newStore(t, filepath.Join(dir, "store"))
+	var first string
+	for i := range 4 {
+		r := s.run("create", "--json", "--tag", "again", medium)
+		if r.Err != nil {
+			t.Fatalf("create round %d (after %d rm+gc): %v\n%s", i, i, r.Err, r.Stderr)
+		}
+		d := digestField(decodeJSON(t, r.Stdout))
+		if first == "" {
+			first = d
+		} else if d != first {
+			t.Errorf("round %d: digest %s, first round gave %s", i, d, first)
+		}
+		dest := filepath.Join(dir, fmt.Sprint("dest", i))
+		s.must("unpack", "again", dest)
+		compareTrees(t, want, snapshot(t, dest), compareOptions{})
+		s.must("rm", "again")
+		s.must("gc")
+	}
+	s.must("check", "--read-data")
 }
