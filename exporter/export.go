@@ -24,7 +24,7 @@ import (
 // Response keys added besides the stock containerimage.digest, image.name
 // and containerimage.descriptor.
 const (
-	// ResponseStats is the JSON of []PlatformStats.
+	// ResponseStats is the JSON of []PlatformStats, base64-encoded.
 	ResponseStats = "oci2.stats"
 )
 
@@ -131,7 +131,9 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 		resp[exptypes.ExporterImageDescriptorKey] = base64.StdEncoding.EncodeToString(dt)
 	}
 	if dt, err := json.Marshal(allStats); err == nil {
-		resp[ResponseStats] = string(dt)
+		// base64 of JSON, as containerimage.descriptor: buildctl and buildx
+		// decode such values into --metadata-file as JSON objects.
+		resp[ResponseStats] = base64.StdEncoding.EncodeToString(dt)
 	}
 	i.exp.opt.State.exports.Add(1)
 	// No DescriptorReference: the image lives in the oci2 store, not in the

@@ -4,18 +4,41 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	bkexporter "github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/bklog"
+	"github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/urfave/cli/v3"
 
 	"github.com/oci2/oci2/chunkstore/local"
 	"github.com/oci2/oci2/exporter"
 )
+
+// Builds without -ldflags report BuildKit's version as "0.0.0+unknown",
+// and clients (buildx) gate features on it: report the buildkit module's
+// version, which this daemon is. A package-level initializer runs before
+// every init, so main.go's init sees it.
+var _ = setVersion()
+
+func setVersion() bool {
+	if version.Version != "v0.0.0+unknown" {
+		return false
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/moby/buildkit" {
+				version.Version = m.Version
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Our own flag; upstream's are untouched.
 const flagStore = "oci2-store"
