@@ -173,12 +173,24 @@ func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, res *
 		return err
 	}
 	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	// Members of a hardlink group after the first are hardlink entries
+	// naming the first: they get its extents.
+	regular := map[string][]format.Extent{}
 	return reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
-		if e.Type != format.TypeReg {
+		var ext []format.Extent
+		switch e.Type {
+		case format.TypeReg:
+			ext = e.Extents
+			if r, ok := t.files[p]; ok && r.node.Inode != 0 {
+				regular[p] = ext
+			}
+		case format.TypeHardlink:
+			ext = regular[e.Target]
+		default:
 			return nil
 		}
-		if r, ok := t.files[p]; ok && extentsSize(e.Extents) == r.node.Size {
-			entries[r.key] = slices.Clone(e.Extents)
+		if r, ok := t.files[p]; ok && ext != nil && extentsSize(ext) == r.node.Size {
+			entries[r.key] = slices.Clone(ext)
 		}
 		return nil
 	})

@@ -96,14 +96,12 @@ type bases struct {
 func makeBases(t *testing.T, dir string) *bases {
 	t.Helper()
 	out := filepath.Join(dir, "bases")
-	env := []string{"OCI2=" + bin(t, "oci2")}
+	env := []string{"OCI2=" + bin(t, "oci2"), "CORPUS=" + filepath.Join(dir, "no-corpus")}
 	if p := corpusTree("debian-minbase"); p != "" {
-		env = append(env, "CORPUS="+filepath.Dir(p))
-	} else {
-		env = append(env, "CORPUS="+filepath.Join(dir, "no-corpus"))
+		env = append(env, "MINBASE="+p)
 	}
-	if os.Getenv("OCI2_TEST_LARGE") == "1" {
-		env = append(env, "BASES_LARGE=1")
+	if p := corpusTree("debian-build"); p != "" && os.Getenv("OCI2_TEST_LARGE") == "1" {
+		env = append(env, "BASES_LARGE=1", "BUILDTREE="+p)
 	}
 	mustRun(t, env, "sh", "../examples/bases/make-bases.sh", out)
 	b := &bases{dir: out, digests: map[string]string{}}

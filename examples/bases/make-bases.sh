@@ -15,12 +15,15 @@
 #
 # Builds use them with --build-context NAME=oci-layout://OUT/NAME (buildx) or
 # --oci-layout NAME=OUT/NAME --opt context:NAME=oci-layout://NAME (buildctl).
-# Env: OCI2 (the oci2 binary), CORPUS (default /work/corpus),
-# SOURCE_DATE_EPOCH (default 1700000000: reproducible bases).
+# Env: OCI2 (the oci2 binary), CORPUS (default /work/corpus), or the trees
+# themselves as MINBASE and BUILDTREE, SOURCE_DATE_EPOCH (default
+# 1700000000: reproducible bases).
 set -eu
 OUT=${1:?usage: make-bases.sh OUT}
 OCI2=${OCI2:-oci2}
 CORPUS=${CORPUS:-/work/corpus}
+MINBASE=${MINBASE:-$CORPUS/debian-minbase}
+BUILDTREE=${BUILDTREE:-$CORPUS/debian-build}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
@@ -74,13 +77,13 @@ layout golang "$WORK/golang" --cmd /bin/sh \
 	--env GOCACHE=/tmp/go-cache --env GOPATH=/tmp/go --env HOME=/root
 rm -rf "$WORK/golang"
 
-if [ -d "$CORPUS/debian-minbase" ]; then
-	layout debian "$CORPUS/debian-minbase" --cmd /bin/bash \
+if [ -d "$MINBASE" ]; then
+	layout debian "$MINBASE" --cmd /bin/bash \
 		--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 else
-	echo "make-bases: $CORPUS/debian-minbase missing: no debian base" >&2
+	echo "make-bases: $MINBASE missing: no debian base" >&2
 fi
-if [ "${BASES_LARGE:-0}" = 1 ] && [ -d "$CORPUS/debian-build" ]; then
-	layout debian-build "$CORPUS/debian-build" --cmd /bin/bash \
+if [ "${BASES_LARGE:-0}" = 1 ] && [ -d "$BUILDTREE" ]; then
+	layout debian-build "$BUILDTREE" --cmd /bin/bash \
 		--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 fi
