@@ -90,7 +90,7 @@ func requireTools(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			unavailable(t, "%s not installed (apt-get install -y %s)", n, n)
+			unavailable(t, "%s not found on PATH (.ci/run installs or builds it)", n)
 		}
 	}
 }
