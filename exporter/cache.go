@@ -143,7 +143,7 @@ func (t *mountedTree) lookup(ctx context.Context) {
 
 // remember stores the extents of the files just written. They come from
 // the nodes when the writer filled them in, else from the written trees.
-func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, res *writer.Result) CacheStats {
+func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, img *reader.Image) CacheStats {
 	if t.cache == nil || len(t.files) == 0 {
 		return t.stats
 	}
@@ -157,7 +157,7 @@ func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, res *w
 		}
 	}
 	if missing > 0 {
-		if err := t.fromImage(ctx, st, res, entries); err != nil {
+		if err := t.fromImage(ctx, st, img, entries); err != nil {
 			bklog.G(ctx).Warnf("oci2 exporter: files cache not updated: %v", err)
 			return t.stats
 		}
@@ -167,11 +167,7 @@ func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, res *w
 }
 
 // fromImage reads the extents of t.files from the image's trees.
-func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, res *writer.Result, entries map[fileKey][]format.Extent) error {
-	img, err := reader.Open(ctx, st, res.Manifest)
-	if err != nil {
-		return err
-	}
+func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, img *reader.Image, entries map[fileKey][]format.Extent) error {
 	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
 	// Members of a hardlink group after the first are hardlink entries
 	// naming the first: they get its extents.

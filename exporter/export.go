@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -69,11 +70,6 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 	}
 	ag := containerimage.AnnotationsGroup{}.Merge(fromMeta).Merge(i.attrs.Annotations)
 
-	index, releaseIndex, err := i.exp.opt.State.acquire(ctx)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("oci2 exporter: %w", err)
-	}
-	defer releaseIndex()
 	// The lease keeps the store's gc away from blobs that no ref reaches
 	// until SetRef below.
 	release, err := st.Lease(ctx)
@@ -82,19 +78,16 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 	}
 	defer release()
 
-	var manifests []ocispec.Descriptor
-	var allStats []PlatformStats
-	for _, p := range plats.Platforms {
-		ref, ok := src.FindRef(p.ID)
-		if !ok {
-			return nil, nil, nil, fmt.Errorf("oci2 exporter: no result for platform %s", p.ID)
-		}
-		m, ps, err := i.exportPlatform(ctx, src, ref, p, ag, index, bi.SessionID)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		manifests = append(manifests, m)
-		allStats = append(allStats, *ps)
+	manifests, allStats, err := i.writeManifests(ctx, src, plats, ag, bi.SessionID)
+	if errors.Is(err, errStaleIndex) {
+		// Written blobs stay (they are content-addressed); the rebuilt
+		// index knows which frames really are there.
+		progressLog(ctx, "the store was collected by another process: indexing it again")
+		i.exp.opt.State.invalidate()
+		manifests, allStats, err = i.writeManifests(ctx, src, plats, ag, bi.SessionID)
+	}
+	if err != nil {
+		return nil, nil, nil, err
 	}
 
 	done := progress.OneOff(ctx, "writing image index")
@@ -139,6 +132,32 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 	// No DescriptorReference: the image lives in the oci2 store, not in the
 	// worker's content store that build history reads from.
 	return resp, nil, nil, nil
+}
+
+// writeManifests writes one manifest per platform with the store's frame
+// index held.
+func (i *instance) writeManifests(ctx context.Context, src *bkexporter.Source, plats exptypes.Platforms,
+	ag containerimage.AnnotationsGroup, sessionID string) ([]ocispec.Descriptor, []PlatformStats, error) {
+	index, releaseIndex, err := i.exp.opt.State.acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("oci2 exporter: %w", err)
+	}
+	defer releaseIndex()
+	var manifests []ocispec.Descriptor
+	var allStats []PlatformStats
+	for _, p := range plats.Platforms {
+		ref, ok := src.FindRef(p.ID)
+		if !ok {
+			return nil, nil, fmt.Errorf("oci2 exporter: no result for platform %s", p.ID)
+		}
+		m, ps, err := i.exportPlatform(ctx, src, ref, p, ag, index, sessionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		manifests = append(manifests, m)
+		allStats = append(allStats, *ps)
+	}
+	return manifests, allStats, nil
 }
 
 // exportPlatform writes the manifest of one platform's result.
@@ -190,7 +209,11 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		}
 		maps.Copy(desc.Annotations, a.ManifestDescriptor)
 	}
-	cs := tree.remember(ctx, st, res)
+	img, err := checkFrames(ctx, st, res.Manifest)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: %w", err)
+	}
+	cs := tree.remember(ctx, st, img)
 	return desc, &PlatformStats{
 		Platform: p.ID,
 		Manifest: desc.Digest.String(),

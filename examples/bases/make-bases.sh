@@ -7,7 +7,7 @@
 #   busybox       /bin/busybox (Debian's busybox-static) + applet symlinks,
 #                 /etc/passwd, /etc/group, and files the overwrite example edits
 #   golang        busybox + the host's Go toolchain ($(go env GOROOT)) in
-#                 /usr/local/go
+#                 /usr/local/go and the host's CA certificates
 #   debian        the corpus debian-minbase tree ($CORPUS/debian-minbase),
 #                 skipped when absent
 #   debian-build  the corpus debian-build tree (440 MB; the large-base case),
@@ -69,8 +69,12 @@ layout busybox "$WORK/busybox" --cmd /bin/sh \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 busybox_root "$WORK/golang"
-mkdir -p "$WORK/golang/usr/local"
+mkdir -p "$WORK/golang/usr/local" "$WORK/golang/etc/ssl/certs"
 cp -a "$(go env GOROOT)" "$WORK/golang/usr/local/go"
+# CA certificates, as golang images carry them (GOPROXY over https)
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+	cp /etc/ssl/certs/ca-certificates.crt "$WORK/golang/etc/ssl/certs/"
+fi
 layout golang "$WORK/golang" --cmd /bin/sh \
 	--env PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--env GOTOOLCHAIN=local --env GOPROXY=off --env GOFLAGS=-mod=mod \
