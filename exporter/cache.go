@@ -32,16 +32,18 @@ import (
 // that a rebuild recreated with equal content; the identity key needs
 // neither. A base image pulled as tar layers is chunked on its first
 // export and found in the cache by every later export of images built on
-// it. The cache is per worker (one snapshotter, one filesystem), in
-// memory, and bounded: entries not used by the last exports are dropped
-// first once it is full. Extents whose chunks were since removed from the
+// it. The cache is per worker (one snapshotter, one filesystem), saved
+// with the daemon's state (snapshots outlive a restart, and so do their
+// inodes and times), and bounded: entries not used by the last exports
+// are dropped first once it is full. Extents whose chunks were since removed from the
 // store are harmless: the writer reads the file again for chunks the store
 // lacks.
 type FileCache struct {
-	mu  sync.Mutex
-	m   map[fileKey]cacheEntry
-	gen uint64
-	max int
+	mu    sync.Mutex
+	m     map[fileKey]cacheEntry
+	gen   uint64
+	max   int
+	dirty bool
 }
 
 type fileKey struct {
@@ -64,10 +66,10 @@ type CacheStats struct {
 }
 
 // NewFileCache returns an empty cache holding at most maxEntries files
-// (0: 4 million).
+// (0: 1 million).
 func NewFileCache(maxEntries int) *FileCache {
 	if maxEntries <= 0 {
-		maxEntries = 4 << 20
+		maxEntries = 1 << 20
 	}
 	return &FileCache{m: map[fileKey]cacheEntry{}, max: maxEntries}
 }
@@ -96,6 +98,7 @@ func (c *FileCache) add(entries map[fileKey][]format.Extent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.dirty = true
 	for k, ext := range entries {
 		c.m[k] = cacheEntry{extents: ext, gen: c.gen}
 	}

@@ -23,10 +23,13 @@ type bkDaemon struct {
 	addr  string // unix://...
 	store string // its oci2 store: <root>/oci2
 	log   string
+
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // startBuildkitd starts buildkitd-oci2 as root with the OCI worker only and
-// stops it when t ends (SIGTERM, then SIGKILL after 30 s).
+// stops it when t ends.
 func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 	t.Helper()
 	d := &bkDaemon{
@@ -36,38 +39,37 @@ func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 		log:  filepath.Join(dir, "buildkitd.log"),
 	}
 	d.store = filepath.Join(d.root, "oci2")
-	logf, err := os.Create(d.log)
+	// an empty config: the machine's /etc/buildkit/buildkitd.toml must not apply
+	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start(t)
+	t.Cleanup(d.stop)
+	return d
+}
+
+// start runs the daemon and waits until it answers.
+func (d *bkDaemon) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// an empty config: the machine's /etc/buildkit/buildkitd.toml must not apply
-	cfg := filepath.Join(dir, "buildkitd.toml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
-		"--config", cfg, "--oci-worker=true", "--containerd-worker=false", "--debug")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	d.cmd = exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
+		"--config", filepath.Join(d.dir, "buildkitd.toml"), "--oci-worker=true", "--containerd-worker=false", "--debug")
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	d.exited = exited
+	go func(cmd *exec.Cmd) { exited <- cmd.Wait(); logf.Close() }(d.cmd)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := run(t.Context(), nil, "buildctl", "--addr", d.addr, "debug", "workers")
 		if r.Err == nil {
-			return d
+			return
 		}
 		select {
 		case err := <-exited:
@@ -79,6 +81,21 @@ func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// stop ends the daemon gracefully (SIGTERM), killing it after 30 s.
+func (d *bkDaemon) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
 }
 
 func (d *bkDaemon) logTail() string {

@@ -78,18 +78,20 @@ func TestBuildKit(t *testing.T) {
 		})
 	}
 	t.Run("reproducible", func(t *testing.T) { testReproducible(t, d, b) })
-	t.Run("incremental", func(t *testing.T) { testIncremental(t, d, b, "busybox", 40) })
+	t.Run("incremental", func(t *testing.T) { testIncremental(t, d, b, "busybox", 40, false) })
 	t.Run("large-base", func(t *testing.T) {
 		if _, ok := b.digests["debian-build"]; !ok {
 			t.Skip("OCI2_TEST_LARGE=1 and the corpus debian-build tree make the 440 MB base")
 		}
-		testIncremental(t, d, b, "debian-build", 0)
+		testIncremental(t, d, b, "debian-build", 0, false)
 	})
 	t.Run("multi-platform", func(t *testing.T) { testMultiPlatform(t, d) })
 	t.Run("empty", func(t *testing.T) { testEmpty(t, d) })
 	t.Run("external-gc", func(t *testing.T) { testExternalGC(t, d) })
 	t.Run("bad-attrs", func(t *testing.T) { testBadAttrs(t, d) })
 	t.Run("buildx", func(t *testing.T) { testBuildx(t, d, b) })
+	// last: restarts the daemon; the files cache survives it
+	t.Run("restart", func(t *testing.T) { testIncremental(t, d, b, "busybox", 8, true) })
 }
 
 // unavailableBase skips (fails in CI) a test whose base layout is missing;
@@ -248,14 +250,22 @@ func writeRandom(t *testing.T, p string, n int, seed uint64) {
 }
 
 // testIncremental builds base + big/ (nbig MiB, its own layer) + app/ (20
-// files of 256 KiB), changes one app file, and rebuilds: the export reads
-// only the rebuilt layer's files (the base's and big/'s come from the
-// files cache) and writes only the new file's frames plus trees.
-func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int) {
+// files of 256 KiB), changes one app file, and rebuilds (after restarting
+// the daemon, with restart): the export reads only the rebuilt layer's
+// files (the base's and big/'s come from the files cache) and writes only
+// the new file's frames plus trees.
+func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int, restart bool) {
 	ctx := t.TempDir()
 	df := fmt.Sprintf("FROM %s\nCOPY big/ /big/\nCOPY app/ /app/\n", base)
 	if nbig == 0 {
 		df = fmt.Sprintf("FROM %s\nCOPY app/ /app/\n", base)
+	}
+	name := "type=oci2,name=oci2-test/incremental-" + base
+	if restart {
+		// a build of its own, not cached by the plain incremental one
+		df = strings.Replace(df, "\n", "\nCOPY restart.txt /\n", 1)
+		os.WriteFile(filepath.Join(ctx, "restart.txt"), []byte("restart\n"), 0o644)
+		name += "-restart"
 	}
 	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
@@ -267,9 +277,12 @@ func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int)
 	for i := range napp {
 		writeRandom(t, filepath.Join(ctx, "app", fmt.Sprintf("f%02d", i)), appSize, uint64(i))
 	}
-	name := "type=oci2,name=oci2-test/incremental-" + base
 	s1 := statsOf(t, d.mustBuildctl(t, b, ctx, name))[0]
 	writeRandom(t, filepath.Join(ctx, "app", "f07"), appSize, 777)
+	if restart {
+		d.stop()
+		d.start(t)
+	}
 	s2 := statsOf(t, d.mustBuildctl(t, b, ctx, name))[0]
 
 	t.Logf("%s: cold export %.2fs (%d files, %d MiB, %d frames, %d MiB stored new, %d cached files); "+

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	bkexporter "github.com/moby/buildkit/exporter"
@@ -50,12 +51,17 @@ func init() {
 	})
 }
 
-// daemon is the oci2 state shared by every worker: one store, opened once.
+// daemon is the oci2 state shared by every worker: one store, opened once,
+// and each worker's files cache.
 type daemon struct {
 	once  sync.Once
 	err   error
 	cfg   oci2Config
+	root  string
 	state *exporter.State
+
+	mu     sync.Mutex
+	caches map[string]*exporter.FileCache // by cache file path
 }
 
 var oci2d daemon
@@ -85,18 +91,65 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 			return
 		}
 		d.state = exporter.NewState(st)
+		d.root = cfg.Root
+		d.caches = map[string]*exporter.FileCache{}
 		bklog.L.Infof("oci2 store %s (keep-bytes=%+v, keep-duration=%s)",
 			d.cfg.Store, d.cfg.KeepBytes, d.cfg.KeepDuration.Duration)
 		startRetention(d.state, d.cfg)
+		go d.saveCaches()
 	})
 	return d.err
+}
+
+// cacheSaveInterval is how often changed files caches are written out.
+const cacheSaveInterval = time.Minute
+
+// fileCache loads the files cache of worker id from the daemon's root.
+func (d *daemon) fileCache(id string) (*exporter.FileCache, string) {
+	p := filepath.Join(d.root, "oci2-filescache", id)
+	c, err := exporter.LoadFileCache(p, 0)
+	if err != nil {
+		bklog.L.Warnf("oci2 files cache of worker %s: %v (starting empty)", id, err)
+	}
+	d.mu.Lock()
+	d.caches[p] = c
+	d.mu.Unlock()
+	return c, p
+}
+
+// saveCaches writes every changed files cache, once a minute. A cache lost
+// with the process costs one slower export, never a wrong one.
+func (d *daemon) saveCaches() {
+	for range time.Tick(cacheSaveInterval) {
+		d.mu.Lock()
+		for p, c := range d.caches {
+			if c.Dirty() {
+				if err := c.Save(p); err != nil {
+					bklog.L.Warnf("oci2: %v", err)
+				}
+			}
+		}
+		d.mu.Unlock()
+	}
 }
 
 // oci2Worker is a worker whose Exporter also knows "oci2"; every other
 // method, and every other exporter, is the wrapped worker's.
 type oci2Worker struct {
 	worker.Worker
-	cache *exporter.FileCache
+	cache     *exporter.FileCache
+	cachePath string
+}
+
+// Close saves the files cache (on the daemon's graceful stop), then closes
+// the worker.
+func (w *oci2Worker) Close() error {
+	if w.cache.Dirty() {
+		if err := w.cache.Save(w.cachePath); err != nil {
+			bklog.L.Warnf("oci2: %v", err)
+		}
+	}
+	return w.Worker.Close()
 }
 
 // wrapWorker is called by newWorkerController for every worker.
@@ -104,7 +157,8 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 	if err := oci2d.open(c, cfg); err != nil {
 		return nil, err
 	}
-	return &oci2Worker{Worker: w, cache: exporter.NewFileCache(0)}, nil
+	fc, p := oci2d.fileCache(w.ID())
+	return &oci2Worker{Worker: w, cache: fc, cachePath: p}, nil
 }
 
 func (w *oci2Worker) Exporter(name string, sm *session.Manager) (bkexporter.Exporter, error) {
