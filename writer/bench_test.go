@@ -19,8 +19,9 @@ var (
 	benchBytes int64
 )
 
-// benchTree generates ~100 MB once per process (in OCI2_BENCH_DIR if set,
-// to reuse it across runs).
+// benchTree generates ~100 MB once per process. OCI2_BENCH_DIR names a
+// tree to use instead (a corpus tree); an empty or missing one is filled
+// with the generated tree and kept for later runs.
 func benchTree(b *testing.B) (string, int64) {
 	benchOnce.Do(func() {
 		benchDir = os.Getenv("OCI2_BENCH_DIR")
@@ -30,8 +31,10 @@ func benchTree(b *testing.B) (string, int64) {
 				b.Fatal(err)
 			}
 			benchDir = d
+		} else if err := os.MkdirAll(benchDir, 0o755); err != nil {
+			b.Fatal(err)
 		}
-		if _, err := os.Stat(benchDir + "/d000"); err == nil {
+		if des, err := os.ReadDir(benchDir); err == nil && len(des) > 0 {
 			root, err := writer.FromDir(context.Background(), benchDir, writer.DirOptions{})
 			if err != nil {
 				b.Fatal(err)

@@ -222,11 +222,12 @@ func describe(w *wnode) string {
 // budget bounds the bytes read ahead. The job the consumer waits on (the
 // head) always passes, so a full budget never blocks the pipeline.
 type budget struct {
-	mu   sync.Mutex
-	used int64
-	max  int64
-	head int
-	wake chan struct{} // closed and replaced when used or head changes
+	mu      sync.Mutex
+	used    int64
+	max     int64
+	head    int
+	waiting int
+	wake    chan struct{} // closed and replaced when used or head changes
 }
 
 func newBudget(max int64) *budget { return &budget{max: max, wake: make(chan struct{})} }
@@ -240,12 +241,19 @@ func (b *budget) acquire(ctx context.Context, seq int, n int64) error {
 			return nil
 		}
 		w := b.wake
+		b.waiting++
 		b.mu.Unlock()
 		select {
 		case <-w:
 		case <-ctx.Done():
+			b.mu.Lock()
+			b.waiting--
+			b.mu.Unlock()
 			return ctx.Err()
 		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
 	}
 }
 
@@ -264,6 +272,8 @@ func (b *budget) setHead(seq int) {
 }
 
 func (b *budget) broadcast() {
-	close(b.wake)
-	b.wake = make(chan struct{})
+	if b.waiting > 0 {
+		close(b.wake)
+		b.wake = make(chan struct{})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -73,7 +74,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 	sort.Strings(names)
 	var subdirs []*Node
 	for _, name := range names {
-		cpath, crel := path+"/"+name, name
+		cpath, crel := joinPath(path, name), name
 		if rel != "" {
 			crel = rel + "/" + name
 		}
@@ -118,7 +119,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 		if rel != "" {
 			crel = rel + "/" + c.Name
 		}
-		if err := w.walkDir(ctx, c, path+"/"+c.Name, crel); err != nil {
+		if err := w.walkDir(ctx, c, joinPath(path, c.Name), crel); err != nil {
 			return err
 		}
 	}
@@ -186,4 +187,13 @@ func readlinkat(dirfd int, name string) (string, error) {
 			return string(buf[:n]), nil
 		}
 	}
+}
+
+// joinPath joins without cleaning (names are single components); the root
+// "/" gets no doubled slash.
+func joinPath(dir, name string) string {
+	if strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + "/" + name
 }

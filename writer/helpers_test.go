@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/oci2/oci2/chunkstore/memstore"
 	"github.com/oci2/oci2/format"
@@ -118,4 +121,30 @@ func (e *env) fileBytes(en format.Entry) []byte {
 		b = append(b, c...)
 	}
 	return b
+}
+
+// countingStore counts blob reads and puts by digest.
+type countingStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	reads map[digest.Digest]int
+	puts  map[digest.Digest]int
+}
+
+func newCountingStore() *countingStore {
+	return &countingStore{Store: memstore.New(), reads: map[digest.Digest]int{}, puts: map[digest.Digest]int{}}
+}
+
+func (s *countingStore) ReadBlob(ctx context.Context, d digest.Digest, max int64) ([]byte, error) {
+	s.mu.Lock()
+	s.reads[d]++
+	s.mu.Unlock()
+	return s.Store.ReadBlob(ctx, d, max)
+}
+
+func (s *countingStore) PutBlob(ctx context.Context, d digest.Digest, b []byte) error {
+	s.mu.Lock()
+	s.puts[d]++
+	s.mu.Unlock()
+	return s.Store.PutBlob(ctx, d, b)
 }

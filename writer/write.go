@@ -24,6 +24,9 @@ import (
 // config and the format (SPEC.md §1.1): frames already in the store are
 // reused, never recompressed, and give the same bytes.
 func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, error) {
+	// Packers stop their workers when ctx ends: cancel on every return.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rep := newReporter(opts.Progress)
 	defer rep.close()
 	rep.setPhase("walk")
@@ -59,7 +62,6 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	})
 	ds := &dataStage{p: p, packer: dpk, workers: workers, budget: newBudget(inFlight), rep: rep, refetch: refetch}
 	if err := ds.run(ctx); err != nil {
-		_, _ = dpk.Finish()
 		return nil, fmt.Errorf("writing image: %w", err)
 	}
 	dataPacks, err := dpk.Finish()
@@ -75,7 +77,6 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	treeTrack := newPackTracker(idx, rep)
 	tpk := pack.NewPacker(ctx, pack.Options{Store: treeTrack, Workers: workers, OnFrame: treeTrack.onFrame})
 	if err := addTrees(tpk, p, wrapper, rootID); err != nil {
-		_, _ = tpk.Finish()
 		return nil, fmt.Errorf("writing image: tree stream: %w", err)
 	}
 	treePacks, err := tpk.Finish()

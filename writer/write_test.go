@@ -37,7 +37,7 @@ func goldenTree() *writer.Node {
 
 // goldenManifest pins the manifest of goldenTree: it changes only when the
 // format (or the pinned encoder) changes.
-const goldenManifest = "sha256:TODO"
+const goldenManifest = "sha256:3517ecb8ede6b82d6e87a394231ba486213bf1bd17a61a95f9ddc8405f500ea3"
 
 func TestGoldenManifest(t *testing.T) {
 	e := newEnv(t)
@@ -382,5 +382,28 @@ func TestProgress(t *testing.T) {
 	}
 	if last.BytesRead != last.BytesTotal || last.BytesTotal != 600<<10+4 || last.FramesNew == 0 {
 		t.Errorf("last progress %+v", last)
+	}
+}
+
+// TestNoBlobReadOrPutTwice: a first write puts each blob once and reads no
+// frame back (pack digests are hashed as frames are made).
+func TestNoBlobReadOrPutTwice(t *testing.T) {
+	st := newCountingStore()
+	root := goldenTree()
+	root.Children = append(root.Children, file("huge", 0o644, pseudo(11, 36<<20))) // several packs
+	res, err := writer.Write(context.Background(), st, root, writer.Options{Config: testConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.Packs < 3 {
+		t.Errorf("%d packs, want several data packs", res.Stats.Packs)
+	}
+	for d, n := range st.puts {
+		if n != 1 {
+			t.Errorf("blob %s put %d times", d, n)
+		}
+	}
+	if len(st.reads) != 0 {
+		t.Errorf("blobs read during a first write: %v", st.reads)
 	}
 }
