@@ -192,6 +192,9 @@ func (d *dataStage) read(ctx context.Context, sp *chunking.Splitter, j *fileJob)
 	return ctx.Err()
 }
 
+// smallFile is the size under which files are read without looking for holes.
+const smallFile = 2 * format.ZeroRunMin
+
 // splitContent opens w's content and splits exactly its size.
 func splitContent(sp *chunking.Splitter, w *wnode, emit chunking.EmitFunc) error {
 	rc, err := w.n.Content.Open()
@@ -200,7 +203,9 @@ func splitContent(sp *chunking.Splitter, w *wnode, emit chunking.EmitFunc) error
 	}
 	defer rc.Close()
 	size := int64(w.e.Size)
-	if f, ok := rc.(*os.File); ok {
+	// Holes matter only from ZeroRunMin bytes on; for small files the lseek
+	// calls of SplitFile cost more than reading (both give the same extents).
+	if f, ok := rc.(*os.File); ok && size >= smallFile {
 		err = sp.SplitFile(f, size, emit)
 	} else {
 		err = sp.Split(rc, size, emit)
