@@ -236,3 +236,54 @@ func TestPutFrame(t *testing.T) {
 		t.Errorf("wrong digest: %v", err)
 	}
 }
+
+// TestConcurrentUse runs lookups, reads, puts and refreshes at once (for
+// the race detector).
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	res := writeTagged(t, st, "example.com/c:1", map[string][]byte{"f": pseudo(3, 2<<20)})
+	fs := frames(t, st, res)
+	idx, err := storeindex.New(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				f := fs[(g+i)%len(fs)]
+				if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(f.Chunks)); !ok {
+					done <- errors.New("frame not found")
+					return
+				}
+				if _, err := idx.ReadChunk(ctx, f.Chunks[0].ID); err != nil {
+					done <- err
+					return
+				}
+				if g == 0 && i%10 == 0 {
+					if err := idx.Refresh(ctx); err != nil {
+						done <- err
+						return
+					}
+				}
+				if g == 1 {
+					b := pseudo(byte(i), 1000+i)
+					enc, stored := pack.EncodeFrame(b)
+					nf := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored),
+						Chunks: []format.ChunkRef{{ID: format.Sum(b), Size: uint32(len(b))}}}
+					if err := idx.PutFrame(ctx, pack.FrameKey(nf.Chunks), nf, stored); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -58,7 +58,7 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	refetch := newRefetcher()
 	dataTrack := newPackTracker(idx, rep)
 	dpk := pack.NewPacker(ctx, pack.Options{
-		Store: dataTrack, Fetch: fetchFunc(idx, refetch), Workers: workers, OnFrame: dataTrack.onFrame,
+		Store: dataTrack, Fetch: fetchFunc(idx, refetch), Workers: 2 * workers, OnFrame: dataTrack.onFrame,
 	})
 	ds := &dataStage{p: p, packer: dpk, workers: workers, budget: newBudget(inFlight), rep: rep, refetch: refetch}
 	if err := ds.run(ctx); err != nil {
