@@ -407,3 +407,53 @@ func TestNoBlobReadOrPutTwice(t *testing.T) {
 		t.Errorf("blobs read during a first write: %v", st.reads)
 	}
 }
+
+func TestKnownExtentsFetchedFromStore(t *testing.T) {
+	// Known extents without content next to new files: frames that mix old
+	// and new chunks are made with old bytes read back from the store.
+	a, b := pseudo(5, 100<<10), []byte("new small file")
+	want := newEnv(t).write(dir("", 0o755, file("a", 0o644, a), file("b", 0o644, b)), writer.Options{Config: testConfig})
+
+	e := newEnv(t)
+	first := e.write(dir("", 0o755, file("a", 0o644, a)), writer.Options{Config: testConfig})
+	n := file("a", 0o644, nil)
+	n.Size = uint64(len(a))
+	n.Content = nil
+	n.Extents = e.entries(first.Root)["a"].Extents
+	res := e.write(dir("", 0o755, n, file("b", 0o644, b)), writer.Options{Config: testConfig})
+	if res.Manifest.Digest != want.Manifest.Digest {
+		t.Errorf("known extents: %s, want %s", res.Manifest.Digest, want.Manifest.Digest)
+	}
+	if f := dataFrameOf(t, e, res, format.Sum(b)); len(f.Chunks) < 2 {
+		t.Errorf("b's frame has %d chunks: the test does not mix old and new chunks", len(f.Chunks))
+	}
+}
+
+// dataFrameOf finds the frame holding chunk id in an image's data packs.
+func dataFrameOf(t *testing.T, e *env, res *writer.Result, id format.ChunkID) format.Frame {
+	t.Helper()
+	var m ocispec.Manifest
+	b, _ := e.st.ReadBlob(e.ctx, res.Manifest.Digest, 0)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range m.Layers {
+		if l.MediaType != format.MediaTypePackIndex {
+			continue
+		}
+		b, _ := e.st.ReadBlob(e.ctx, l.Digest, 0)
+		pi, err := format.DecodePackIndex(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range pi.Frames {
+			for _, c := range f.Chunks {
+				if c.ID == id {
+					return f
+				}
+			}
+		}
+	}
+	t.Fatalf("chunk %s in no frame", id)
+	return format.Frame{}
+}
