@@ -23,9 +23,16 @@ import (
 // inode, size, mtime and ctime are unchanged; its chunks are then read only
 // if the store lacks their frame.
 //
-// A cached entry is trusted only when the file's ctime is more than a second
-// older than the Save that wrote the cache (the racy-git rule): a file
-// changed within the same timestamp tick as it was read is read again.
+// The racy-git rule: a file changed right after it was looked at, within
+// one timestamp tick, keeps its ctime, so its cached extents could be stale.
+// An entry is therefore trusted only when the file's ctime is older, by
+// more than the filesystem's timestamp granularity, than both the moment
+// the file was looked at (SourceFile.StatNs) and the Save that wrote the
+// entry. The granularity is taken as 1s when the ctime has no sub-second
+// part (coarse filesystems) and as 100ms otherwise (Linux stamps files
+// from a clock that ticks every 1-10ms). Entries not saved yet are never
+// trusted.
+//
 // FilesCache is safe for concurrent use; the caller loads it from and saves
 // it to the store's private directory.
 type FilesCache struct {
@@ -37,7 +44,23 @@ type FilesCache struct {
 type cacheEntry struct {
 	dev, ino               uint64
 	size, mtimeNs, ctimeNs int64
+	statNs                 int64 // when the file was looked at
 	extents                []format.Extent
+}
+
+// Timestamp granularity margins of the racy-git rule.
+const (
+	coarseMargin = int64(time.Second)
+	fineMargin   = int64(100 * time.Millisecond)
+)
+
+// trusted applies the racy-git rule to an entry saved at written.
+func (e *cacheEntry) trusted(written int64) bool {
+	margin := fineMargin
+	if e.ctimeNs%int64(time.Second) == 0 {
+		margin = coarseMargin
+	}
+	return e.ctimeNs < min(e.statNs, written)-margin
 }
 
 // NewFilesCache returns an empty cache.
@@ -49,7 +72,6 @@ func NewFilesCache() *FilesCache {
 func (c *FilesCache) apply(p *plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	trustBefore := c.written - int64(time.Second)
 	for _, w := range p.files {
 		sf, ok := w.n.Content.(*SourceFile)
 		if !ok || len(w.e.Extents) > 0 || w.e.Size == 0 || uint64(sf.Size) != w.e.Size {
@@ -57,7 +79,7 @@ func (c *FilesCache) apply(p *plan) {
 		}
 		e, ok := c.dirs[sf.Dir][sf.Rel]
 		if !ok || e.dev != sf.Dev || e.ino != sf.Ino || e.size != sf.Size ||
-			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || e.ctimeNs >= trustBefore {
+			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || !e.trusted(c.written) {
 			continue
 		}
 		w.e.Extents = e.extents
@@ -79,7 +101,7 @@ func (c *FilesCache) record(p *plan) {
 			fresh[sf.Dir] = m
 		}
 		m[sf.Rel] = cacheEntry{dev: sf.Dev, ino: sf.Ino, size: sf.Size,
-			mtimeNs: sf.MtimeNs, ctimeNs: sf.CtimeNs, extents: w.e.Extents}
+			mtimeNs: sf.MtimeNs, ctimeNs: sf.CtimeNs, statNs: sf.StatNs, extents: w.e.Extents}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,7 +121,7 @@ func (c *FilesCache) Len() int {
 	return n
 }
 
-const filesCacheMagic = "oci2-filescache-1\n"
+const filesCacheMagic = "oci2-filescache-2\n"
 
 // ErrCorruptCache is returned by LoadFilesCache for a damaged cache file.
 var ErrCorruptCache = errors.New("corrupt files cache")
@@ -116,15 +138,17 @@ func LoadFilesCache(path string) (*FilesCache, error) {
 	if err != nil {
 		return c, fmt.Errorf("loading files cache: %w", err)
 	}
+	if bytes.HasPrefix(b, []byte("oci2-filescache-")) && !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+		return c, nil // another version: start over
+	}
 	if err := c.decode(b); err != nil {
 		return NewFilesCache(), fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
 	}
 	return c, nil
 }
 
-// Save writes the cache atomically (temporary file, fsync, rename) and
-// makes its entries trustworthy for files whose ctime precedes it by more
-// than a second.
+// Save writes the cache atomically (temporary file, fsync, rename); from
+// then on its entries may be trusted (see FilesCache).
 func (c *FilesCache) Save(path string) error {
 	c.mu.Lock()
 	now := time.Now().UnixNano()
@@ -166,6 +190,7 @@ func (c *FilesCache) encode(now int64) []byte {
 			b = binary.AppendVarint(b, e.size)
 			b = binary.AppendVarint(b, e.mtimeNs)
 			b = binary.AppendVarint(b, e.ctimeNs)
+			b = binary.AppendVarint(b, e.statNs)
 			b = binary.AppendUvarint(b, uint64(len(e.extents)))
 			for _, x := range e.extents {
 				if x.Zero {
@@ -201,7 +226,7 @@ func (c *FilesCache) decode(b []byte) error {
 		for j := uint64(0); j < n && r.err == nil; j++ {
 			rel := r.str()
 			e := cacheEntry{dev: r.uvarint(), ino: r.uvarint(), size: r.varint(),
-				mtimeNs: r.varint(), ctimeNs: r.varint()}
+				mtimeNs: r.varint(), ctimeNs: r.varint(), statNs: r.varint()}
 			nx := r.uvarint()
 			if nx > uint64(len(r.b)) {
 				r.fail()

@@ -22,7 +22,7 @@ func TestFilesCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // ctimes must be older than a save by 1s
+	time.Sleep(1100 * time.Millisecond) // ctimes must be older than the walk by the margin
 	cachePath := filepath.Join(t.TempDir(), "files")
 	e := newEnv(t)
 	write := func(c *writer.FilesCache) *writer.Result {
@@ -64,18 +64,20 @@ func TestFilesCache(t *testing.T) {
 	if err := os.Chtimes(p, wt.Epoch, wt.Epoch); err != nil {
 		t.Fatal(err)
 	}
+	changed := time.Now()
 	third := write(c)
+	racy := time.Since(changed) < 90*time.Millisecond // the walk saw sub/b changed under 100ms ago
 	if third.Stats.FilesCached != 2 || third.Manifest.Digest == first.Manifest.Digest {
 		t.Errorf("after a change: %d cached, digest %s", third.Stats.FilesCached, third.Manifest.Digest)
 	}
 	if got := string(e.fileBytes(e.entries(third.Root)["sub/b"])); got != "BETA" {
 		t.Errorf("sub/b = %q", got)
 	}
-	// sub/b changed less than a second before the save: not trusted.
+	// sub/b changed just before the walk that cached it: not trusted.
 	if err := c.Save(cachePath); err != nil {
 		t.Fatal(err)
 	}
-	if n := write(load()).Stats.FilesCached; n != 2 {
+	if n := write(load()).Stats.FilesCached; racy && n != 2 {
 		t.Errorf("racy entry trusted: %d cached", n)
 	}
 
@@ -84,7 +86,7 @@ func TestFilesCache(t *testing.T) {
 	want := newEnv(t).write(mustFromDir(t, d), writer.Options{Config: testConfig}).Manifest.Digest
 	fresh := newEnv(t)
 	res := fresh.write(mustFromDir(t, d), writer.Options{Config: testConfig, FilesCache: load()})
-	if res.Manifest.Digest != want || res.Stats.FilesCached != 2 {
+	if res.Manifest.Digest != want || res.Stats.FilesCached < 2 {
 		t.Errorf("fresh store: %s (%d cached), want %s", res.Manifest.Digest, res.Stats.FilesCached, want)
 	}
 }
@@ -103,7 +105,7 @@ func TestFilesCacheCorrupt(t *testing.T) {
 	if c, err := writer.LoadFilesCache(p); err != nil || c.Len() != 0 {
 		t.Fatalf("missing cache: %v", err)
 	}
-	if err := os.WriteFile(p, []byte("oci2-filescache-1\ngarbage that is long enough to have a checksum...."), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("oci2-filescache-2\ngarbage that is long enough to have a checksum...."), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := writer.LoadFilesCache(p)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -54,6 +55,7 @@ type walker struct {
 	dev    uint64
 	warn   func(string, error)
 	inodes map[devIno]uint64 // hardlink groups
+	now    int64             // unix ns, taken before the stats of a directory
 }
 
 // walkDir reads the entries of the directory at path (rel from the root).
@@ -72,6 +74,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 		return fmt.Errorf("walking: %w", err)
 	}
 	sort.Strings(names)
+	w.now = time.Now().UnixNano() // before any stat below
 	var subdirs []*Node
 	for _, name := range names {
 		cpath, crel := joinPath(path, name), name
@@ -138,7 +141,7 @@ func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t) error {
 		n.Type = format.TypeReg
 		n.Size = uint64(st.Size)
 		n.Content = &SourceFile{Dir: w.root, Rel: rel, Path: path, Dev: st.Dev, Ino: st.Ino,
-			Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
+			Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(), StatNs: w.now}
 	case unix.S_IFLNK:
 		n.Type = format.TypeSymlink
 	case unix.S_IFCHR, unix.S_IFBLK:

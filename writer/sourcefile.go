@@ -21,6 +21,9 @@ type SourceFile struct {
 	Size     int64
 	MtimeNs  int64
 	CtimeNs  int64
+	// StatNs is a wall clock time (unix ns) taken before the file's
+	// metadata was read: a later change gets a ctime from about then on.
+	StatNs int64
 }
 
 // Open opens the file without following a symlink and without blocking on a
