@@ -32,8 +32,13 @@ type plan struct {
 	presetLinks bool
 }
 
-// maxDepth bounds the directory depth an image may have (SPEC.md §7).
-const maxDepth = 1024
+// Limits of SPEC.md §7 that readers enforce by default: the writer refuses
+// to make an image they would reject.
+const (
+	maxDepth   = 1024
+	maxEntries = 16 << 20
+	maxBytes   = 1 << 40
+)
 
 // prepare validates root and builds the canonical plan (SPEC.md §4.3).
 func prepare(root *Node, epoch *time.Time) (*plan, error) {
@@ -48,6 +53,12 @@ func prepare(root *Node, epoch *time.Time) (*plan, error) {
 	}
 	r.e.Name = "rootfs"
 	p.root = r
+	if p.entries > maxEntries {
+		return nil, fmt.Errorf("%d entries, more than readers accept (%d)", p.entries, maxEntries)
+	}
+	if p.bytes > maxBytes {
+		return nil, fmt.Errorf("%d bytes of files, more than readers accept (%d)", p.bytes, int64(maxBytes))
+	}
 	if p.presetLinks {
 		if err := checkPresetLinks(r); err != nil {
 			return nil, err
