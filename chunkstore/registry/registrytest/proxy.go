@@ -1,0 +1,212 @@
+package registrytest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Kind is a way of misbehaving.
+type Kind int
+
+const (
+	// Status answers Fault.Status without asking the registry.
+	Status Kind = iota
+	// Drop closes the connection without answering.
+	Drop
+	// DropMidBody sends the headers and half the body, then closes.
+	DropMidBody
+	// Corrupt flips a byte in the middle of the body.
+	Corrupt
+	// Truncate sends the first half of the body with a Content-Length that
+	// matches it: a well-formed but short answer.
+	Truncate
+	// IgnoreRange forwards the request without its Range header.
+	IgnoreRange
+	// Modify replaces the body with Fault.Modify(body).
+	Modify
+)
+
+// Fault makes matching requests misbehave.
+type Fault struct {
+	Method string // "" matches any
+	Path   string // substring of the URL path; "" matches any
+	Count  int    // how many matching requests misbehave; 0: all
+	Kind   Kind
+	Status int               // Status
+	Header map[string]string // added to a Status answer (Retry-After)
+	Modify func([]byte) []byte
+
+	hits int
+}
+
+// Proxy forwards requests to a registry, applying faults.
+type Proxy struct {
+	Host string // 127.0.0.1:port
+	URL  string
+
+	upstream string
+	client   *http.Client
+
+	mu       sync.Mutex
+	faults   []*Fault
+	requests []string
+}
+
+// NewProxy starts a plain HTTP proxy in front of the registry at upstream
+// (a plain HTTP base URL); it stops when t ends.
+func NewProxy(t testing.TB, upstream string) *Proxy {
+	p := &Proxy{
+		upstream: strings.TrimSuffix(upstream, "/"),
+		client: &http.Client{
+			Transport:     &http.Transport{DisableCompression: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	p.Host = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// Add installs f and returns it (see Hits).
+func (p *Proxy) Add(f Fault) *Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fp := &f
+	p.faults = append(p.faults, fp)
+	return fp
+}
+
+// Clear removes every fault.
+func (p *Proxy) Clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = nil
+}
+
+// Hits returns how many requests f affected.
+func (p *Proxy) Hits(f *Fault) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return f.hits
+}
+
+// Requests returns "METHOD path" of every request seen so far.
+func (p *Proxy) Requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.requests...)
+}
+
+// match returns the fault for r, counting the hit.
+func (p *Proxy) match(r *http.Request) *Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = append(p.requests, r.Method+" "+r.URL.Path)
+	for _, f := range p.faults {
+		if f.Method != "" && f.Method != r.Method {
+			continue
+		}
+		if f.Path != "" && !strings.Contains(r.URL.Path, f.Path) {
+			continue
+		}
+		if f.Count > 0 && f.hits >= f.Count {
+			continue
+		}
+		f.hits++
+		return f
+	}
+	return nil
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	f := p.match(r)
+	if f != nil {
+		switch f.Kind {
+		case Status:
+			io.Copy(io.Discard, r.Body)
+			for k, v := range f.Header {
+				w.Header().Set(k, v)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(f.Status)
+			fmt.Fprintf(w, `{"errors":[{"code":"UNKNOWN","message":"injected %d"}]}`, f.Status)
+			return
+		case Drop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		case IgnoreRange:
+			r.Header.Del("Range")
+		}
+	}
+	resp, err := p.forward(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	if f == nil || f.Kind == IgnoreRange || f.Kind == Status || r.Method == http.MethodHead {
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	switch f.Kind {
+	case DropMidBody:
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body[:len(body)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	case Corrupt:
+		body = bytes.Clone(body)
+		if len(body) > 0 {
+			body[len(body)/2] ^= 0x55
+		}
+	case Truncate:
+		body = body[:len(body)/2]
+	case Modify:
+		body = f.Modify(body)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+}
+
+// forward sends r to the registry, keeping the Host header so that the
+// registry's Location headers point back at the proxy.
+func (p *Proxy) forward(r *http.Request) (*http.Response, error) {
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), r.Body)
+	if err != nil {
+		return nil, err
+	}
+	out.ContentLength = r.ContentLength
+	if r.ContentLength == 0 {
+		out.Body = http.NoBody
+	}
+	for k, vs := range r.Header {
+		out.Header[k] = vs
+	}
+	out.Host = r.Host
+	return p.client.Do(out)
+}
