@@ -1,7 +1,6 @@
 package writer
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -318,11 +317,7 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	w := bufio.NewWriter(f)
-	_, err = w.Write(b)
-	if err == nil {
-		err = w.Flush()
-	}
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
