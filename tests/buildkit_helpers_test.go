@@ -112,6 +112,9 @@ type bases struct {
 // makeBases runs make-bases.sh with this build's oci2 binary.
 func makeBases(t *testing.T, dir string) *bases {
 	t.Helper()
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		unavailable(t, "/bin/busybox missing (apt-get install -y busybox-static): the examples' busybox base")
+	}
 	out := filepath.Join(dir, "bases")
 	env := []string{"OCI2=" + bin(t, "oci2"), "CORPUS=" + filepath.Join(dir, "no-corpus")}
 	if p := corpusTree("debian-minbase"); p != "" {
