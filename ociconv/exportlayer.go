@@ -97,7 +97,24 @@ func writeLayer(ctx context.Context, d *dstLayout, cr *reader.ChunkReader, img *
 	diffHash := &countingHash{h: sha256.New()}
 	tw := tar.NewWriter(io.MultiWriter(zw, diffHash))
 	var entries int64
+	// Hardlink entries carry no metadata of their own (SPEC §4.2), but tar
+	// extractors (containerd, BuildKit) apply a TypeLink header's mode,
+	// owner and times to the shared inode: give them the target's.
+	inodes := map[string]format.Entry{}
 	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
+		switch e.Type {
+		case format.TypeReg:
+			meta := *e
+			meta.Extents = nil
+			inodes[p] = meta
+		case format.TypeHardlink:
+			meta, ok := inodes[e.Target]
+			if !ok {
+				return fmt.Errorf("exporting %q: hardlink target %q not seen", p, e.Target)
+			}
+			meta.Name, meta.Type, meta.Target, meta.Size = e.Name, format.TypeHardlink, e.Target, 0
+			e = &meta
+		}
 		if err := writeEntry(ctx, tw, cr, p, e); err != nil {
 			return fmt.Errorf("exporting %q: %w", p, err)
 		}
