@@ -71,7 +71,7 @@ func run(ctx context.Context, c config) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(), Mode: "full"}
+	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(), Mode: "full", LoadStart: loadavg()}
 
 	var scenarios []scenario
 	var timingTree string
@@ -122,6 +122,7 @@ func run(ctx context.Context, c config) (int, error) {
 		rp.Timings = runTimings(ops, c.runs, func(s string) { logf("%s", s) })
 	}
 	rp.Failures = append(rp.Failures, r.failed...)
+	rp.LoadEnd = loadavg()
 
 	md := rp.markdown()
 	fmt.Println(md)
@@ -296,4 +297,17 @@ func versions(ctx context.Context, r *runner, oci2 string, storers []storer) []s
 		out = append(out, line)
 	}
 	return out
+}
+
+// loadavg is the 1, 5 and 15 minute load average.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

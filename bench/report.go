@@ -36,6 +36,8 @@ type report struct {
 	When      time.Time
 	Mode      string
 	Machine   []string
+	LoadStart string
+	LoadEnd   string
 	Versions  []string
 	Skipped   []string
 	Scenarios []scenarioResult
@@ -79,6 +81,8 @@ func (rp *report) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# oci2 benchmark, %s (%s)\n\n", rp.When.UTC().Format("2006-01-02 15:04 UTC"), rp.Mode)
 	w("Machine: %s\n\n", strings.Join(rp.Machine, "; "))
+	w("Load average (1, 5, 15 min) at start: %s; at end: %s (other work on the machine skews timings).\n\n",
+		rp.LoadStart, rp.LoadEnd)
 	w("Tools: %s\n\n", strings.Join(rp.Versions, "; "))
 	if len(rp.Skipped) > 0 {
 		w("Not installed (skipped): %s\n\n", strings.Join(rp.Skipped, ", "))
