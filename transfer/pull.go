@@ -1,0 +1,272 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/storeindex"
+)
+
+// PullStore is what Pull needs of the local store.
+type PullStore interface {
+	chunkstore.Reader
+	chunkstore.Writer
+	chunkstore.Refs
+}
+
+// PullOptions configure Pull.
+type PullOptions struct {
+	Options
+	// Name is the local ref to set (default: the source reference,
+	// normalized).
+	Name string
+	// Index is the store's frame index (default: built by scanning the
+	// store). Frames Pull stores are added to it.
+	Index *storeindex.Index
+	// Remotes, when set, records the pull (mount hints for later pushes).
+	Remotes *Remotes
+	// GapBytes: needed frames of a pack closer than this are fetched with
+	// one range request, the bytes between them too (default 256 KiB).
+	GapBytes int64
+	// MaxRangesPerPack bounds the range requests for one pack (default 4):
+	// nearest ranges are merged until it holds.
+	MaxRangesPerPack int
+	// WholePackFraction: when the ranges of a pack cover at least this
+	// fraction of it, the whole pack is fetched in one request (default 0.5).
+	WholePackFraction float64
+}
+
+func (o *PullOptions) defaults() {
+	if o.GapBytes <= 0 {
+		o.GapBytes = 256 << 10
+	}
+	if o.MaxRangesPerPack <= 0 {
+		o.MaxRangesPerPack = 4
+	}
+	if o.WholePackFraction <= 0 {
+		o.WholePackFraction = 0.5
+	}
+}
+
+// Pull fetches src (host/repo[:tag][@digest]) into st and names it. Only
+// what st lacks crosses the network: manifests, configs and pack indexes it
+// has are not fetched; frames it holds are kept, frames it can rebuild from
+// chunks it holds are rebuilt, and the rest are fetched with range requests
+// on the packs (coalesced, bounded per pack) or whole-pack requests. Every
+// frame is verified before it is stored; the ref is set last, so a pull that
+// fails or is killed leaves no ref, and the next one resumes (frames already
+// stored are not fetched again).
+func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Result, error) {
+	opts.defaults()
+	ref, err := parseRemote(src)
+	if err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = ref.String()
+	}
+	ro := opts.Registry
+	ro.Push = false
+	if ro.Stats == nil {
+		ro.Stats = &registry.Stats{}
+	}
+	ro.Warn = joinWarn(ro.Warn, opts.Warn)
+	before := ro.Stats.Snapshot()
+	repo, err := registry.New(ctx, ref.repo, ro)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+	pl := &puller{st: st, repo: repo, opts: opts, m: newMeter(opts.Progress, ro.Stats), res: &Result{Ref: ref.String()}}
+	root, err := pl.manifests(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+	if err := pl.content(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+	if err := st.SetRef(ctx, name, root); err != nil {
+		return nil, fmt.Errorf("pull %s: naming it %s: %w", src, name, err)
+	}
+	pl.res.Ref = name
+	pl.res.Snapshot = ro.Stats.Snapshot().Sub(before)
+	if opts.Remotes != nil {
+		opts.Remotes.Record(ref.repo, pl.g.manifestDigests())
+	}
+	return pl.res, nil
+}
+
+type puller struct {
+	st   PullStore
+	repo *registry.Repo
+	opts PullOptions
+	m    *meter
+	res  *Result
+
+	g      *graph
+	images []*reader.Image
+	plain  []ocispec.Descriptor // blobs of manifests that are not oci2 images
+
+	mu sync.Mutex
+}
+
+// manifests reads the image graph (from the store when it has the blobs),
+// stores every manifest and index, and opens the oci2 images (reading
+// configs and pack indexes through the store).
+func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descriptor, error) {
+	pl.m.phase("manifests", 0, 0)
+	root, rootBytes, err := pl.repo.GetManifest(ctx, ref.ref())
+	if err != nil {
+		return root, err
+	}
+	pl.res.BlobsFetched++
+	get := func(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+		if desc.Digest == root.Digest {
+			return rootBytes, nil
+		}
+		if b, err := pl.st.ReadBlob(ctx, desc.Digest, registry.MaxManifestSize); err == nil {
+			return b, nil
+		}
+		_, b, err := pl.repo.GetManifest(ctx, desc.Digest.String())
+		if err == nil {
+			pl.res.BlobsFetched++
+		}
+		return b, err
+	}
+	if pl.g, err = walkGraph(ctx, root, get); err != nil {
+		return root, err
+	}
+	for _, n := range pl.g.nodes {
+		if err := pl.st.PutBlob(ctx, n.desc.Digest, n.data); err != nil {
+			return root, fmt.Errorf("storing manifest %s: %w", n.desc.Digest, err)
+		}
+	}
+	through := &throughReader{local: pl.st, remote: pl.repo, fetched: func() {
+		pl.mu.Lock()
+		pl.res.BlobsFetched++
+		pl.mu.Unlock()
+	}}
+	for _, n := range pl.g.nodes {
+		if n.desc.MediaType != ocispec.MediaTypeImageManifest && n.desc.MediaType != registry.MediaTypeDockerManifest {
+			continue
+		}
+		img, err := reader.Open(ctx, through, n.desc)
+		if errors.Is(err, reader.ErrNotOCI2) {
+			pl.plainBlobs(n)
+			continue
+		}
+		if err != nil {
+			return root, err
+		}
+		pl.images = append(pl.images, img)
+	}
+	pl.res.Digest, pl.res.MediaType, pl.res.Size = root.Digest, root.MediaType, root.Size
+	pl.res.Manifests = len(pl.g.manifestDigests())
+	return root, nil
+}
+
+// plainBlobs notes the config and layers of a manifest that is not an oci2
+// image (an attestation, say): they are copied as they are.
+func (pl *puller) plainBlobs(n node) {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(n.data, &m); err != nil {
+		return
+	}
+	pl.plain = append(pl.plain, m.Config)
+	pl.plain = append(pl.plain, m.Layers...)
+}
+
+// content stores the plain blobs and the frames of every pack.
+func (pl *puller) content(ctx context.Context) error {
+	for _, b := range pl.plain {
+		if err := pl.copyBlob(ctx, b); err != nil {
+			return err
+		}
+	}
+	if len(pl.images) == 0 {
+		return nil
+	}
+	idx := pl.opts.Index
+	if idx == nil {
+		var err error
+		if idx, err = storeindex.New(ctx, pl.st); err != nil {
+			return err
+		}
+	}
+	f := &fetcher{pl: pl, idx: idx}
+	return f.run(ctx)
+}
+
+// copyBlob stores blob b unless the store has it.
+func (pl *puller) copyBlob(ctx context.Context, b ocispec.Descriptor) error {
+	if info, err := pl.st.Stat(ctx, b.Digest); err == nil && info.Size == b.Size {
+		return nil
+	}
+	rc, err := pl.repo.Open(ctx, b.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := pl.st.WriteBlob(ctx, b.Digest, b.Size, rc); err != nil {
+		return fmt.Errorf("blob %s: %w", b.Digest, err)
+	}
+	pl.mu.Lock()
+	pl.res.BlobsFetched++
+	pl.mu.Unlock()
+	return nil
+}
+
+// throughReader reads blobs from the local store, else from the registry,
+// storing what it fetched (verified) in the local store.
+type throughReader struct {
+	local   PullStore
+	remote  *registry.Repo
+	fetched func()
+}
+
+func (t *throughReader) Stat(ctx context.Context, d digest.Digest) (chunkstore.Info, error) {
+	if info, err := t.local.Stat(ctx, d); err == nil {
+		return info, nil
+	}
+	return t.remote.Stat(ctx, d)
+}
+
+func (t *throughReader) ReadBlob(ctx context.Context, d digest.Digest, maxSize int64) ([]byte, error) {
+	b, err := t.local.ReadBlob(ctx, d, maxSize)
+	if !errors.Is(err, chunkstore.ErrNotFound) {
+		return b, err
+	}
+	if b, err = t.remote.ReadBlob(ctx, d, maxSize); err != nil {
+		return nil, err
+	}
+	t.fetched()
+	if err := t.local.PutBlob(ctx, d, b); err != nil {
+		return nil, fmt.Errorf("storing blob %s: %w", d, err)
+	}
+	return b, nil
+}
+
+func (t *throughReader) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	b, err := t.ReadBlob(ctx, d, 0)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (pl *puller) warn(s string) {
+	if pl.opts.Warn != nil {
+		pl.opts.Warn(s)
+	}
+}
