@@ -197,4 +197,9 @@ func imageBlobs(t testing.TB, st *local.Store, idx ocispec.Descriptor) (blobs ma
 	return blobs, frames
 }
 
+type (
+	storeT = *local.Store
+	descT  = ocispec.Descriptor
+)
+
 var _ = context.Background

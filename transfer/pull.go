@@ -11,9 +11,11 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -152,6 +154,9 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 			return root, fmt.Errorf("storing manifest %s: %w", n.desc.Digest, err)
 		}
 	}
+	if err := pl.prefetch(ctx); err != nil {
+		return root, err
+	}
 	through := &throughReader{local: pl.st, remote: pl.repo, fetched: func() {
 		pl.mu.Lock()
 		pl.res.BlobsFetched++
@@ -174,6 +179,54 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 	pl.res.Digest, pl.res.MediaType, pl.res.Size = root.Digest, root.MediaType, root.Size
 	pl.res.Manifests = len(pl.g.manifestDigests())
 	return root, nil
+}
+
+// prefetch fetches the configs and pack indexes the store lacks, in
+// parallel, checking each against its descriptor's size and digest.
+func (pl *puller) prefetch(ctx context.Context) error {
+	var todo []ocispec.Descriptor
+	seen := map[digest.Digest]bool{}
+	for _, n := range pl.g.nodes {
+		var m ocispec.Manifest
+		if n.desc.MediaType != ocispec.MediaTypeImageManifest || json.Unmarshal(n.data, &m) != nil {
+			continue
+		}
+		if m.Annotations[format.AnnotationFormat] == "" {
+			continue // not an oci2 image: copied blob by blob
+		}
+		for _, l := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+			if l.MediaType != format.MediaTypePackIndex && l.Digest != m.Config.Digest || seen[l.Digest] {
+				continue
+			}
+			seen[l.Digest] = true
+			if info, err := pl.st.Stat(ctx, l.Digest); err == nil && info.Size == l.Size {
+				continue
+			}
+			todo = append(todo, l)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pl.opts.jobs())
+	for _, l := range todo {
+		g.Go(func() error {
+			max := int64(reader.MaxConfigSize)
+			if l.MediaType == format.MediaTypePackIndex {
+				max = format.MaxPackIndexSize
+			}
+			b, err := pl.repo.Fetch(gctx, l.Digest, l.Size, max)
+			if err != nil {
+				return err
+			}
+			if err := pl.st.PutBlob(gctx, l.Digest, b); err != nil {
+				return fmt.Errorf("storing blob %s: %w", l.Digest, err)
+			}
+			pl.mu.Lock()
+			pl.res.BlobsFetched++
+			pl.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // plainBlobs notes the config and layers of a manifest that is not an oci2

@@ -240,7 +240,7 @@ func (r *Repo) OpenRange(ctx context.Context, d digest.Digest, offset, length in
 
 func (r *Repo) rangeIgnored(d digest.Digest) {
 	if !r.noRange.Swap(true) {
-		r.o.Warn(fmt.Sprintf("registry %s %v (answered 200 with the whole blob %s to a range request): reading whole blobs",
+		r.o.Warn(fmt.Sprintf("%s: %v (answered 200 with the whole blob %s to a range request): reading whole blobs",
 			r.reg.RegistryStr(), ErrRangeIgnored, d))
 	}
 }
@@ -296,7 +296,7 @@ func (e *exact) Read(p []byte) (int, error) {
 	k, err := e.rc.Read(p)
 	e.left -= int64(k)
 	if err == io.EOF && e.left > 0 || err != nil && err != io.EOF {
-		return k, fmt.Errorf("blob %s: range body cut after %d of %d bytes: %w", e.d, e.n-e.left, e.n, shortBody(err))
+		return k, fmt.Errorf("blob %s: truncated answer: %d of %d bytes: %w", e.d, e.n-e.left, e.n, shortBody(err))
 	}
 	if e.left == 0 {
 		return k, nil
