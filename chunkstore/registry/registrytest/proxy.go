@@ -31,6 +31,11 @@ const (
 	IgnoreRange
 	// Modify replaces the body with Fault.Modify(body).
 	Modify
+	// Pass forwards the request untouched (a Count of them before a fault
+	// installed after it).
+	Pass
+	// Stall never answers: the request hangs until the client goes away.
+	Stall
 )
 
 // Fault makes matching requests misbehave.
@@ -150,6 +155,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		case IgnoreRange:
 			r.Header.Del("Range")
+		case Stall:
+			<-r.Context().Done()
+			return
 		}
 	}
 	resp, err := p.forward(r)
@@ -161,7 +169,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
 	}
-	if f == nil || f.Kind == IgnoreRange || f.Kind == Status || r.Method == http.MethodHead {
+	if f == nil || f.Kind == IgnoreRange || f.Kind == Pass || r.Method == http.MethodHead {
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 		return
