@@ -153,7 +153,10 @@ func (d *dataStage) consume(ctx context.Context, jobs []*fileJob) error {
 // addKnown adds the chunks of a file whose extents are known without bytes:
 // the Packer fetches them only if their frame is not stored.
 func (d *dataStage) addKnown(w *wnode) error {
+	var off uint64
 	for _, e := range w.e.Extents {
+		at := off
+		off += e.Length
 		if e.Zero {
 			continue
 		}
@@ -161,7 +164,7 @@ func (d *dataStage) addKnown(w *wnode) error {
 			return fmt.Errorf("%s: invalid data extent of %d bytes", describe(w), e.Length)
 		}
 		if w.n.Content != nil {
-			d.refetch.register(e.Chunk, w)
+			d.refetch.register(e.Chunk, w, at, uint32(e.Length))
 		}
 		if err := d.packer.Add(pack.Chunk{ID: e.Chunk, Size: uint32(e.Length)}); err != nil {
 			return fmt.Errorf("packing %s: %w", describe(w), err)
