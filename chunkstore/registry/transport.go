@@ -86,6 +86,10 @@ func authTransport(ctx context.Context, reg name.Registry, scopes []string, o Op
 		if err == nil {
 			return rt, nil
 		}
+		var te *transport.Error
+		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("registry %s: %w: %w", reg.RegistryStr(), ErrUnauthorized, err)
+		}
 		if attempt >= o.Retries || !transientSetupError(ctx, err) {
 			return nil, fmt.Errorf("registry %s: %w", reg.RegistryStr(), err)
 		}

@@ -45,7 +45,7 @@ type Fault struct {
 	Count  int    // how many matching requests misbehave; 0: all
 	Kind   Kind
 	Status int               // Status
-	Header map[string]string // added to a Status answer (Retry-After)
+	Header map[string]string // added to the answer (Retry-After, OCI-Chunk-Min-Length)
 	Modify func([]byte) []byte
 
 	hits int
@@ -62,6 +62,66 @@ type Proxy struct {
 	mu       sync.Mutex
 	faults   []*Fault
 	requests []string
+	bearer   *bearer
+}
+
+// bearer is token authentication in front of the registry: requests need
+// "Authorization: Bearer <token>", tokens come from /token for user:password.
+type bearer struct {
+	user, password string
+	token          string
+	scopes         []string
+}
+
+// RequireBearer makes the proxy demand bearer tokens, issued by its /token
+// endpoint to user:password (the registry behind may have no auth at all).
+func (p *Proxy) RequireBearer(user, password string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bearer = &bearer{user: user, password: password, token: "tok-" + strconv.Itoa(len(user)*7919+len(password))}
+}
+
+// TokenScopes returns the scopes tokens were asked for.
+func (p *Proxy) TokenScopes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bearer == nil {
+		return nil
+	}
+	return append([]string(nil), p.bearer.scopes...)
+}
+
+// authorize answers token requests and challenges unauthenticated ones; it
+// reports whether the request may go on.
+func (p *Proxy) authorize(w http.ResponseWriter, r *http.Request) bool {
+	p.mu.Lock()
+	b := p.bearer
+	p.mu.Unlock()
+	if b == nil {
+		return true
+	}
+	if r.URL.Path == "/token" {
+		u, pw, ok := r.BasicAuth()
+		if !ok || u != b.user || pw != b.password {
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}`, http.StatusUnauthorized)
+			return false
+		}
+		p.mu.Lock()
+		b.scopes = append(b.scopes, r.URL.Query()["scope"]...)
+		p.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"token":%q,"expires_in":300}`, b.token)
+		return false
+	}
+	if r.Header.Get("Authorization") != "Bearer "+b.token {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="registrytest"`, p.URL+"/token"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+		return false
+	}
+	r.Header.Del("Authorization")
+	return true
 }
 
 // NewProxy starts a plain HTTP proxy in front of the registry at upstream
@@ -133,6 +193,10 @@ func (p *Proxy) match(r *http.Request) *Fault {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	if !p.authorize(w, r) {
+		io.Copy(io.Discard, r.Body)
+		return
+	}
 	f := p.match(r)
 	if f != nil {
 		switch f.Kind {
@@ -168,6 +232,11 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
+	}
+	if f != nil {
+		for k, v := range f.Header {
+			w.Header().Set(k, v)
+		}
 	}
 	if f == nil || f.Kind == IgnoreRange || f.Kind == Pass || r.Method == http.MethodHead {
 		w.WriteHeader(resp.StatusCode)
