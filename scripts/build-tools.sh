@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build the stock clients and servers the integration tests drive, from the Go
+# module proxy, into BIN (default ./bin):
+#   buildctl       github.com/moby/buildkit/cmd/buildctl (a module that requires
+#                  buildkit: `go install ...@v` refuses buildkit's exclude block)
+#   docker-buildx  github.com/docker/buildx/cmd/buildx (the docker CLI plugin)
+#   registry       distribution v3 (tools/build-registry.sh), when present
+# Idempotent: a tool already built at the pinned version is kept.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/bin}
+BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.34.2}
+BUILDX_VERSION=${BUILDX_VERSION:-v0.38.2}
+mkdir -p "$BIN"
+stamp() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
+
+if ! stamp buildctl "$BUILDKIT_VERSION"; then
+	d=$(mktemp -d)
+	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
+		go get "github.com/moby/buildkit/cmd/buildctl@$BUILDKIT_VERSION" >/dev/null 2>&1 &&
+		CGO_ENABLED=0 go build -o "$BIN/buildctl" github.com/moby/buildkit/cmd/buildctl)
+	rm -rf "$d"
+	echo "$BUILDKIT_VERSION" > "$BIN/.buildctl.version"
+fi
+
+if ! stamp docker-buildx "$BUILDX_VERSION"; then
+	d=$(mktemp -d)
+	GOBIN=$d CGO_ENABLED=0 go install "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION"
+	mv "$d/buildx" "$BIN/docker-buildx"
+	rm -rf "$d"
+	echo "$BUILDX_VERSION" > "$BIN/.docker-buildx.version"
+fi
+
+if [ -x "$ROOT/tools/build-registry.sh" ]; then
+	BIN=$BIN "$ROOT/tools/build-registry.sh"
+fi
+ls -l "$BIN"
