@@ -197,3 +197,95 @@ func TestRegistryKilledPull(t *testing.T) {
 	}
 	b.must("check", "--read-data")
 }
+
+// TestRegistryAuthTLS: htpasswd auth over TLS with the test's CA, with
+// credentials from a docker config file.
+func TestRegistryAuthTLS(t *testing.T) {
+	srv := registrytest.Start(t, registrytest.Options{TLS: true, Users: map[string]string{"ci": "hunter2"}})
+	dir := workDir(t)
+	src := filepath.Join(dir, "src")
+	writeSmallTree(t, src)
+	a := regStore(t, filepath.Join(dir, "a"))
+	d, _ := a.create(src, "app:v1")
+	ref := srv.Host + "/secure/app:v1"
+
+	// No credentials: refused, and named.
+	r := a.run("push", "--ca-cert", srv.CAFile, "app:v1", ref)
+	if r.Err == nil {
+		t.Fatal("push without credentials succeeded")
+	}
+	mentions(t, "push without credentials", r.Stderr, "401 Unauthorized", "credentials")
+	// No CA: the certificate is refused.
+	a.env = dockerEnv(registrytest.DockerConfig(t, srv.Host, "ci", "hunter2"))
+	r = a.run("push", "app:v1", ref)
+	if r.Err == nil {
+		t.Fatal("push without the CA succeeded")
+	}
+	mentions(t, "push without the CA", r.Stderr, "certificate")
+	// Credentials and CA: pushed; pulled back with the CA from SSL_CERT_FILE.
+	a.must("push", "--ca-cert", srv.CAFile, "app:v1", ref)
+	b := regStore(t, filepath.Join(dir, "b"))
+	b.env = append(dockerEnv(registrytest.DockerConfig(t, srv.Host, "ci", "hunter2")), "SSL_CERT_FILE="+srv.CAFile)
+	if got := b.pullJSON(ref)["digest"]; got != d {
+		t.Fatalf("pulled %v, pushed %s", got, d)
+	}
+	b.must("check", "--read-data")
+}
+
+// TestRegistrySkopeoCopy: skopeo copies an OCIv2 image between
+// repositories keeping its digests (skopeo 1.9 does not look at layer media
+// types), and the copy pulls and unpacks like the original.
+func TestRegistrySkopeoCopy(t *testing.T) {
+	requireTools(t, "skopeo")
+	srv := registrytest.Start(t, registrytest.Options{})
+	dir := workDir(t)
+	src := filepath.Join(dir, "src")
+	writeSmallTree(t, src)
+	want := snapshot(t, src)
+	a := regStore(t, filepath.Join(dir, "a"))
+	d, _ := a.create(src, "app:v1")
+	a.must("push", "app:v1", srv.Host+"/oci2/app:v1")
+	r := run(t.Context(), nil, "skopeo", "copy", "--all", "--preserve-digests",
+		"--src-tls-verify=false", "--dest-tls-verify=false",
+		"docker://"+srv.Host+"/oci2/app:v1", "docker://"+srv.Host+"/skopeo/copy:v1")
+	if r.Err != nil {
+		t.Fatalf("skopeo copy refused the image: %v\n%s", r.Err, r.Stderr)
+	}
+	b := regStore(t, filepath.Join(dir, "b"))
+	if got := b.pullJSON(srv.Host + "/skopeo/copy:v1")["digest"]; got != d {
+		t.Fatalf("copy pulled as %v, original %s", got, d)
+	}
+	dest := filepath.Join(dir, "dest")
+	b.must("unpack", srv.Host+"/skopeo/copy:v1", dest)
+	compareTrees(t, want, snapshot(t, dest), compareOptions{})
+}
+
+// TestRegistryCopy: oci2 copy within a registry mounts every blob; to
+// another registry it streams them; digests are kept.
+func TestRegistryCopy(t *testing.T) {
+	srv := registrytest.Start(t, registrytest.Options{})
+	other := registrytest.Start(t, registrytest.Options{})
+	dir := workDir(t)
+	src := filepath.Join(dir, "src")
+	writeMediumTree(t, src, 41, 40)
+	a := regStore(t, filepath.Join(dir, "a"))
+	d, _ := a.create(src, "app:v1")
+	push := a.pushJSON("app:v1", srv.Host+"/oci2/app:v1")
+	blobs := num(push, "blobs_uploaded")
+
+	r := a.must("copy", "--json", srv.Host+"/oci2/app:v1", srv.Host+"/mirror/app")
+	same := decodeJSON(t, r.Stdout)
+	if num(same, "blobs_mounted") != blobs || num(same, "bytes_sent") > 64<<10 {
+		t.Errorf("copy within the registry: %v (want %d blobs mounted)", same, blobs)
+	}
+	r = a.must("copy", "--json", srv.Host+"/mirror/app:v1", other.Host+"/far/app:v2")
+	far := decodeJSON(t, r.Stdout)
+	if num(far, "blobs_uploaded") != blobs || num(far, "bytes_sent") < num(push, "bytes_uploaded") {
+		t.Errorf("copy to another registry: %v (want %d blobs uploaded)", far, blobs)
+	}
+	b := regStore(t, filepath.Join(dir, "b"))
+	if got := b.pullJSON(other.Host + "/far/app:v2")["digest"]; got != d {
+		t.Fatalf("copy pulled as %v, original %s", got, d)
+	}
+	b.must("check", "--read-data")
+}

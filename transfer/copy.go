@@ -32,7 +32,7 @@ func Copy(ctx context.Context, src, dst string, opts CopyOptions) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	dref, err := parseRemote(dst)
+	dref, err := parseRemoteName(dst)
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +80,20 @@ func Copy(ctx context.Context, src, dst string, opts CopyOptions) (*Result, erro
 	}
 	c := &copier{from: from, to: to, g: g, mount: same && sref.repo != dref.repo, opts: opts,
 		m: newMeter(opts.Progress, ro.Stats)}
-	c.res = &Result{Ref: dref.String(), Digest: root.Digest, MediaType: root.MediaType, Size: root.Size,
-		Manifests: len(g.manifestDigests())}
 	tag := dref.tag
 	if tag == "" && dref.digest == "" {
 		tag = sref.tag
+		if tag == "" {
+			tag = "latest"
+		}
 	}
 	if opts.ByDigest {
 		tag = ""
+	}
+	c.res = &Result{Ref: dref.repo + "@" + root.Digest.String(), Digest: root.Digest, MediaType: root.MediaType,
+		Size: root.Size, Manifests: len(g.manifestDigests())}
+	if tag != "" {
+		c.res.Ref = dref.repo + ":" + tag
 	}
 	if err := c.run(ctx, tag); err != nil {
 		return nil, fmt.Errorf("copy %s to %s: %w", src, dst, err)

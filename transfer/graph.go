@@ -22,6 +22,15 @@ type remoteRef struct {
 
 // parseRemote parses host/path[:tag][@digest]; a bare name gets ":latest".
 func parseRemote(s string) (remoteRef, error) {
+	r, err := parseRemoteName(s)
+	if err == nil && r.tag == "" && r.digest == "" {
+		r.tag = "latest"
+	}
+	return r, err
+}
+
+// parseRemoteName is parseRemote without the default tag.
+func parseRemoteName(s string) (remoteRef, error) {
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
 		return remoteRef{}, fmt.Errorf("parsing reference %q: %w", s, err)
@@ -32,9 +41,6 @@ func parseRemote(s string) (remoteRef, error) {
 	}
 	if c, ok := named.(reference.Canonical); ok {
 		r.digest = c.Digest()
-	}
-	if r.tag == "" && r.digest == "" {
-		r.tag = "latest"
 	}
 	return r, nil
 }

@@ -47,6 +47,9 @@ func (e *HTTPError) Error() string {
 	if e.Attempts > 1 {
 		s += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
+	if e.Status == http.StatusUnauthorized {
+		s += " (no or wrong credentials: log in with docker login, or set $DOCKER_CONFIG)"
+	}
 	return s
 }
 
