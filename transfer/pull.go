@@ -176,6 +176,13 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 		}
 		pl.images = append(pl.images, img)
 	}
+	if len(pl.images) == 0 {
+		return root, fmt.Errorf("%s is %w (no manifest has the %s annotation): pull it with docker or skopeo, then oci2 import",
+			ref, reader.ErrNotOCI2, format.AnnotationFormat)
+	}
+	if len(pl.plain) > 0 {
+		pl.warn(fmt.Sprintf("%s: manifests that are not oci2 images (attestations?) are copied blob by blob", ref))
+	}
 	pl.res.Digest, pl.res.MediaType, pl.res.Size = root.Digest, root.MediaType, root.Size
 	pl.res.Manifests = len(pl.g.manifestDigests())
 	return root, nil

@@ -136,6 +136,7 @@ func Start(t testing.TB, opts Options) *Server {
 		mustWrite(t, filepath.Join(dir, "config.yml"), []byte(cfg))
 		s.logs.Reset()
 		cmd := exec.Command(binary, "serve", filepath.Join(dir, "config.yml"))
+		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 		cmd.Stdout, cmd.Stderr = s.logs, s.logs
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting registry: %v", err)
