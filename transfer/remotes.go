@@ -3,9 +3,7 @@ package transfer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,10 +169,7 @@ func blobsOf(ctx context.Context, st chunkstore.Reader, manifests []digest.Diges
 	for _, md := range manifests {
 		b, err := st.ReadBlob(ctx, md, 4<<20)
 		if err != nil {
-			if !errors.Is(err, chunkstore.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			continue
+			continue // gone from the store (gc), or unreadable: no hint
 		}
 		var m ocispec.Manifest
 		if json.Unmarshal(b, &m) != nil {
