@@ -41,15 +41,24 @@ type fileJob struct {
 
 	mu     sync.Mutex
 	chunks []pack.Chunk
+	queued int64 // budget held by chunks
 	done   bool
 	err    error
 }
 
-func (j *fileJob) push(c pack.Chunk) {
+func (j *fileJob) push(c pack.Chunk, cost int64) {
 	j.mu.Lock()
 	j.chunks = append(j.chunks, c)
+	j.queued += cost
 	j.mu.Unlock()
 	j.signal()
+}
+
+// queuedCost returns the budget held by chunks the consumer has not taken.
+func (j *fileJob) queuedCost() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.queued
 }
 
 func (j *fileJob) finish(err error) {
@@ -71,7 +80,7 @@ func (j *fileJob) take() ([]pack.Chunk, bool, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	cs := j.chunks
-	j.chunks = nil
+	j.chunks, j.queued = nil, 0
 	return cs, j.done, j.err
 }
 
@@ -183,10 +192,11 @@ func (d *dataStage) read(ctx context.Context, sp *chunking.Splitter, j *fileJob)
 		if e.Zero {
 			return nil
 		}
-		if err := d.budget.acquire(ctx, j.seq, int64(len(data))+chunkOverhead); err != nil {
+		cost := int64(len(data)) + chunkOverhead
+		if err := d.budget.acquire(ctx, j, cost); err != nil {
 			return err
 		}
-		j.push(pack.Chunk{ID: e.Chunk, Size: uint32(len(data)), Data: append([]byte(nil), data...)})
+		j.push(pack.Chunk{ID: e.Chunk, Size: uint32(len(data)), Data: append([]byte(nil), data...)}, cost)
 		return nil
 	}
 	if err := splitContent(sp, j.w, emit); err != nil {
@@ -227,8 +237,14 @@ func describe(w *wnode) string {
 	return fmt.Sprintf("%q", w.e.Name)
 }
 
+// headSlack is what the job the consumer waits on may queue beyond the
+// budget: a few frames, so reading it overlaps with packing it.
+const headSlack = 4 << 20
+
 // budget bounds the bytes read ahead. The job the consumer waits on (the
-// head) always passes, so a full budget never blocks the pipeline.
+// head) passes a full budget while it has less than headSlack queued, so a
+// full budget never blocks the pipeline, and a big file at the head is
+// read at the Packer's pace instead of being queued whole.
 type budget struct {
 	mu      sync.Mutex
 	used    int64
@@ -240,10 +256,10 @@ type budget struct {
 
 func newBudget(max int64) *budget { return &budget{max: max, wake: make(chan struct{})} }
 
-func (b *budget) acquire(ctx context.Context, seq int, n int64) error {
+func (b *budget) acquire(ctx context.Context, j *fileJob, n int64) error {
 	for {
 		b.mu.Lock()
-		if seq <= b.head || b.used+n <= b.max {
+		if b.used+n <= b.max || (j.seq <= b.head && j.queuedCost()+n <= headSlack) {
 			b.used += n
 			b.mu.Unlock()
 			return nil
