@@ -23,15 +23,18 @@ const (
 	// Value: string
 	KeyName = "name"
 
-	// KeyPush pushes the image to the registry named in name.
+	// KeyPush pushes the image, after it is stored, to every name in name
+	// (the registry is the name's host), with the client's credentials.
 	// Value: bool <true|false>
 	KeyPush = "push"
 
-	// KeyPushByDigest pushes without a tag.
+	// KeyPushByDigest pushes without a tag (the image is reachable by its
+	// digest only); needs push=true.
 	// Value: bool <true|false>
 	KeyPushByDigest = "push-by-digest"
 
-	// KeyInsecure allows pushing to a registry over plain HTTP.
+	// KeyInsecure allows pushing to a registry over plain HTTP or with a
+	// certificate that does not verify (as the image exporter's).
 	// Value: bool <true|false>
 	KeyInsecure = "registry.insecure"
 
@@ -142,8 +145,11 @@ func ParseAttrs(attrs map[string]string) (*Attrs, error) {
 			return nil, err
 		}
 	}
-	if a.Push || a.PushByDigest {
-		return nil, fmt.Errorf("oci2 exporter: push=true is not supported yet: the image is stored in the daemon's oci2 store; push it with `oci2 push`")
+	if a.Push && len(a.Names) == 0 {
+		return nil, fmt.Errorf("oci2 exporter: push=true needs name= (the registry and repository to push to)")
+	}
+	if a.PushByDigest && !a.Push {
+		return nil, fmt.Errorf("oci2 exporter: push-by-digest=true needs push=true")
 	}
 	return &a, nil
 }

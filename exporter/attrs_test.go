@@ -58,6 +58,18 @@ func TestParseAttrs(t *testing.T) {
 	}
 }
 
+func TestParseAttrsPush(t *testing.T) {
+	a, err := ParseAttrs(map[string]string{
+		"name": "127.0.0.1:5000/oci2/app:v1", "push": "true", "push-by-digest": "true", "registry.insecure": "true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Push || !a.PushByDigest || !a.Insecure || len(a.Names) != 1 {
+		t.Errorf("push attrs %+v", a)
+	}
+}
+
 func TestParseAttrsErrors(t *testing.T) {
 	for _, tc := range []struct {
 		attrs map[string]string
@@ -67,7 +79,9 @@ func TestParseAttrsErrors(t *testing.T) {
 		{map[string]string{"dest": "/tmp/x"}, `unknown attribute "dest"`},
 		{map[string]string{"compression": "zstd"}, `unknown attribute "compression"`},
 		{map[string]string{"rewrite-timestamp": "yes please"}, `rewrite-timestamp="yes please": not a bool`},
-		{map[string]string{"push": "true", "name": "localhost:5000/x"}, "push=true is not supported yet"},
+		{map[string]string{"push": "true"}, "push=true needs name="},
+		{map[string]string{"push-by-digest": "true", "name": "localhost:5000/x"}, "push-by-digest=true needs push=true"},
+		{map[string]string{"push": "maybe", "name": "localhost:5000/x"}, `push="maybe": not a bool`},
 		{map[string]string{"name": "Bad_Name"}, `name="Bad_Name"`},
 		{map[string]string{"name": "sha256:" + strings.Repeat("a", 64)}, "not a digest"},
 		{map[string]string{"source-date-epoch": "yesterday"}, "invalid source-date-epoch"},

@@ -129,9 +129,15 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 		resp[ResponseStats] = base64.StdEncoding.EncodeToString(dt)
 	}
 	i.exp.opt.State.exports.Add(1)
+	var finalize bkexporter.FinalizeFunc
+	if i.attrs.Push {
+		// Network work goes in the finalize step, as the image exporter's
+		// push: BuildKit runs it after every exporter stored its result.
+		finalize = i.pushFinalize(idx, bi.SessionID)
+	}
 	// No DescriptorReference: the image lives in the oci2 store, not in the
 	// worker's content store that build history reads from.
-	return resp, nil, nil, nil
+	return resp, finalize, nil, nil
 }
 
 // writeManifests writes one manifest per platform with the store's frame

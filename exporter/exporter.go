@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	bkexporter "github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
+
+	"github.com/oci2/oci2/transfer"
 )
 
 // Type is the exporter's name: --output type=oci2.
@@ -17,8 +20,16 @@ type Opt struct {
 	// chosen by a client).
 	State *State
 	// SessionManager gives access to the client's session (credentials for
-	// push, once supported).
+	// push=true).
 	SessionManager *session.Manager
+	// RegistryHosts are the worker's registry settings (buildkitd.toml
+	// [registry."HOST"]), as the image exporter gets them; nil: BuildKit's
+	// defaults (HTTPS, plain HTTP for localhost).
+	RegistryHosts docker.RegistryHosts
+	// Remotes, when set, records which repositories received which
+	// images, so that a push mounts packs from a sibling repository
+	// instead of uploading them (shared with `oci2 push` on the same store).
+	Remotes *transfer.Remotes
 	// Cache remembers the extents of files exported before, so unchanged
 	// files are neither read nor chunked again (see FileCache). One per
 	// worker; nil disables it.

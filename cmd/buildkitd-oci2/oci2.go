@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	bkexporter "github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/session"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore/local"
 	"github.com/oci2/oci2/exporter"
+	"github.com/oci2/oci2/transfer"
 )
 
 // Builds without -ldflags report BuildKit's version as "0.0.0+unknown",
@@ -59,6 +61,8 @@ type daemon struct {
 	cfg   oci2Config
 	root  string
 	state *exporter.State
+	// remotes records pushes of the store (push=true), as `oci2 push` does.
+	remotes *transfer.Remotes
 
 	mu     sync.Mutex
 	caches map[string]*exporter.FileCache // by cache file path
@@ -91,6 +95,7 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 			return
 		}
 		d.state = exporter.NewState(st)
+		d.remotes = transfer.LoadRemotes(transfer.RemotesFile(d.cfg.Store))
 		d.root = cfg.Root
 		d.caches = map[string]*exporter.FileCache{}
 		bklog.L.Infof("oci2 store %s (keep-bytes=%+v, keep-duration=%s)",
@@ -139,6 +144,7 @@ type oci2Worker struct {
 	worker.Worker
 	cache     *exporter.FileCache
 	cachePath string
+	hosts     docker.RegistryHosts // buildkitd.toml's registries, for push=true
 }
 
 // Close saves the files cache (on the daemon's graceful stop), then closes
@@ -158,12 +164,13 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 		return nil, err
 	}
 	fc, p := oci2d.fileCache(w.ID())
-	return &oci2Worker{Worker: w, cache: fc, cachePath: p}, nil
+	return &oci2Worker{Worker: w, cache: fc, cachePath: p, hosts: resolverFunc(cfg)}, nil
 }
 
 func (w *oci2Worker) Exporter(name string, sm *session.Manager) (bkexporter.Exporter, error) {
 	if name != exporter.Type {
 		return w.Worker.Exporter(name, sm)
 	}
-	return exporter.New(exporter.Opt{State: oci2d.state, SessionManager: sm, Cache: w.cache})
+	return exporter.New(exporter.Opt{State: oci2d.state, SessionManager: sm, Cache: w.cache,
+		RegistryHosts: w.hosts, Remotes: oci2d.remotes})
 }
