@@ -2,6 +2,7 @@ package storeindex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -29,6 +30,12 @@ const DefaultCacheBytes = 32 << 20
 // A typical writer builds one Index per process, passes it to the Packer as
 // its FrameStore and Fetch (ReadChunk), and calls Refresh before a new write
 // to pick up images stored meanwhile by other processes.
+//
+// A long-lived Index can go stale when another process deletes frames (an
+// external gc). LookupFrame therefore checks that the blob of a frame it
+// offers is still stored, and ReadChunk drops a frame whose blob is gone:
+// such a frame is forgotten (its chunks too, unless another frame holds
+// them) and looked for again by the next Refresh.
 type Index struct {
 	st    Store
 	cache *frameCache
@@ -38,6 +45,10 @@ type Index struct {
 	byKey  map[format.ChunkID]int32
 	chunks map[format.ChunkID]chunkLoc
 	packs  map[digest.Digest]digest.Digest // pack index digest -> pack digest
+
+	// dropped are frames found missing since the last scan (by key); the
+	// next Refresh moves them to pending. Guarded by mu.
+	dropped map[format.ChunkID]format.Frame
 
 	scanMu  sync.Mutex                      // one scan at a time; guards the fields below
 	done    map[digest.Digest]bool          // manifests, image indexes and pack indexes scanned
@@ -58,6 +69,7 @@ func New(ctx context.Context, st Store) (*Index, error) {
 		byKey:   make(map[format.ChunkID]int32),
 		chunks:  make(map[format.ChunkID]chunkLoc),
 		packs:   make(map[digest.Digest]digest.Digest),
+		dropped: make(map[format.ChunkID]format.Frame),
 		done:    make(map[digest.Digest]bool),
 		pending: make(map[format.ChunkID]format.Frame),
 	}
@@ -67,15 +79,30 @@ func New(ctx context.Context, st Store) (*Index, error) {
 	return x, nil
 }
 
-// LookupFrame returns the frame stored under key, if any.
+// LookupFrame returns the frame stored under key, if any. A frame is
+// offered only after a Stat shows its blob still stored with its size;
+// otherwise it is dropped from the index and reported not found, so the
+// caller makes and puts it again.
 func (x *Index) LookupFrame(ctx context.Context, key format.ChunkID) (format.Frame, bool, error) {
 	x.mu.RLock()
-	defer x.mu.RUnlock()
 	i, ok := x.byKey[key]
+	var f format.Frame
+	if ok {
+		f = x.frames[i]
+	}
+	x.mu.RUnlock()
 	if !ok {
 		return format.Frame{}, false, nil
 	}
-	return x.frames[i], true, nil
+	stored, err := x.stored(ctx, f)
+	if err != nil {
+		return format.Frame{}, false, fmt.Errorf("frame %s: %w", f.Digest, err)
+	}
+	if !stored {
+		x.drop(key, i)
+		return format.Frame{}, false, nil
+	}
+	return f, true, nil
 }
 
 // PutFrame stores a frame's stored bytes as the blob f.Digest (idempotent)
@@ -104,7 +131,7 @@ func (x *Index) HasChunk(id format.ChunkID) bool {
 func (x *Index) Len() (frames, chunks int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.frames), len(x.chunks)
+	return len(x.byKey), len(x.chunks)
 }
 
 // ReadChunk returns the verified bytes of a chunk held by an indexed frame,
@@ -124,6 +151,9 @@ func (x *Index) ReadChunk(ctx context.Context, id format.ChunkID) ([]byte, error
 	if !ok {
 		stored, err := x.st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
 		if err != nil {
+			if errors.Is(err, chunkstore.ErrNotFound) {
+				x.drop(pack.FrameKey(f.Chunks), loc.frame)
+			}
 			return nil, fmt.Errorf("reading chunk %s: frame %s: %w", id, f.Digest, err)
 		}
 		raw, err = pack.DecodeFrame(&f, stored, false)
@@ -159,6 +189,46 @@ func (x *Index) RecordPack(idx, pack digest.Digest) {
 	x.packs[idx] = pack
 }
 
+// drop forgets frame i, indexed under key, whose blob is gone. Its chunks
+// are located again in the other frames (a rare, linear pass).
+func (x *Index) drop(key format.ChunkID, i int32) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if j, ok := x.byKey[key]; !ok || j != i {
+		return // dropped, or dropped and added again, meanwhile
+	}
+	f := x.frames[i]
+	delete(x.byKey, key)
+	x.frames[i] = format.Frame{}
+	x.dropped[key] = f
+	lost := make(map[format.ChunkID]bool)
+	for _, c := range f.Chunks {
+		if loc, ok := x.chunks[c.ID]; ok && loc.frame == i {
+			delete(x.chunks, c.ID)
+			lost[c.ID] = true
+		}
+	}
+	for n := 0; n < len(x.frames) && len(lost) > 0; n++ {
+		var off uint32
+		for _, c := range x.frames[n].Chunks {
+			if lost[c.ID] {
+				x.chunks[c.ID] = chunkLoc{frame: int32(n), offset: off, size: c.Size}
+				delete(lost, c.ID)
+			}
+			off += c.Size
+		}
+	}
+}
+
+// has reports whether a frame is indexed under key (without checking its
+// blob).
+func (x *Index) has(key format.ChunkID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.byKey[key]
+	return ok
+}
+
 // add indexes frame f under key; a key already known is left as it is.
 func (x *Index) add(key format.ChunkID, f format.Frame) {
 	x.mu.Lock()
@@ -169,6 +239,7 @@ func (x *Index) add(key format.ChunkID, f format.Frame) {
 	n := int32(len(x.frames))
 	x.frames = append(x.frames, f)
 	x.byKey[key] = n
+	delete(x.dropped, key)
 	var off uint32
 	for _, c := range f.Chunks {
 		if _, ok := x.chunks[c.ID]; !ok {

@@ -33,6 +33,12 @@ const (
 func (x *Index) Refresh(ctx context.Context) error {
 	x.scanMu.Lock()
 	defer x.scanMu.Unlock()
+	x.mu.Lock()
+	for key, f := range x.dropped {
+		x.pending[key] = f
+	}
+	clear(x.dropped)
+	x.mu.Unlock()
 	refs, err := x.st.ListRefs(ctx)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
@@ -150,7 +156,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 	}
 	for _, f := range pi.Frames {
 		key := pack.FrameKey(f.Chunks)
-		if _, ok, _ := x.LookupFrame(ctx, key); ok {
+		if x.has(key) {
 			continue
 		}
 		if _, ok := x.pending[key]; ok {
