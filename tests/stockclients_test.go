@@ -109,16 +109,25 @@ func TestStockClients(t *testing.T) {
 		})
 		// Not a remedy: a config whose history has a layer is pulled,
 		// every blob fetched, then refused on the count mismatch.
-		putVariant(t, base, "oci2/busybox", "v1", "history", func(_ *ocispec.Descriptor, m *ocispec.Manifest) {
+		editConfig := func(m *ocispec.Manifest, edit func(cfg map[string]any)) {
 			var cfg map[string]any
 			if err := json.Unmarshal(regGet(t, base, "/v2/oci2/busybox/blobs/"+m.Config.Digest.String(), "*/*"), &cfg); err != nil {
 				t.Fatal(err)
 			}
-			cfg["history"] = []map[string]string{{"created_by": "oci2"}}
+			edit(cfg)
 			raw, _ := json.Marshal(cfg)
 			nd := regPutBlob(t, base, "oci2/busybox", raw)
 			m.Config.Digest, m.Config.Size = nd.Digest, nd.Size
+		}
+		putVariant(t, base, "oci2/busybox", "v1", "history", func(_ *ocispec.Descriptor, m *ocispec.Manifest) {
+			editConfig(m, func(cfg map[string]any) { cfg["history"] = []map[string]string{{"created_by": "oci2"}} })
 		})
+		// Not a remedy either: rootfs.type is not looked at.
+		putVariant(t, base, "oci2/busybox", "v1", "rootfs-type", func(_ *ocispec.Descriptor, m *ocispec.Manifest) {
+			editConfig(m, func(cfg map[string]any) { cfg["rootfs"].(map[string]any)["type"] = "oci2" })
+		})
+		rctx := dockerfileContext(t, "FROM "+p.Host+"/oci2/busybox:rootfs-type\nCOPY x /x\n", map[string]string{"x": "x\n"})
+		d.mustBuildctl(t, nil, rctx, "type=local,dest="+t.TempDir())
 		ctx := dockerfileContext(t, "FROM "+p.Host+"/oci2/busybox:history\nCOPY x /x\n", map[string]string{"x": "x\n"})
 		n := len(p.Requests())
 		if _, r := d.buildctl(t, nil, ctx, "type=local,dest="+t.TempDir()); r.Err == nil {
@@ -150,6 +159,9 @@ func TestStockClients(t *testing.T) {
 				t.Errorf("%s: blob GETs %q, want none", tag, gets)
 			}
 		}
+		// skopeo still copies the config-media-type variant, digests kept.
+		mustRun(t, nil, "skopeo", "copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+			"docker://"+srv.Host+"/oci2/busybox:config-media-type", "docker://"+srv.Host+"/oci2/copy:config-media-type")
 	})
 
 	t.Run("exported", func(t *testing.T) {
