@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,9 +19,15 @@ import (
 
 type config struct {
 	corpus, out, binDir, work, timingTree string
+	exportTree, largeBase, registryTrees  string
 	smoke, keep, verbose                  bool
 	runs, rebuilds                        int
+	exportRuns, registryRuns, storeRuns   int
+	only                                  map[string]bool
 }
+
+// parts of a run, in order; -only picks some.
+var parts = []string{"store", "timing", "exporter", "registry"}
 
 func main() {
 	var c config
@@ -30,12 +37,19 @@ func main() {
 	}
 	flag.StringVar(&c.corpus, "corpus", defCorpus, "directory of ../shared/corpus trees (make corpus)")
 	flag.BoolVar(&c.smoke, "smoke", false, "one small generated tree, oci2 and tar only (CI)")
-	flag.StringVar(&c.out, "out", "bench/results", "directory for <date>.md and <date>.svg")
+	flag.StringVar(&c.out, "out", "bench/results", "directory for <date>.md and <date>.png")
 	flag.StringVar(&c.binDir, "bin", "", "directory holding the oci2 binary (default: go build ./cmd/oci2)")
 	flag.StringVar(&c.work, "work", "/var/tmp", "scratch space (stores, unpacked trees, copies)")
 	flag.StringVar(&c.timingTree, "timing-tree", "debian-build", "corpus tree the timings run on")
 	flag.IntVar(&c.runs, "runs", 0, "timed runs per operation (default 3, smoke 2)")
 	flag.IntVar(&c.rebuilds, "rebuilds", 0, "images in the rebuild scenario (default 5, smoke 3)")
+	flag.StringVar(&c.exportTree, "export-tree", "debian-minbase", "corpus tree the exporter scenario COPYs")
+	flag.StringVar(&c.largeBase, "large-base", "debian-build", "corpus tree used as the large base image (\"\": no such case)")
+	flag.StringVar(&c.registryTrees, "registry-trees", "debian-minbase,go-app-v1,go-app-v2", "base,v1,v2 corpus trees of the registry scenario")
+	flag.IntVar(&c.storeRuns, "store-runs", 0, "runs of each store scenario (default -runs)")
+	flag.IntVar(&c.exportRuns, "export-runs", 0, "runs per exporter (default -runs, smoke 1)")
+	flag.IntVar(&c.registryRuns, "registry-runs", 0, "whole-pull runs in the registry scenario (default -runs)")
+	only := flag.String("only", strings.Join(parts, ","), "parts to run, comma-separated: "+strings.Join(parts, ","))
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
 	flag.Parse()
@@ -44,6 +58,25 @@ func main() {
 	}
 	if c.rebuilds == 0 {
 		c.rebuilds = map[bool]int{true: 3, false: 5}[c.smoke]
+	}
+	if c.exportRuns == 0 {
+		c.exportRuns = map[bool]int{true: 1, false: c.runs}[c.smoke]
+	}
+	if c.storeRuns == 0 {
+		c.storeRuns = c.runs
+	}
+	if c.registryRuns == 0 {
+		c.registryRuns = c.runs
+	}
+	c.only = map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !slices.Contains(parts, p) {
+				fmt.Fprintf(os.Stderr, "bench: -only: unknown part %q (valid: %s)\n", p, strings.Join(parts, ","))
+				os.Exit(2)
+			}
+			c.only[p] = true
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,29 +130,74 @@ func run(ctx context.Context, c config) (int, error) {
 	storers, skipped := newStorers(r, oci2, scratch, c.smoke)
 	rp.Skipped = skipped
 	rp.Versions = versions(ctx, r, oci2, storers)
-	for _, sc := range scenarios {
-		logf("scenario %s: %d image(s) with %d tools", sc.Name, len(sc.Images), len(storers))
-		res, err := storeScenario(ctx, sc, storers, filepath.Join(scratch, "repos", sc.Name))
-		if err != nil {
-			return 1, err
-		}
-		rp.Scenarios = append(rp.Scenarios, res)
-		if ctx.Err() != nil {
-			return 1, ctx.Err()
+	if c.only["store"] {
+		for _, sc := range scenarios {
+			var runs []scenarioResult
+			for i := range c.storeRuns {
+				logf("scenario %s run %d/%d: %d image(s) with %d tools", sc.Name, i+1, c.storeRuns, len(sc.Images), len(storers))
+				res, err := storeScenario(ctx, sc, storers, filepath.Join(scratch, "repos", sc.Name), i)
+				if err != nil {
+					return 1, err
+				}
+				runs = append(runs, res)
+				if ctx.Err() != nil {
+					return 1, ctx.Err()
+				}
+			}
+			rp.Scenarios = append(rp.Scenarios, mergeRuns(runs))
 		}
 	}
 
-	info, err := describeTree(filepath.Base(timingTree), timingTree)
-	if err != nil {
-		return 1, err
+	if c.only["timing"] {
+		info, err := describeTree(filepath.Base(timingTree), timingTree)
+		if err != nil {
+			return 1, err
+		}
+		rp.Tree = info
+		logf("timings on %s (%s), %d runs", info.Name, mb(info.LogicalBytes), c.runs)
+		ops, err := timingOps(ctx, r, oci2, timingTree, filepath.Join(scratch, "timing"), !c.smoke)
+		if err != nil {
+			rp.Failures = append(rp.Failures, err.Error())
+		} else {
+			rp.Timings = runTimings(ops, c.runs, func(s string) { logf("%s", s) })
+		}
+		os.RemoveAll(filepath.Join(scratch, "timing"))
 	}
-	rp.Tree = info
-	logf("timings on %s (%s), %d runs", info.Name, mb(info.LogicalBytes), c.runs)
-	ops, err := timingOps(ctx, r, oci2, timingTree, filepath.Join(scratch, "timing"), !c.smoke)
-	if err != nil {
-		rp.Failures = append(rp.Failures, err.Error())
-	} else {
-		rp.Timings = runTimings(ops, c.runs, func(s string) { logf("%s", s) })
+
+	if c.only["exporter"] && ctx.Err() == nil {
+		// smoke: a small part of the generated tree (the whole run stays < 1 min)
+		copyTree, baseTree := filepath.Join(timingTree, "usr", "share", "doc"), ""
+		if !c.smoke {
+			copyTree = filepath.Join(c.corpus, c.exportTree)
+			if c.largeBase != "" {
+				baseTree = filepath.Join(c.corpus, c.largeBase)
+			}
+		}
+		var note string
+		rp.Exports, note = runExporter(ctx, c, r, oci2, copyTree, baseTree, scratch, logf)
+		rp.addNote(note)
+	}
+
+	if c.only["registry"] && ctx.Err() == nil {
+		var base, v1, v2 string
+		if c.smoke {
+			base = filepath.Join(timingTree, "usr", "share", "doc")
+			if v1, v2, err = smokeApp(ctx, r, base, filepath.Join(scratch, "smoke-app")); err != nil {
+				return 1, err
+			}
+		} else {
+			t := strings.Split(c.registryTrees, ",")
+			if len(t) != 3 {
+				return 1, fmt.Errorf("-registry-trees: want base,v1,v2, got %q", c.registryTrees)
+			}
+			base, v1, v2 = filepath.Join(c.corpus, t[0]), filepath.Join(c.corpus, t[1]), filepath.Join(c.corpus, t[2])
+		}
+		var note string
+		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
+		rp.addNote(note)
+	}
+	if ctx.Err() != nil {
+		return 1, ctx.Err()
 	}
 	rp.Failures = append(rp.Failures, r.failed...)
 	rp.LoadEnd = loadavg()
@@ -136,10 +214,14 @@ func run(ctx context.Context, c config) (int, error) {
 	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
 		return 1, err
 	}
-	if err := os.WriteFile(base+".svg", []byte(rp.svg()), 0o644); err != nil {
-		return 1, err
+	if len(rp.Scenarios) > 0 {
+		if err := rp.png(base + ".png"); err != nil {
+			return 1, fmt.Errorf("chart: %w", err)
+		}
+		logf("wrote %s.md and %s.png", base, base)
+	} else {
+		logf("wrote %s.md", base)
 	}
-	logf("wrote %s.md and %s.svg", base, base)
 	if len(rp.Failures) > 0 {
 		logf("%d command(s) failed", len(rp.Failures))
 		return 1, nil
@@ -148,8 +230,8 @@ func run(ctx context.Context, c config) (int, error) {
 }
 
 // storeScenario stores every image with every tool, tools interleaved
-// image by image.
-func storeScenario(ctx context.Context, sc scenario, storers []storer, repos string) (scenarioResult, error) {
+// image by image (the first tool rotates with the image and the run).
+func storeScenario(ctx context.Context, sc scenario, storers []storer, repos string, run int) (scenarioResult, error) {
 	res := scenarioResult{scenario: sc, Rows: make([]storeRow, len(storers))}
 	for i, s := range storers {
 		res.Rows[i] = storeRow{Tool: s.Name(), Options: s.Options()}
@@ -169,7 +251,7 @@ func storeScenario(ctx context.Context, sc scenario, storers []storer, repos str
 		}
 		res.Logical += info.LogicalBytes
 		for j := range storers {
-			i := (j + k) % len(storers)
+			i := (j + k + run) % len(storers)
 			row := &res.Rows[i]
 			if row.Err != nil {
 				continue
@@ -310,4 +392,33 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// mergeRuns folds runs of one scenario into one result: bytes and objects
+// of the first run (the range is noted if a later run stored a different
+// count), times as median (min - max), the largest peak RSS.
+func mergeRuns(runs []scenarioResult) scenarioResult {
+	res := runs[0]
+	res.Runs = len(runs)
+	res.Rows = slices.Clone(res.Rows)
+	for i := range res.Rows {
+		row := &res.Rows[i]
+		var walls []sample
+		lo, hi := row.Bytes, row.Bytes
+		for _, run := range runs {
+			o := run.Rows[i]
+			if o.Err != nil {
+				row.Err = o.Err
+				continue
+			}
+			walls = append(walls, sample{Wall: o.Wall})
+			row.MaxRSS = max(row.MaxRSS, o.MaxRSS)
+			lo, hi = min(lo, o.Bytes), max(hi, o.Bytes)
+		}
+		row.Walls = summarize(walls)
+		if lo != hi {
+			row.BytesVary = fmt.Sprintf("%s - %s", mb(lo), mb(hi))
+		}
+	}
+	return res
 }

@@ -14,12 +14,15 @@ type storeRow struct {
 	FirstBytes    int64 // stored after the first image
 	Objects       int64
 	Wall          time.Duration // all images, one run
-	MaxRSS        int64
+	Walls         stats         // Wall over runs
+	MaxRSS        int64         // largest process, over runs
+	BytesVary     string        // "min - max" when runs stored different byte counts
 	Err           error
 }
 
 type scenarioResult struct {
 	scenario
+	Runs    int
 	Logical int64 // logical bytes of all images (regular file sizes)
 	Rows    []storeRow
 }
@@ -44,7 +47,16 @@ type report struct {
 	Tree      treeInfo
 	Runs      int
 	Timings   []timingResult
+	Exports   []exportResult
+	Registry  *registryResult
+	Notes     []string
 	Failures  []string
+}
+
+func (rp *report) addNote(n string) {
+	if n != "" {
+		rp.Notes = append(rp.Notes, n)
+	}
 }
 
 // cell escapes a markdown table cell.
@@ -87,13 +99,18 @@ func (rp *report) markdown() string {
 	if len(rp.Skipped) > 0 {
 		w("Not installed (skipped): %s\n\n", strings.Join(rp.Skipped, ", "))
 	}
+	for _, n := range rp.Notes {
+		w("Note: %s.\n\n", n)
+	}
 	w("Figures are bytes as stored (repository files; for tar, the distinct compressed layers), " +
 		"the ratio is to the best *other* tool in the table (below 1.00x: better than every other tool). " +
-		"Store times are one run of all images; peak RSS is the largest process.\n\n")
+		"Store time: all images of the scenario, median of the runs (min - max); peak RSS: the largest process over runs.\n\n")
 
-	w("## Bytes stored\n\n")
+	if len(rp.Scenarios) > 0 {
+		w("## Bytes stored\n\n")
+	}
 	for _, sc := range rp.Scenarios {
-		w("### %s\n\n%s. %d image(s), %s logical.\n\n", sc.Name, sc.Desc, len(sc.Images), mb(sc.Logical))
+		w("### %s\n\n%s. %d image(s), %s logical; %d run(s).\n\n", sc.Name, sc.Desc, len(sc.Images), mb(sc.Logical), sc.Runs)
 		w("| tool | stored | x best other | after 1st image | objects | time | peak RSS | options |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for i, row := range sc.Rows {
@@ -107,8 +124,12 @@ func (rp *report) markdown() string {
 					others = append(others, float64(o.Bytes))
 				}
 			}
-			w("| %s | %s | %s | %s | %d | %s | %s | %s |\n", row.Tool, mb(row.Bytes), ratio(float64(row.Bytes), others),
-				mb(row.FirstBytes), row.Objects, secs(row.Wall), mib(row.MaxRSS), cell(row.Options))
+			stored := mb(row.Bytes)
+			if row.BytesVary != "" {
+				stored += " (runs: " + row.BytesVary + ")"
+			}
+			w("| %s | %s | %s | %s | %d | %s | %s | %s |\n", row.Tool, stored, ratio(float64(row.Bytes), others),
+				mb(row.FirstBytes), row.Objects, spread(row.Walls), mib(row.MaxRSS), cell(row.Options))
 		}
 		w("\n")
 	}
@@ -136,10 +157,13 @@ func (rp *report) markdown() string {
 		w("\n")
 	}
 
-	if goals := rp.goals(); len(goals) > 0 {
-		w("## Targets (issue 2, section 5)\n\n| target | measured | met |\n|---|---|---|\n")
+	rp.exportMarkdown(&b)
+	rp.registryMarkdown(&b)
+	if goals := append(rp.goals(), rp.transferGoals()...); len(goals) > 0 {
+		w("## Targets\n\nFrom the issues (2: store and CLI, 3: exporter, 4: registry); reported, never enforced.\n\n")
+		w("| issue | target | measured | met |\n|---|---|---|---|\n")
 		for _, g := range goals {
-			w("| %s | %s | %s |\n", cell(g[0]), g[1], g[2])
+			w("| %s | %s | %s | %s |\n", g.Issue, cell(g.Target), g.Measured, g.Met)
 		}
 		w("\n")
 	}
@@ -152,15 +176,22 @@ func (rp *report) markdown() string {
 	return b.String()
 }
 
+// goal is one target of an issue and what this run measured.
+type goal struct{ Issue, Target, Measured, Met string }
+
+func newGoal(issue, target string, v float64, ok bool, format string) goal {
+	met := "no"
+	if ok {
+		met = "yes"
+	}
+	return goal{issue, target, fmt.Sprintf(format, v), met}
+}
+
 // goals checks the figures issue 2 asks for (reported, never enforced).
-func (rp *report) goals() [][3]string {
-	var out [][3]string
+func (rp *report) goals() []goal {
+	var out []goal
 	add := func(target string, v float64, ok bool, format string) {
-		met := "no"
-		if ok {
-			met = "yes"
-		}
-		out = append(out, [3]string{target, fmt.Sprintf(format, v), met})
+		out = append(out, newGoal("2", target, v, ok, format))
 	}
 	row := func(sc scenarioResult, tool string) *storeRow {
 		for i := range sc.Rows {
@@ -207,48 +238,4 @@ func (rp *report) goals() [][3]string {
 		add("unpack no slower than tar -xzf", un/x, un <= x, "%.2fx the time")
 	}
 	return out
-}
-
-// svg draws stored bytes per scenario and tool as horizontal bars, each
-// scenario scaled to its largest figure.
-func (rp *report) svg() string {
-	const width, barH, left, right = 760, 16, 150, 140
-	var b strings.Builder
-	y := 30
-	var body strings.Builder
-	colors := map[string]string{"oci2": "#2b7bb9", "tar+gzip": "#999999", "tar+zstd": "#666666",
-		"restic": "#d98c1f", "borg": "#4a9a4a", "casync": "#9a4a9a"}
-	for _, sc := range rp.Scenarios {
-		fmt.Fprintf(&body, `<text x="4" y="%d" font-weight="bold">%s</text>`+"\n", y, esc(sc.Name))
-		y += 8
-		var peak int64
-		for _, r := range sc.Rows {
-			peak = max(peak, r.Bytes)
-		}
-		for _, r := range sc.Rows {
-			if r.Err != nil || peak == 0 {
-				continue
-			}
-			w := int(float64(width-left-right) * float64(r.Bytes) / float64(peak))
-			c := colors[r.Tool]
-			if c == "" {
-				c = "#444444"
-			}
-			fmt.Fprintf(&body, `<text x="%d" y="%d" text-anchor="end">%s</text>`, left-6, y+12, esc(r.Tool))
-			fmt.Fprintf(&body, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`, left, y, max(w, 1), barH-3, c)
-			fmt.Fprintf(&body, `<text x="%d" y="%d">%s</text>`+"\n", left+w+6, y+12, mb(r.Bytes))
-			y += barH
-		}
-		y += 18
-	}
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, y)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="4" y="16" font-size="14">Bytes stored per scenario (%s)</text>`+"\n",
-		rp.When.UTC().Format("2006-01-02"))
-	b.WriteString(body.String())
-	b.WriteString("</svg>\n")
-	return b.String()
-}
-
-func esc(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }

@@ -129,7 +129,7 @@ func smokeScenarios(tree, rebuildTree string, rebuilds int) ([]scenario, error) 
 
 // generateTree writes a small synthetic root filesystem: many small
 // text-like files, some binaries, duplicates, symlinks, a hardlink and a
-// sparse file; about 40 MB. Deterministic for a seed.
+// sparse file; about 30 MB. Deterministic for a seed.
 func generateTree(root string, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	words := strings.Fields("the of and to in is that for it as with was on be by this are or from at " +
@@ -171,7 +171,7 @@ func generateTree(root string, seed uint64) error {
 		}
 	}
 	var prev []byte
-	for i := range 24 {
+	for i := range 12 {
 		data := blob(64<<10 + rng.IntN(1500<<10))
 		if i%6 == 5 {
 			data = prev
@@ -195,6 +195,6 @@ func generateTree(root string, seed uint64) error {
 		return err
 	}
 	f.WriteAt(blob(8192), 0)
-	f.Truncate(32 << 20)
+	f.Truncate(8 << 20)
 	return f.Close()
 }
