@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type config struct {
@@ -104,7 +106,10 @@ func run(ctx context.Context, c config) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(), Mode: "full", LoadStart: loadavg()}
+	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(c.work), Mode: "full", LoadStart: loadavg() + cpuPressure()}
+	part := func(name string) {
+		rp.Loads = append(rp.Loads, name+" "+loadavg()+cpuPressure())
+	}
 
 	var scenarios []scenario
 	var timingTree string
@@ -120,10 +125,12 @@ func run(ctx context.Context, c config) (int, error) {
 		if scenarios, err = smokeScenarios(timingTree, rebuildTree, c.rebuilds); err != nil {
 			return 1, err
 		}
-	} else {
+	} else if c.only["store"] {
 		if scenarios, err = corpusScenarios(ctx, r, c.corpus, scratch, c.rebuilds); err != nil {
 			return 1, err
 		}
+	}
+	if !c.smoke {
 		timingTree = filepath.Join(c.corpus, c.timingTree)
 	}
 
@@ -131,6 +138,7 @@ func run(ctx context.Context, c config) (int, error) {
 	rp.Skipped = skipped
 	rp.Versions = versions(ctx, r, oci2, storers)
 	if c.only["store"] {
+		part("store")
 		for _, sc := range scenarios {
 			var runs []scenarioResult
 			for i := range c.storeRuns {
@@ -149,6 +157,7 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 
 	if c.only["timing"] {
+		part("timing")
 		info, err := describeTree(filepath.Base(timingTree), timingTree)
 		if err != nil {
 			return 1, err
@@ -165,6 +174,7 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 
 	if c.only["exporter"] && ctx.Err() == nil {
+		part("exporter")
 		// smoke: a small part of the generated tree (the whole run stays < 1 min)
 		copyTree, baseTree := filepath.Join(timingTree, "usr", "share", "doc"), ""
 		if !c.smoke {
@@ -179,6 +189,7 @@ func run(ctx context.Context, c config) (int, error) {
 	}
 
 	if c.only["registry"] && ctx.Err() == nil {
+		part("registry")
 		var base, v1, v2 string
 		if c.smoke {
 			base = filepath.Join(timingTree, "usr", "share", "doc")
@@ -200,7 +211,7 @@ func run(ctx context.Context, c config) (int, error) {
 		return 1, ctx.Err()
 	}
 	rp.Failures = append(rp.Failures, r.failed...)
-	rp.LoadEnd = loadavg()
+	rp.LoadEnd = loadavg() + cpuPressure()
 
 	md := rp.markdown()
 	fmt.Println(md)
@@ -317,8 +328,9 @@ func findOci2(ctx context.Context, binDir, scratch string) (string, error) {
 	return p, nil
 }
 
-// machine describes the host for the results.
-func machine() []string {
+// machine describes the host for the results; work is the scratch
+// directory, whose file system is named.
+func machine(work string) []string {
 	out := []string{fmt.Sprintf("%d CPUs", runtime.NumCPU())}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -337,6 +349,17 @@ func machine() []string {
 	var u syscall.Utsname
 	if syscall.Uname(&u) == nil {
 		out = append(out, "Linux "+cstr(u.Release[:]))
+	}
+	if b, err := os.ReadFile("/etc/debian_version"); err == nil {
+		out = append(out, "Debian "+strings.TrimSpace(string(b)))
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(work, &fs) == nil {
+		name := map[int64]string{0xEF53: "ext4", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs", 0x794c7630: "overlayfs"}[int64(fs.Type)]
+		if name == "" {
+			name = fmt.Sprintf("fs type %#x", fs.Type)
+		}
+		out = append(out, fmt.Sprintf("scratch %s on %s", work, name))
 	}
 	out = append(out, runtime.Version())
 	return out
@@ -379,6 +402,21 @@ func versions(ctx context.Context, r *runner, oci2 string, storers []storer) []s
 		out = append(out, line)
 	}
 	return out
+}
+
+// cpuPressure is " (CPU pressure N%)": the share of the last minute some
+// task waited for a CPU (PSI), "" where the kernel has no PSI.
+func cpuPressure() string {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return ""
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg60="); ok {
+			return " (CPU pressure " + v + "%)"
+		}
+	}
+	return ""
 }
 
 // loadavg is the 1, 5 and 15 minute load average.

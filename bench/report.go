@@ -41,6 +41,7 @@ type report struct {
 	Machine   []string
 	LoadStart string
 	LoadEnd   string
+	Loads     []string // at the start of each part
 	Versions  []string
 	Skipped   []string
 	Scenarios []scenarioResult
@@ -93,8 +94,11 @@ func (rp *report) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# oci2 benchmark, %s (%s)\n\n", rp.When.UTC().Format("2006-01-02 15:04 UTC"), rp.Mode)
 	w("Machine: %s\n\n", strings.Join(rp.Machine, "; "))
-	w("Load average (1, 5, 15 min) at start: %s; at end: %s (other work on the machine skews timings).\n\n",
+	w("Load average (1, 5, 15 min) at start: %s; at end: %s (other work on the machine skews timings; CPU pressure: share of the last minute in which some task waited for a CPU).\n\n",
 		rp.LoadStart, rp.LoadEnd)
+	if len(rp.Loads) > 0 {
+		w("Load average at the start of each part: %s.\n\n", strings.Join(rp.Loads, "; "))
+	}
 	w("Tools: %s\n\n", strings.Join(rp.Versions, "; "))
 	if len(rp.Skipped) > 0 {
 		w("Not installed (skipped): %s\n\n", strings.Join(rp.Skipped, ", "))
