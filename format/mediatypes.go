@@ -16,6 +16,13 @@ const (
 	// AnnotationPackIndex on a pack descriptor names its pack index blob.
 	AnnotationPackIndex = "org.oci2.pack.index"
 
+	// PlatformFeature is added to platform.os.features of every manifest
+	// descriptor in an OCIv2 image index, so that stock clients (BuildKit,
+	// containerd, docker) find no matching platform and stop before they
+	// fetch anything, instead of treating the image as an empty base
+	// (SPEC.md §6.2, §6.3).
+	PlatformFeature = "org.oci2.v1"
+
 	// FormatVersion is the value of AnnotationFormat written by this version.
 	FormatVersion = "1"
 )

@@ -374,7 +374,7 @@ func testBadAttrs(t *testing.T, d *bkDaemon) {
 		{"type=oci2,name=x,nmae=y", `unknown attribute "nmae" (valid: buildinfo, buildinfo-attrs, name, push,`},
 		{"type=oci2,name=x,compression=zstd", `unknown attribute "compression"`},
 		{"type=oci2,name=x,rewrite-timestamp=maybe", `rewrite-timestamp="maybe": not a bool`},
-		{"type=oci2,name=localhost:5000/x,push=true", "push=true is not supported yet"},
+		{"type=oci2,push=true", "push=true needs name="},
 		{"type=oci2,name=oci2/Upper", `name="oci2/Upper"`},
 	} {
 		_, r := d.buildctl(t, nil, ctx, tc.output)

@@ -92,6 +92,9 @@ func putVariant(t *testing.T, base, repo, from, tag string, edit func(d *ocispec
 		t.Fatal(err)
 	}
 	d := &idx.Manifests[0]
+	// Variants weigh config-level alternatives: without the index's
+	// platform mark, which already stops stock clients by itself.
+	d.Platform.OSFeatures = nil
 	var m ocispec.Manifest
 	if err := json.Unmarshal(regGet(t, base, "/v2/"+repo+"/manifests/"+d.Digest.String(), ocispec.MediaTypeImageManifest), &m); err != nil {
 		t.Fatal(err)
@@ -147,6 +150,18 @@ func configOf(t *testing.T, s *store, name string) string {
 	d, _ := cfg["digest"].(string)
 	if !strings.HasPrefix(d, "sha256:") {
 		t.Fatalf("oci2 inspect %s: no config digest", name)
+	}
+	return d
+}
+
+// manifestOf returns the manifest digest of image name of store s.
+func manifestOf(t *testing.T, s *store, name string) string {
+	t.Helper()
+	m := decodeJSON(t, s.must("inspect", name).Stdout)
+	desc, _ := m["manifest_descriptor"].(map[string]any)
+	d, _ := desc["digest"].(string)
+	if !strings.HasPrefix(d, "sha256:") {
+		t.Fatalf("oci2 inspect %s: no manifest digest in %v", name, m)
 	}
 	return d
 }
