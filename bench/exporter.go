@@ -211,18 +211,27 @@ func changeFile(p string, run int) (func() error, error) {
 }
 
 // pickFile is the first regular file (walk order) of 100 B to 64 KiB
-// under dir/sub: the one-file change.
+// under dir/sub, else the smallest one: the one-file change.
 func pickFile(dir, sub string) (string, error) {
-	var found string
+	var found, smallest string
+	var least int64 = -1
 	err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil && fi.Size() >= 100 && fi.Size() <= 64<<10 {
-				found = p
-				return fs.SkipAll
-			}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Size() >= 100 && fi.Size() <= 64<<10 {
+			found = p
+			return fs.SkipAll
+		}
+		if least < 0 || fi.Size() < least {
+			smallest, least = p, fi.Size()
 		}
 		return nil
 	})
@@ -230,7 +239,10 @@ func pickFile(dir, sub string) (string, error) {
 		return "", err
 	}
 	if found == "" {
-		return "", fmt.Errorf("no regular file of 100 B to 64 KiB under %s", filepath.Join(dir, sub))
+		found = smallest
+	}
+	if found == "" {
+		return "", fmt.Errorf("no regular file under %s", filepath.Join(dir, sub))
 	}
 	return filepath.Rel(dir, found)
 }

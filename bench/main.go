@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&c.work, "work", "/var/tmp", "scratch space (stores, unpacked trees, copies)")
 	flag.StringVar(&c.timingTree, "timing-tree", "debian-build", "corpus tree the timings run on")
 	flag.IntVar(&c.runs, "runs", 0, "timed runs per operation (default 3, smoke 2)")
-	flag.IntVar(&c.rebuilds, "rebuilds", 0, "images in the rebuild scenario (default 5, smoke 3)")
+	flag.IntVar(&c.rebuilds, "rebuilds", 0, "images in the rebuild scenario (default 5, smoke 2)")
 	flag.StringVar(&c.exportTree, "export-tree", "debian-minbase", "corpus tree the exporter scenario COPYs")
 	flag.StringVar(&c.largeBase, "large-base", "debian-build", "corpus tree used as the large base image (\"\": no such case)")
 	flag.StringVar(&c.registryTrees, "registry-trees", "debian-minbase,go-app-v1,go-app-v2", "base,v1,v2 corpus trees of the registry scenario")
@@ -59,7 +59,7 @@ func main() {
 		c.runs = map[bool]int{true: 2, false: 3}[c.smoke]
 	}
 	if c.rebuilds == 0 {
-		c.rebuilds = map[bool]int{true: 3, false: 5}[c.smoke]
+		c.rebuilds = map[bool]int{true: 2, false: 5}[c.smoke]
 	}
 	if c.exportRuns == 0 {
 		c.exportRuns = map[bool]int{true: 1, false: c.runs}[c.smoke]
@@ -176,7 +176,7 @@ func run(ctx context.Context, c config) (int, error) {
 	if c.only["exporter"] && ctx.Err() == nil {
 		part("exporter")
 		// smoke: a small part of the generated tree (the whole run stays < 1 min)
-		copyTree, baseTree := filepath.Join(timingTree, "usr", "share", "doc"), ""
+		copyTree, baseTree := filepath.Join(timingTree, "usr", "lib"), ""
 		if !c.smoke {
 			copyTree = filepath.Join(c.corpus, c.exportTree)
 			if c.largeBase != "" {
