@@ -214,6 +214,10 @@ func (rp *report) goals() []goal {
 		case sc.Name == "debian-build" || sc.Name == "smoke":
 			v := float64(o.Bytes) / float64(gz.Bytes)
 			add(sc.Name+": oci2 <= one tar+gzip layer", v, v <= 1, "%.3fx")
+			if zs := row(sc, "tar+zstd"); zs != nil {
+				v := float64(o.Bytes) / float64(zs.Bytes)
+				add(sc.Name+": oci2 <= one tar+zstd layer (aim)", v, v <= 1, "%.3fx")
+			}
 		case sc.Name == "corpus-7":
 			v := float64(o.Bytes) / float64(gz.Bytes)
 			add("corpus-7: oci2 <= 0.85x layered tar+gzip", v, v <= 0.85, "%.3fx")
