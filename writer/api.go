@@ -53,7 +53,7 @@ type Options struct {
 	SourceDateEpoch *time.Time
 	Progress        func(Progress)
 	// Workers read and chunk files in parallel (default GOMAXPROCS); the
-	// Packers compress with as many.
+	// data Packer compresses with one more, the tree Packer with as many.
 	Workers int
 
 	// Index is the store's frame index (frames to reuse, chunks to fetch).
@@ -63,7 +63,9 @@ type Options struct {
 	// FilesCache, when set, lets Write skip reading files whose metadata did
 	// not change since the cache was saved; Write records what it read.
 	FilesCache *FilesCache
-	// MaxInFlight bounds the bytes read ahead of the Packer (default 64 MiB).
+	// MaxInFlight bounds the bytes read ahead of the Packer (default 8 MiB
+	// per worker, at least 16 MiB). The file the Packer waits on may queue
+	// 4 MiB beyond it.
 	MaxInFlight int64
 }
 

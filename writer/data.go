@@ -13,8 +13,15 @@ import (
 	"github.com/oci2/oci2/pack"
 )
 
-// defaultInFlight bounds the chunk bytes read ahead of the data Packer.
-const defaultInFlight = 64 << 20
+// The chunk bytes read ahead of the data Packer are bounded by default to
+// inFlightPerWorker per worker, at least minInFlight. Reading (chunking and
+// hashing) costs about half of compressing, so a little read-ahead keeps
+// the compressors busy; more only costs memory (64 MiB, the former
+// default, idled the cores no less on debian-build and held 2x the heap).
+const (
+	inFlightPerWorker = 8 << 20
+	minInFlight       = 16 << 20
+)
 
 // chunkOverhead is what a queued chunk costs besides its bytes, so that many
 // tiny files also count against the budget.
@@ -84,26 +91,29 @@ func (j *fileJob) take() ([]pack.Chunk, bool, error) {
 	return cs, j.done, j.err
 }
 
+// jobsAhead bounds the jobs created ahead of the consumer (they cost memory
+// per file; the budget bounds their bytes).
+const jobsAhead = 4096
+
 // run chunks every file of the plan into the Packer.
 func (d *dataStage) run(ctx context.Context) error {
-	jobs := make([]*fileJob, len(d.p.files))
-	for i, w := range d.p.files {
-		if w.e.Size > 0 && len(w.e.Extents) == 0 {
-			jobs[i] = &fileJob{seq: i, w: w, notify: make(chan struct{}, 1)}
-		}
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	next := make(chan *fileJob)
+	next := make(chan *fileJob)               // to the workers
+	ordered := make(chan *fileJob, jobsAhead) // to the consumer, in canonical order
 	g.Go(func() error {
 		defer close(next)
-		for _, j := range jobs {
-			if j == nil {
+		defer close(ordered)
+		for i, w := range d.p.files {
+			if !needsRead(w) {
 				continue
 			}
-			select {
-			case next <- j:
-			case <-gctx.Done():
-				return nil
+			j := &fileJob{seq: i, w: w, notify: make(chan struct{}, 1)}
+			for _, ch := range []chan *fileJob{ordered, next} {
+				select {
+				case ch <- j:
+				case <-gctx.Done():
+					return nil
+				}
 			}
 		}
 		return nil
@@ -119,20 +129,32 @@ func (d *dataStage) run(ctx context.Context) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return d.consume(gctx, jobs) })
+	g.Go(func() error { return d.consume(gctx, ordered) })
 	return g.Wait()
 }
 
-// consume adds every file's chunks to the Packer in canonical order.
-func (d *dataStage) consume(ctx context.Context, jobs []*fileJob) error {
+// needsRead reports whether a file's extents come from reading it.
+func needsRead(w *wnode) bool { return w.e.Size > 0 && len(w.e.Extents) == 0 }
+
+// consume adds every file's chunks to the Packer in canonical order, taking
+// the jobs of the files to read from ordered.
+func (d *dataStage) consume(ctx context.Context, ordered <-chan *fileJob) error {
 	for i, w := range d.p.files {
 		d.budget.setHead(i)
-		j := jobs[i]
-		if j == nil {
+		if !needsRead(w) {
 			if err := d.addKnown(w); err != nil {
 				return err
 			}
 			continue
+		}
+		var j *fileJob
+		select {
+		case j = <-ordered:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if j == nil || j.seq != i {
+			return fmt.Errorf("internal error: job for file %d missing", i)
 		}
 		for {
 			cs, done, err := j.take()
