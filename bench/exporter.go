@@ -67,6 +67,7 @@ type exportResult struct {
 	Name, Desc, FirstLabel string
 	Runs                   int
 	Rows                   []exportRow
+	Failures               []string // one per failed run
 }
 
 // exportSample is one tool's run of one case.
@@ -96,6 +97,7 @@ func (e *exportBench) runCase(ctx context.Context, c exportCase) exportResult {
 			s := e.once(ctx, c, e.tools[k], k, i)
 			if s.err != nil {
 				e.logf("export %s %s run %d: FAILED: %v", c.Name, e.tools[k].Name, i+1, s.err)
+				res.Failures = append(res.Failures, fmt.Sprintf("exporter %s %s run %d: %v", c.Name, e.tools[k].Name, i+1, s.err))
 			} else {
 				e.logf("export %s run %d/%d %-28s %s %6.2fs, after change %6.2fs", c.Name, i+1, e.runs,
 					e.tools[k].Name, c.FirstLabel, s.first.Export.Seconds(), s.change.Export.Seconds())
@@ -132,7 +134,7 @@ func summarizeExport(t exportTool, ss []exportSample) exportRow {
 	if len(first) == 0 {
 		return row
 	}
-	row.Err = nil // some runs passed; failures are listed with the run's
+	row.Err = nil // some runs passed; the failed ones are in Failures
 	row.First, row.Change = summarize(first), summarize(change)
 	row.FirstWall, row.ChangeWall = summarize(firstW), summarize(changeW)
 	row.FirstBytes, row.ChangeBytes = median(fb), median(cb)

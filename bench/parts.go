@@ -63,11 +63,7 @@ func runExporter(ctx context.Context, c config, r *runner, oci2, copyTree, baseT
 		out = append(out, e.runCase(ctx, bc))
 	}
 	for _, res := range out {
-		for _, row := range res.Rows {
-			if row.Err != nil {
-				r.failed = append(r.failed, fmt.Sprintf("exporter %s %s: %v", res.Name, row.Tool, row.Err))
-			}
-		}
+		r.failed = append(r.failed, res.Failures...)
 	}
 	os.RemoveAll(work)
 	return out, ""
