@@ -9,6 +9,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/writer"
 )
@@ -171,7 +172,7 @@ func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, img *r
 
 // fromImage reads the extents of t.files from the image's trees.
 func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, img *reader.Image, entries map[fileKey][]format.Extent) error {
-	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	cr := reader.NewChunkReader(img, localsource.New(st, nil))
 	// Members of a hardlink group after the first are hardlink entries
 	// naming the first: they get its extents.
 	regular := map[string][]format.Extent{}

@@ -215,7 +215,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		}
 		maps.Copy(desc.Annotations, a.ManifestDescriptor)
 	}
-	img, err := checkFrames(ctx, st, res.Manifest)
+	img, err := checkFrames(ctx, st, index, res.Manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -47,7 +48,7 @@ func OpenSide(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor)
 	if err != nil {
 		return Side{}, err
 	}
-	return Side{Chunks: reader.NewChunkReader(img, reader.LocalFrames(r)), Root: img.Root}, nil
+	return Side{Chunks: reader.NewChunkReader(img, localsource.New(r, nil)), Root: img.Root}, nil
 }
 
 // Diff compares the trees of a and b in canonical order. It descends only

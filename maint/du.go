@@ -9,6 +9,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -46,14 +47,31 @@ type Usage struct {
 
 // DU computes the space used by each image and by the whole store. Logical
 // sizes come from walking each image's tree once per distinct manifest.
+//
+// An image's stored bytes are the real blobs it needs: its metadata, its
+// frames whose blob is present and, for its virtual frames (SPEC.md §8), the
+// units holding their chunks (chosen as GC would for that image alone).
 func DU(ctx context.Context, st DUStore) (*Usage, error) {
 	refs, err := st.ListRefs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
+	present := map[digest.Digest]int64{}
+	err = st.ListBlobs(ctx, func(info chunkstore.Info) error {
+		present[info.Digest] = info.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing blobs: %w", err)
+	}
+	units, err := loadUnits(ctx, st, present)
+	if err != nil {
+		return nil, err
+	}
 	w := newWalker(st)
-	graphs := make([]*graph, len(refs))
-	owners := map[digest.Digest]int{} // blob -> number of refs reaching it
+	uses := make([]map[digest.Digest]int64, len(refs)) // blobs each ref needs
+	owners := map[digest.Digest]int{}                  // blob -> number of refs needing it
+	var manifests [][]ocispec.Descriptor
 	for i, ref := range refs {
 		g := newGraph()
 		w.desc(ctx, g, ref.Descriptor, 0)
@@ -61,37 +79,29 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 			p := g.Problems[0]
 			return nil, fmt.Errorf("image %s: blob %s: %w", ref.Name, p.Blob, p.Err)
 		}
-		graphs[i] = g
-		for _, m := range []map[digest.Digest]int64{g.Meta, g.Frames} {
-			for d := range m {
-				owners[d]++
-			}
+		uses[i] = imageBlobs(g, present, units)
+		manifests = append(manifests, g.Manifests)
+		for d := range uses[i] {
+			owners[d]++
 		}
 	}
 
 	u := &Usage{Images: make([]ImageUsage, 0, len(refs))}
+	src := localsource.New(st, nil)
 	logical := map[digest.Digest]int64{} // per manifest
 	for i, ref := range refs {
-		g := graphs[i]
 		iu := ImageUsage{Name: ref.Name, Digest: ref.Descriptor.Digest}
-		seen := map[digest.Digest]bool{}
-		for _, m := range []map[digest.Digest]int64{g.Meta, g.Frames} {
-			for d, n := range m {
-				if seen[d] {
-					continue
-				}
-				seen[d] = true
-				iu.StoredBytes += n
-				if owners[d] == 1 {
-					iu.UniqueBytes += n
-				}
+		for d, n := range uses[i] {
+			iu.StoredBytes += n
+			if owners[d] == 1 {
+				iu.UniqueBytes += n
 			}
 		}
 		iu.SharedBytes = iu.StoredBytes - iu.UniqueBytes
-		for _, md := range g.Manifests {
+		for _, md := range manifests[i] {
 			n, ok := logical[md.Digest]
 			if !ok {
-				if n, err = LogicalBytes(ctx, st, md); err != nil {
+				if n, err = logicalBytes(ctx, st, src, md); err != nil {
 					return nil, fmt.Errorf("image %s: %w", ref.Name, err)
 				}
 				logical[md.Digest] = n
@@ -102,31 +112,52 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 		u.Images = append(u.Images, iu)
 	}
 
-	err = st.ListBlobs(ctx, func(info chunkstore.Info) error {
+	for d, n := range present {
 		u.Blobs++
-		u.StoredBytes += info.Size
-		if _, ok := owners[info.Digest]; ok {
-			u.ReachableBytes += info.Size
+		u.StoredBytes += n
+		if _, ok := owners[d]; ok {
+			u.ReachableBytes += n
 		} else {
-			u.UnreachableBytes += info.Size
+			u.UnreachableBytes += n
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing blobs: %w", err)
 	}
 	return u, nil
+}
+
+// imageBlobs returns the blobs one ref's graph needs with their sizes:
+// metadata (descriptor sizes), present frames, and units for its virtual
+// frames.
+func imageBlobs(g *graph, present map[digest.Digest]int64, units *unitSet) map[digest.Digest]int64 {
+	out := map[digest.Digest]int64{}
+	for d, n := range g.Meta {
+		out[d] = n
+	}
+	for d := range g.Frames {
+		if n, ok := present[d]; ok {
+			out[d] = n
+		}
+	}
+	chosen, _ := units.cover(virtualNeed(g, present), nil)
+	for i := range chosen {
+		d := units.units[i].Digest.Digest()
+		out[d] = present[d]
+	}
+	return out
 }
 
 // LogicalBytes opens the oci2 image manifest desc and sums the sizes of its
 // regular files (hardlinked files once), walking the tree within
 // reader.DefaultLimits.
 func LogicalBytes(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor) (int64, error) {
+	return logicalBytes(ctx, r, localsource.New(r, nil), desc)
+}
+
+func logicalBytes(ctx context.Context, r chunkstore.Reader, src *localsource.Source, desc ocispec.Descriptor) (int64, error) {
 	img, err := reader.Open(ctx, r, desc)
 	if err != nil {
 		return 0, err
 	}
-	cr := reader.NewChunkReader(img, reader.LocalFrames(r))
+	cr := reader.NewChunkReader(img, src)
 	var n int64
 	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(path string, e *format.Entry) error {
 		if e.Type == format.TypeReg {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/oci2/oci2/chunkstore"
 )
 
@@ -30,13 +32,16 @@ type GCOptions struct {
 	DryRun bool
 	// Wait for writers to finish instead of failing with ErrLocked.
 	Wait bool
+	// NoCompact keeps units that live chunks use only in small part
+	// instead of rewriting those chunks into new units.
+	NoCompact bool
 	// Progress is called as blobs are deleted.
 	Progress func(GCProgress)
 }
 
 // GCProgress reports deletion progress.
 type GCProgress struct {
-	Phase   string // "mark", "sweep"
+	Phase   string // "mark", "compact", "sweep"
 	Done    int64
 	Total   int64
 	Deleted int64 // bytes deleted so far
@@ -51,21 +56,37 @@ type GCReport struct {
 	Deleted      int64 `json:"deleted_blobs"`
 	DeletedBytes int64 `json:"deleted_bytes"`
 	IngestFiles  int   `json:"ingest_files"` // temp files of interrupted writes removed
+	// Units kept and unit descriptors deleted (SPEC.md §8).
+	Units        int `json:"units"`
+	UnitsDeleted int `json:"units_deleted"`
+	// Compacted units were mostly dead: their live chunks were rewritten
+	// into CompactedNew new units of CompactedNewBytes.
+	Compacted         int   `json:"units_compacted"`
+	CompactedNew      int   `json:"compacted_new_units"`
+	CompactedNewBytes int64 `json:"compacted_new_bytes"`
 }
+
+// compactBelow is the share of a unit's raw bytes that must be live for GC
+// to keep it as it is; below, its live chunks are rewritten (restic's prune).
+const compactBelow = 0.5
 
 // GC deletes every blob no ref reaches. It marks from the refs (image index
 // -> manifests -> config, pack indexes, packs, and the frames each pack index
-// names) and sweeps everything else.
+// names). A frame whose blob is missing is virtual (SPEC.md §8): for its
+// chunks that no live frame holds, GC marks units holding them, the units
+// holding most of them first. It sweeps everything else, unit descriptors
+// before their blobs.
 //
-// The local store keeps frames, not packs, and a frame is live as soon as one
-// live pack index names it, so liveness is decided per frame and a sweep frees
-// exactly the dead frames: unlike stores that pack many chunks into files,
-// no pack has to be rewritten to reclaim space, so there is no compaction.
+// Liveness is decided per frame and per unit. A unit whose live chunks are
+// under half its raw bytes is compacted (unless NoCompact): its live chunks
+// are written into new units first, then it is swept. Frames are never
+// rewritten: a live frame is live whole.
 //
 // GC holds the store exclusively: writers hold leases while the blobs they
 // store are not reachable from a ref yet, so GC never sees them half written.
-// Any blob a ref reaches that cannot be read stops GC before it deletes
-// anything (run Check, then remove the broken image).
+// Any blob a ref reaches that cannot be read, and any chunk of a virtual
+// frame that no blob holds, stops GC before it deletes anything (run Check,
+// then remove the broken image).
 func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	release, err := st.Exclusive(ctx, opts.Wait)
 	if err != nil {
@@ -88,20 +109,37 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	}
 	rep := &GCReport{DryRun: opts.DryRun, Refs: len(refs)}
 
-	var dead []chunkstore.Info
+	present := map[digest.Digest]int64{}
 	err = st.ListBlobs(ctx, func(info chunkstore.Info) error {
-		if g.has(info.Digest) {
-			rep.LiveBlobs++
-			rep.LiveBytes += info.Size
-		} else {
-			dead = append(dead, info)
-		}
+		present[info.Digest] = info.Size
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing blobs: %w", err)
 	}
+	m, err := markUnits(ctx, st, g, present)
+	if err != nil {
+		return nil, fmt.Errorf("marking: %w", err)
+	}
+	if !opts.NoCompact {
+		if err := m.compact(ctx, st, g, opts.DryRun, rep, progress); err != nil {
+			return rep, err
+		}
+	}
+
+	var dead []chunkstore.Info
+	for d, n := range present {
+		if g.has(d) || m.keep[d] {
+			rep.LiveBlobs++
+			rep.LiveBytes += n
+		} else {
+			dead = append(dead, chunkstore.Info{Digest: d, Size: n})
+		}
+	}
 	sort.Slice(dead, func(i, j int) bool { return dead[i].Digest < dead[j].Digest })
+	if err := m.dropDescriptors(ctx, st, g, opts.DryRun, rep); err != nil {
+		return rep, err
+	}
 	total := int64(len(dead))
 	for i, info := range dead {
 		if err := ctx.Err(); err != nil {

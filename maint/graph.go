@@ -33,7 +33,8 @@ type graph struct {
 	Meta      map[digest.Digest]int64
 	Packs     map[digest.Digest]int64
 	Frames    map[digest.Digest]int64
-	Manifests []ocispec.Descriptor // oci2 and other manifests, first occurrence order
+	Defs      map[digest.Digest]*format.Frame // the frames of Frames, as pack indexes describe them
+	Manifests []ocispec.Descriptor            // oci2 and other manifests, first occurrence order
 	Problems  []blobProblem
 	merged    map[digest.Digest]bool // manifests merged in already
 }
@@ -43,6 +44,7 @@ func newGraph() *graph {
 		Meta:   map[digest.Digest]int64{},
 		Packs:  map[digest.Digest]int64{},
 		Frames: map[digest.Digest]int64{},
+		Defs:   map[digest.Digest]*format.Frame{},
 		merged: map[digest.Digest]bool{},
 	}
 }
@@ -88,6 +90,9 @@ func (g *graph) mergeManifest(d digest.Digest, src *graph) {
 	}
 	for k, n := range src.Frames {
 		g.Frames[k] = n
+	}
+	for k, f := range src.Defs {
+		g.Defs[k] = f
 	}
 	g.Manifests = append(g.Manifests, src.Manifests...)
 	g.Problems = append(g.Problems, src.Problems...)
@@ -190,6 +195,7 @@ func (w *walker) packIndex(ctx context.Context, g *graph, desc ocispec.Descripto
 	for i := range idx.Frames {
 		f := &idx.Frames[i]
 		g.Frames[f.Digest.Digest()] = int64(f.StoredSize)
+		g.Defs[f.Digest.Digest()] = f
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -30,8 +31,8 @@ type ExportOptions struct {
 	// host's, or the only one).
 	Platform    *ocispec.Platform
 	Compression Compression // "" is gzip
-	// Frames reads the image's frames (nil: frames stored as blobs of the
-	// store, reader.LocalFrames).
+	// Frames reads the image's frames (nil: the frames of a local store,
+	// stored or virtual, localsource.New).
 	Frames   reader.FrameSource
 	Progress func(ExportProgress)
 }
@@ -73,7 +74,7 @@ func Export(ctx context.Context, st ExportStore, nameOrDigest, dst string, opts 
 	}
 	frames := opts.Frames
 	if frames == nil {
-		frames = reader.LocalFrames(st)
+		frames = localsource.New(st, nil)
 	}
 	cr := reader.NewChunkReader(img, frames)
 

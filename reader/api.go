@@ -63,6 +63,18 @@ type FrameSource interface {
 	Frame(ctx context.Context, p *Pack, i int) ([]byte, error)
 }
 
+// ChunkSource is an optional interface of a FrameSource that holds some
+// frames only as chunks kept in other blobs (a local store's virtual frames,
+// SPEC.md §8). Its Frame would have to re-encode such a frame; a ChunkReader
+// reads the frame's chunks with ReadChunk instead, verifying each.
+type ChunkSource interface {
+	// Virtual reports whether frame i of p is held only as chunks.
+	Virtual(ctx context.Context, p *Pack, i int) (bool, error)
+	// ReadChunk returns the bytes of a chunk of a virtual frame (the caller
+	// verifies them; it may keep and modify them).
+	ReadChunk(ctx context.Context, id format.ChunkID) ([]byte, error)
+}
+
 // LocalFrames reads frames stored as blobs by their digest (a local store).
 func LocalFrames(r chunkstore.Reader) FrameSource { return localFrames{r} }
 

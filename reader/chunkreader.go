@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/pack"
 )
@@ -26,9 +27,10 @@ type chunkLoc struct {
 // ChunkReader reads verified chunks and tree objects of one image. It is safe
 // for concurrent use and caches recently decoded frames.
 type ChunkReader struct {
-	src   FrameSource
-	locs  map[format.ChunkID]chunkLoc
-	cache *frameCache
+	src      FrameSource
+	locs     map[format.ChunkID]chunkLoc
+	cache    *frameCache
+	virtuals sync.Map // frameKey -> bool, answers of a ChunkSource
 }
 
 // NewChunkReader indexes img's chunks by ID. img must come from Open (its
@@ -78,11 +80,44 @@ func (r *ChunkReader) ViewChunk(ctx context.Context, id format.ChunkID, fn func(
 	if !ok {
 		return fmt.Errorf("chunk %s: %w", id, ErrChunkNotFound)
 	}
+	if cs, ok := r.src.(ChunkSource); ok {
+		virtual, err := r.virtual(ctx, cs, l)
+		if err != nil {
+			return fmt.Errorf("chunk %s: %w", id, err)
+		}
+		if virtual {
+			b, err := cs.ReadChunk(ctx, id)
+			if err != nil {
+				return fmt.Errorf("chunk %s: %w", id, err)
+			}
+			if len(b) != int(l.size) {
+				return fmt.Errorf("chunk %s: %d bytes, index says %d: %w", id, len(b), l.size, chunkstore.ErrSizeMismatch)
+			}
+			if got := format.Sum(b); got != id {
+				return fmt.Errorf("chunk %s: bytes hash to %s: %w", id, got, chunkstore.ErrDigestMismatch)
+			}
+			return fn(b)
+		}
+	}
 	raw, err := r.frame(ctx, l.pack, int(l.frame))
 	if err != nil {
 		return fmt.Errorf("chunk %s: %w", id, err)
 	}
 	return fn(raw[l.off : l.off+l.size : l.off+l.size])
+}
+
+// virtual asks cs, once per frame, whether l's frame is held only as chunks.
+func (r *ChunkReader) virtual(ctx context.Context, cs ChunkSource, l chunkLoc) (bool, error) {
+	k := frameKey{l.pack, l.frame}
+	if v, ok := r.virtuals.Load(k); ok {
+		return v.(bool), nil
+	}
+	v, err := cs.Virtual(ctx, l.pack, int(l.frame))
+	if err != nil {
+		return false, err
+	}
+	r.virtuals.Store(k, v)
+	return v, nil
 }
 
 // frame returns the decoded raw bytes of frame i of p, every chunk verified.

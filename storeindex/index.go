@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 
@@ -20,155 +21,358 @@ type Store interface {
 	chunkstore.Refs
 }
 
-// DefaultCacheBytes bounds the decoded frames an Index keeps for ReadChunk.
+// DefaultCacheBytes bounds the decoded blobs an Index keeps for ReadChunk.
 const DefaultCacheBytes = 32 << 20
 
-// Index implements pack.FrameStore over a Store. It knows every frame that
-// some ref reaches through a pack index and whose blob is present, plus the
-// frames put through it. It is safe for concurrent use.
+// Defaults of the unit policy (see Index).
+const (
+	// DefaultVirtualMin is the share of a new frame's raw bytes the store
+	// must already hold for the frame to be kept virtual.
+	DefaultVirtualMin = 0.25
+	// DefaultUnitSize is the raw size at which buffered new chunks are
+	// compressed into a unit.
+	DefaultUnitSize = 8 << 20
+)
+
+// Index implements pack.FrameStore over a Store. It is safe for concurrent
+// use.
+//
+// It knows blobs that hold chunks: canonical frames (found through the pack
+// indexes of the store's refs, or put through it) and units (SPEC.md §8,
+// found through the store's unit descriptors). And it knows canonical frames
+// by frame key: stored ones, whose blob is present, and virtual ones, whose
+// chunks are all held by other blobs.
+//
+// PutFrame keeps a new frame virtual when the store already holds at least
+// VirtualMin of its raw bytes: only its new chunks are kept, buffered across
+// frames and compressed together into units of about UnitSize raw bytes.
+// Flush writes what is buffered; a writer calls it before it names the frames
+// in a manifest. Stores without units (no UnitStore) always get the frame's
+// blob.
 //
 // A typical writer builds one Index per process, passes it to the Packer as
 // its FrameStore and Fetch (ReadChunk), and calls Refresh before a new write
 // to pick up images stored meanwhile by other processes.
 //
-// A long-lived Index can go stale when another process deletes frames (an
-// external gc). LookupFrame therefore checks that the blob of a frame it
-// offers is still stored, and ReadChunk drops a frame whose blob is gone:
-// such a frame is forgotten (its chunks too, unless another frame holds
-// them) and looked for again by the next Refresh.
+// A long-lived Index can go stale when another process deletes blobs (an
+// external gc). LookupFrame therefore checks that the blobs a frame it
+// offers relies on are still stored, and ReadChunk drops a blob that is
+// gone: its chunks are located again in other blobs, frames stored as it
+// are forgotten, and the next Refresh looks for them again.
 type Index struct {
-	st    Store
-	cache *frameCache
+	st      Store
+	units   UnitStore // nil: no units, no virtual frames
+	cfg     config
+	cache   *blobCache
+	written atomic.Int64
+	virtual atomic.Int64
+	warm    atomic.Bool // the last Refresh found chunks
 
-	mu     sync.RWMutex
-	frames []format.Frame // by frame number
-	byKey  map[format.ChunkID]int32
-	chunks map[format.ChunkID]chunkLoc
-	packs  map[digest.Digest]digest.Digest // pack index digest -> pack digest
+	mu      sync.RWMutex
+	blobs   []blob
+	byBlob  map[format.ChunkID]int32 // blob digest -> blobs index
+	frames  map[format.ChunkID]frameRec
+	chunks  map[format.ChunkID]chunkLoc
+	packs   map[digest.Digest]digest.Digest // pack index digest -> pack digest
+	pending map[format.ChunkID]format.Frame // frames referenced, blob missing, not (yet) virtual
+	ub      unitBuffer
+	idle    *sync.Cond    // on mu: signalled when a seal ends
+	seals   chan struct{} // slots of seals running in the background
 
-	// dropped are frames found missing since the last scan (by key); the
-	// next Refresh moves them to pending. Guarded by mu.
-	dropped map[format.ChunkID]format.Frame
+	// dropped are frames whose blob (or a chunk's) was found missing since
+	// the last scan, by key, and unitsGone units whose blob was; the next
+	// Refresh looks for them again.
+	dropped   map[format.ChunkID]format.Frame
+	unitsGone map[digest.Digest]bool
 
-	scanMu  sync.Mutex                      // one scan at a time; guards the fields below
-	done    map[digest.Digest]bool          // manifests, image indexes and pack indexes scanned
-	pending map[format.ChunkID]format.Frame // frames referenced but not stored (by key)
+	scanMu    sync.Mutex             // one scan at a time; guards the fields below
+	done      map[digest.Digest]bool // manifests, image indexes and pack indexes scanned
+	unitsDone map[digest.Digest]bool // unit descriptors read
+}
+
+// blob is a blob holding chunks: a canonical frame or a unit. Both are
+// described as a frame (a unit is an ordinary frame of its own chunks).
+type blob struct {
+	f    format.Frame
+	unit bool // described in the store's units (a unit, or a pinned frame)
+	gone bool // found missing (see dropBlob)
+}
+
+// frameRec is a canonical frame: blob is its blob, or -1 when it is virtual.
+type frameRec struct {
+	f    format.Frame
+	blob int32
 }
 
 type chunkLoc struct {
-	frame  int32
-	offset uint32 // in the frame's raw bytes
+	blob   int32
+	offset uint32 // in the blob's raw bytes
 	size   uint32
 }
 
+type config struct {
+	units      UnitStore
+	unitsSet   bool
+	virtualMin float64
+	unitSize   int
+	warm       bool
+	cacheBytes int
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithUnits sets where unit descriptors live; nil disables units and
+// virtual frames. By default a Store that implements UnitStore is used.
+func WithUnits(us UnitStore) Option {
+	return func(c *config) { c.units, c.unitsSet = us, true }
+}
+
+// WithVirtualMin sets the share of a new frame's raw bytes the store must
+// hold already for the frame to be kept virtual (default DefaultVirtualMin).
+func WithVirtualMin(f float64) Option { return func(c *config) { c.virtualMin = f } }
+
+// WithWarmUnits sets whether, in a store that held chunks at the last
+// Refresh, every new frame the Packer puts is kept virtual, its chunks in
+// units (default true). Units compress better than frames (they are larger);
+// the price is a second compression of new data, so the first image of an
+// empty store keeps its frames.
+func WithWarmUnits(on bool) Option { return func(c *config) { c.warm = on } }
+
+// WithCacheBytes bounds the decoded blobs kept for ReadChunk (default
+// DefaultCacheBytes).
+func WithCacheBytes(n int) Option { return func(c *config) { c.cacheBytes = n } }
+
+// WithUnitSize sets the raw size of units (default DefaultUnitSize; at most
+// format.MaxFrameRawSize).
+func WithUnitSize(n int) Option { return func(c *config) { c.unitSize = n } }
+
 // New scans st and returns its index.
-func New(ctx context.Context, st Store) (*Index, error) {
-	x := &Index{
-		st:      st,
-		cache:   newFrameCache(DefaultCacheBytes),
-		byKey:   make(map[format.ChunkID]int32),
-		chunks:  make(map[format.ChunkID]chunkLoc),
-		packs:   make(map[digest.Digest]digest.Digest),
-		dropped: make(map[format.ChunkID]format.Frame),
-		done:    make(map[digest.Digest]bool),
-		pending: make(map[format.ChunkID]format.Frame),
+func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
+	cfg := config{virtualMin: DefaultVirtualMin, unitSize: DefaultUnitSize, warm: true, cacheBytes: DefaultCacheBytes}
+	for _, o := range opts {
+		o(&cfg)
 	}
+	if !cfg.unitsSet {
+		cfg.units, _ = st.(UnitStore)
+	}
+	cfg.unitSize = min(max(cfg.unitSize, 1), format.MaxFrameRawSize)
+	x := &Index{
+		st:        st,
+		units:     cfg.units,
+		cfg:       cfg,
+		cache:     newBlobCache(cfg.cacheBytes),
+		byBlob:    make(map[format.ChunkID]int32),
+		frames:    make(map[format.ChunkID]frameRec),
+		chunks:    make(map[format.ChunkID]chunkLoc),
+		packs:     make(map[digest.Digest]digest.Digest),
+		pending:   make(map[format.ChunkID]format.Frame),
+		dropped:   make(map[format.ChunkID]format.Frame),
+		unitsGone: make(map[digest.Digest]bool),
+		ub:        unitBuffer{chunks: make(map[format.ChunkID][]byte)},
+		done:      make(map[digest.Digest]bool),
+		unitsDone: make(map[digest.Digest]bool),
+	}
+	x.idle = sync.NewCond(&x.mu)
+	x.seals = make(chan struct{}, maxSeals)
 	if err := x.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return x, nil
 }
 
-// LookupFrame returns the frame stored under key, if any. A frame is
-// offered only after a Stat shows its blob still stored with its size;
-// otherwise it is dropped from the index and reported not found, so the
-// caller makes and puts it again.
+// LookupFrame returns the frame stored under key, if any: a frame whose
+// blob is present, or a virtual one all of whose chunks the store holds.
+// A frame is offered only after a Stat shows its blob (for a virtual frame,
+// each blob holding its chunks) still stored; otherwise the missing blobs
+// are dropped from the index (see Index) and the frame is reported not
+// found, so the caller makes and puts it again. Reusing a virtual frame pins
+// the frames holding its chunks (see pin).
 func (x *Index) LookupFrame(ctx context.Context, key format.ChunkID) (format.Frame, bool, error) {
 	x.mu.RLock()
-	i, ok := x.byKey[key]
-	var f format.Frame
-	if ok {
-		f = x.frames[i]
-	}
+	r, ok := x.frames[key]
+	pf, isPending := x.pending[key]
 	x.mu.RUnlock()
+	switch {
+	case ok && r.blob >= 0:
+		stored, err := x.stored(ctx, r.f)
+		if err != nil {
+			return format.Frame{}, false, fmt.Errorf("frame %s: %w", r.f.Digest, err)
+		}
+		if !stored {
+			x.dropBlob(r.blob)
+			return format.Frame{}, false, nil
+		}
+		return r.f, true, nil
+	case ok && x.units != nil:
+		// virtual
+	case !ok && isPending && x.units != nil && x.locatable(pf.Chunks):
+		r.f = pf
+	default:
+		return format.Frame{}, false, nil
+	}
+	held, err := x.checkHolders(ctx, r.f.Chunks)
+	if err != nil || !held {
+		if !held && ok {
+			x.dropVirtual(key)
+		}
+		return format.Frame{}, false, err
+	}
 	if !ok {
-		return format.Frame{}, false, nil
+		x.mu.Lock()
+		if _, ok := x.frames[key]; !ok {
+			x.frames[key] = frameRec{f: pf, blob: -1}
+		}
+		delete(x.pending, key)
+		x.mu.Unlock()
 	}
-	stored, err := x.stored(ctx, f)
-	if err != nil {
-		return format.Frame{}, false, fmt.Errorf("frame %s: %w", f.Digest, err)
+	if err := x.pin(ctx, r.f.Chunks); err != nil {
+		return format.Frame{}, false, err
 	}
-	if !stored {
-		x.drop(key, i)
-		return format.Frame{}, false, nil
-	}
-	return f, true, nil
+	return r.f, true, nil
 }
 
-// PutFrame stores a frame's stored bytes as the blob f.Digest (idempotent)
-// and indexes it under key.
+// PutFrame stores a new frame (idempotent) and indexes it under key: as the
+// blob f.Digest, or virtual, its new chunks buffered for a unit (see Index).
+// It trusts that stored was made by pack.EncodeFrame from the frame's
+// chunks (the Packer's frames), so that a virtual frame regenerates to it;
+// frames from elsewhere go through PutForeignFrame.
 func (x *Index) PutFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte) error {
+	return x.putFrame(ctx, key, f, stored, true)
+}
+
+// PutForeignFrame is PutFrame for a frame whose stored bytes come from
+// elsewhere (a registry): it is kept virtual only if its raw bytes
+// re-encode to exactly stored with the pinned encoder.
+func (x *Index) PutForeignFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte) error {
+	return x.putFrame(ctx, key, f, stored, false)
+}
+
+func (x *Index) putFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) error {
 	if uint64(len(stored)) != f.StoredSize {
 		return fmt.Errorf("frame %s: stored %d bytes, frame says %d: %w",
 			f.Digest, len(stored), f.StoredSize, chunkstore.ErrSizeMismatch)
 	}
+	if x.units != nil {
+		known, raw := x.knownBytes(f.Chunks)
+		if (known > 0 && float64(known) >= x.cfg.virtualMin*float64(raw)) || (trusted && x.cfg.warm && x.warm.Load()) {
+			ok, err := x.putVirtual(ctx, key, f, stored, trusted)
+			if ok || err != nil {
+				return err
+			}
+		}
+	}
 	if err := x.st.PutBlob(ctx, f.Digest.Digest(), stored); err != nil {
 		return fmt.Errorf("storing frame %s: %w", f.Digest, err)
 	}
-	x.add(key, f)
+	x.written.Add(int64(len(stored)))
+	x.addStored(key, f)
 	return nil
 }
 
-// HasChunk reports whether a stored frame holds chunk id.
+// HasChunk reports whether the store (or the unit buffer) holds chunk id.
 func (x *Index) HasChunk(id format.ChunkID) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	_, ok := x.chunks[id]
+	return x.hasChunkLocked(id)
+}
+
+func (x *Index) hasChunkLocked(id format.ChunkID) bool {
+	if _, ok := x.chunks[id]; ok {
+		return true
+	}
+	_, ok := x.ub.chunks[id]
 	return ok
 }
 
-// Len returns the number of indexed frames and chunks.
+// locatable reports whether every chunk is held.
+func (x *Index) locatable(chunks []format.ChunkRef) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, c := range chunks {
+		if !x.hasChunkLocked(c.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// knownBytes returns the raw bytes of chunks already held, and all raw bytes.
+func (x *Index) knownBytes(chunks []format.ChunkRef) (known, raw uint64) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, c := range chunks {
+		raw += uint64(c.Size)
+		if x.hasChunkLocked(c.ID) {
+			known += uint64(c.Size)
+		}
+	}
+	return known, raw
+}
+
+// Len returns the number of indexed frames (stored and virtual) and chunks.
 func (x *Index) Len() (frames, chunks int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.byKey), len(x.chunks)
+	return len(x.frames), len(x.chunks)
 }
 
-// ReadChunk returns the verified bytes of a chunk held by an indexed frame,
-// or an error wrapping chunkstore.ErrNotFound. The caller owns the result.
+// Written returns the bytes of blobs this Index stored (frames and units).
+func (x *Index) Written() int64 { return x.written.Load() }
+
+// VirtualFrames returns the number of frames PutFrame kept virtual.
+func (x *Index) VirtualFrames() int64 { return x.virtual.Load() }
+
+// ReadChunk returns the verified bytes of a chunk the store holds, or an
+// error wrapping chunkstore.ErrNotFound. The caller owns the result.
 func (x *Index) ReadChunk(ctx context.Context, id format.ChunkID) ([]byte, error) {
+	return x.readChunk(ctx, id, true)
+}
+
+// ReadChunkUnchecked is ReadChunk for callers that verify the chunk
+// themselves (reader.ChunkReader does): the blob holding it is still
+// verified against its digest, but the chunk's bytes are not hashed.
+func (x *Index) ReadChunkUnchecked(ctx context.Context, id format.ChunkID) ([]byte, error) {
+	return x.readChunk(ctx, id, false)
+}
+
+func (x *Index) readChunk(ctx context.Context, id format.ChunkID, verify bool) ([]byte, error) {
 	x.mu.RLock()
+	if b, ok := x.ub.chunks[id]; ok {
+		x.mu.RUnlock()
+		return append([]byte(nil), b...), nil
+	}
 	loc, ok := x.chunks[id]
 	var f format.Frame
 	if ok {
-		f = x.frames[loc.frame]
+		f = x.blobs[loc.blob].f
 	}
 	x.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("chunk %s: %w", id, chunkstore.ErrNotFound)
 	}
-	raw, ok := x.cache.get(loc.frame)
+	raw, ok := x.cache.get(loc.blob)
 	if !ok {
 		stored, err := x.st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
 		if err != nil {
 			if errors.Is(err, chunkstore.ErrNotFound) {
-				x.drop(pack.FrameKey(f.Chunks), loc.frame)
+				x.dropBlob(loc.blob)
 			}
-			return nil, fmt.Errorf("reading chunk %s: frame %s: %w", id, f.Digest, err)
+			return nil, fmt.Errorf("reading chunk %s: blob %s: %w", id, f.Digest, err)
 		}
 		raw, err = pack.DecodeFrame(&f, stored, false)
 		if err != nil {
 			return nil, fmt.Errorf("reading chunk %s: %w", id, err)
 		}
-		x.cache.put(loc.frame, raw)
+		x.cache.put(loc.blob, raw)
 	}
 	end := uint64(loc.offset) + uint64(loc.size)
 	if end > uint64(len(raw)) {
-		return nil, fmt.Errorf("chunk %s: beyond its frame %s", id, f.Digest)
+		return nil, fmt.Errorf("chunk %s: beyond its blob %s", id, f.Digest)
 	}
 	b := append([]byte(nil), raw[loc.offset:end]...)
-	if format.Sum(b) != id {
-		return nil, fmt.Errorf("chunk %s in frame %s: %w", id, f.Digest, chunkstore.ErrDigestMismatch)
+	if verify && format.Sum(b) != id {
+		return nil, fmt.Errorf("chunk %s in blob %s: %w", id, f.Digest, chunkstore.ErrDigestMismatch)
 	}
 	return b, nil
 }
@@ -189,62 +393,40 @@ func (x *Index) RecordPack(idx, pack digest.Digest) {
 	x.packs[idx] = pack
 }
 
-// drop forgets frame i, indexed under key, whose blob is gone. Its chunks
-// are located again in the other frames (a rare, linear pass).
-func (x *Index) drop(key format.ChunkID, i int32) {
+// addStored indexes frame f, whose blob is present, under key. A key known
+// already as stored is left as it is; a virtual one becomes stored.
+func (x *Index) addStored(key format.ChunkID, f format.Frame) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if j, ok := x.byKey[key]; !ok || j != i {
-		return // dropped, or dropped and added again, meanwhile
-	}
-	f := x.frames[i]
-	delete(x.byKey, key)
-	x.frames[i] = format.Frame{}
-	x.dropped[key] = f
-	lost := make(map[format.ChunkID]bool)
-	for _, c := range f.Chunks {
-		if loc, ok := x.chunks[c.ID]; ok && loc.frame == i {
-			delete(x.chunks, c.ID)
-			lost[c.ID] = true
-		}
-	}
-	for n := 0; n < len(x.frames) && len(lost) > 0; n++ {
-		var off uint32
-		for _, c := range x.frames[n].Chunks {
-			if lost[c.ID] {
-				x.chunks[c.ID] = chunkLoc{frame: int32(n), offset: off, size: c.Size}
-				delete(lost, c.ID)
-			}
-			off += c.Size
-		}
-	}
-}
-
-// has reports whether a frame is indexed under key (without checking its
-// blob).
-func (x *Index) has(key format.ChunkID) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	_, ok := x.byKey[key]
-	return ok
-}
-
-// add indexes frame f under key; a key already known is left as it is.
-func (x *Index) add(key format.ChunkID, f format.Frame) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if _, ok := x.byKey[key]; ok {
+	if r, ok := x.frames[key]; ok && r.blob >= 0 {
 		return
 	}
-	n := int32(len(x.frames))
-	x.frames = append(x.frames, f)
-	x.byKey[key] = n
-	delete(x.dropped, key)
+	delete(x.pending, key)
+	x.frames[key] = frameRec{f: f, blob: x.addBlobLocked(f, false)}
+}
+
+// addBlobLocked indexes a blob and its chunks and returns its number. A unit
+// takes over the chunks held only by frames that are not units, so that
+// virtual frames rely on units where possible (see pin).
+func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
+	n, ok := x.byBlob[f.Digest]
+	if ok {
+		if !unit || x.blobs[n].unit {
+			return n
+		}
+		x.blobs[n].unit = true
+	} else {
+		n = int32(len(x.blobs))
+		x.blobs = append(x.blobs, blob{f: f, unit: unit})
+		x.byBlob[f.Digest] = n
+	}
 	var off uint32
 	for _, c := range f.Chunks {
-		if _, ok := x.chunks[c.ID]; !ok {
-			x.chunks[c.ID] = chunkLoc{frame: n, offset: off, size: c.Size}
+		old, ok := x.chunks[c.ID]
+		if !ok || (unit && !x.blobs[old.blob].unit) {
+			x.chunks[c.ID] = chunkLoc{blob: n, offset: off, size: c.Size}
 		}
 		off += c.Size
 	}
+	return n
 }

@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// frameCache is a small LRU of decoded (raw) frames bounded by total bytes.
-type frameCache struct {
+// blobCache is a small LRU of decoded (raw) blobs bounded by total bytes.
+type blobCache struct {
 	mu    sync.Mutex
 	max   int
 	used  int
@@ -15,18 +15,18 @@ type frameCache struct {
 }
 
 type cached struct {
-	frame int32
-	raw   []byte
+	blob int32
+	raw  []byte
 }
 
-func newFrameCache(max int) *frameCache {
-	return &frameCache{max: max, order: list.New(), byKey: make(map[int32]*list.Element)}
+func newBlobCache(max int) *blobCache {
+	return &blobCache{max: max, order: list.New(), byKey: make(map[int32]*list.Element)}
 }
 
-func (c *frameCache) get(frame int32) ([]byte, bool) {
+func (c *blobCache) get(blob int32) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byKey[frame]
+	e, ok := c.byKey[blob]
 	if !ok {
 		return nil, false
 	}
@@ -34,22 +34,22 @@ func (c *frameCache) get(frame int32) ([]byte, bool) {
 	return e.Value.(*cached).raw, true
 }
 
-func (c *frameCache) put(frame int32, raw []byte) {
+func (c *blobCache) put(blob int32, raw []byte) {
 	if len(raw) > c.max {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.byKey[frame]; ok {
+	if _, ok := c.byKey[blob]; ok {
 		return
 	}
-	c.byKey[frame] = c.order.PushFront(&cached{frame: frame, raw: raw})
+	c.byKey[blob] = c.order.PushFront(&cached{blob: blob, raw: raw})
 	c.used += len(raw)
 	for c.used > c.max {
 		e := c.order.Back()
 		v := e.Value.(*cached)
 		c.order.Remove(e)
-		delete(c.byKey, v.frame)
+		delete(c.byKey, v.blob)
 		c.used -= len(v.raw)
 	}
 }

@@ -38,7 +38,14 @@ func (x *Index) Refresh(ctx context.Context) error {
 		x.pending[key] = f
 	}
 	clear(x.dropped)
+	for d := range x.unitsGone {
+		delete(x.unitsDone, d)
+	}
+	clear(x.unitsGone)
 	x.mu.Unlock()
+	if err := x.scanUnits(ctx); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	refs, err := x.st.ListRefs(ctx)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
@@ -48,14 +55,63 @@ func (x *Index) Refresh(ctx context.Context) error {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
 	}
-	for key, f := range x.pending {
+	x.mu.RLock()
+	pending := make(map[format.ChunkID]format.Frame, len(x.pending))
+	for k, f := range x.pending {
+		pending[k] = f
+	}
+	x.mu.RUnlock()
+	for key, f := range pending {
 		ok, err := x.stored(ctx, f)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
 		if ok {
-			x.add(key, f)
-			delete(x.pending, key)
+			x.addStored(key, f)
+		}
+	}
+	x.mu.RLock()
+	x.warm.Store(len(x.chunks) > 0)
+	x.mu.RUnlock()
+	return nil
+}
+
+// scanUnits indexes the unit descriptors not read yet whose blob is present.
+// A descriptor whose blob is missing is looked at again by the next scan; one
+// that does not decode is ignored (gc removes it).
+func (x *Index) scanUnits(ctx context.Context) error {
+	if x.units == nil {
+		return nil
+	}
+	ds, err := x.units.ListUnits(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if x.unitsDone[d] {
+			continue
+		}
+		b, err := x.units.ReadUnit(ctx, d)
+		if errors.Is(err, chunkstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f, err := DecodeUnit(d, b)
+		if err != nil {
+			x.unitsDone[d] = true
+			continue
+		}
+		ok, err := x.stored(ctx, f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			x.mu.Lock()
+			x.addBlobLocked(f, true)
+			x.mu.Unlock()
+			x.unitsDone[d] = true
 		}
 	}
 	return nil
@@ -156,10 +212,11 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 	}
 	for _, f := range pi.Frames {
 		key := pack.FrameKey(f.Chunks)
-		if x.has(key) {
-			continue
-		}
-		if _, ok := x.pending[key]; ok {
+		x.mu.RLock()
+		r, known := x.frames[key]
+		_, pending := x.pending[key]
+		x.mu.RUnlock()
+		if (known && r.blob >= 0) || pending {
 			continue
 		}
 		ok, err := x.stored(ctx, f)
@@ -167,9 +224,11 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 			return err
 		}
 		if ok {
-			x.add(key, f)
-		} else {
+			x.addStored(key, f)
+		} else if !known {
+			x.mu.Lock()
 			x.pending[key] = f
+			x.mu.Unlock()
 		}
 	}
 	x.done[d] = true

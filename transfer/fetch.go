@@ -85,6 +85,18 @@ func (f *fetcher) plan(ctx context.Context) error {
 			case err != nil && !errors.Is(err, chunkstore.ErrNotFound):
 				return err
 			}
+			// A virtual frame of the local store (SPEC.md §8) is present too
+			// (LookupFrame pins the blobs holding its chunks).
+			if f.idx.Locatable(fr) {
+				_, ok, err := f.idx.LookupFrame(ctx, pack.FrameKey(fr.Chunks))
+				if err != nil {
+					return err
+				}
+				if ok {
+					f.pl.res.FramesPresent++
+					continue
+				}
+			}
 			if f.haveChunks(fr) {
 				f.rebuild = append(f.rebuild, frameRef{p, i})
 			} else {
@@ -292,7 +304,7 @@ func (f *fetcher) readFrames(ctx context.Context, p *reader.Pack, first, last in
 		if _, err := pack.DecodeFrame(fr, stored, true); err != nil {
 			return i, fmt.Errorf("pack %s: frame %d at offset %d: %w", pd, i, p.FrameOffset(i), err)
 		}
-		if err := f.idx.PutFrame(ctx, pack.FrameKey(fr.Chunks), *fr, stored); err != nil {
+		if err := f.idx.PutForeignFrame(ctx, pack.FrameKey(fr.Chunks), *fr, stored); err != nil {
 			return i, err
 		}
 		f.pl.mu.Lock()

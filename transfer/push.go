@@ -15,6 +15,7 @@ import (
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/pack"
 )
 
@@ -49,7 +50,7 @@ func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, ta
 	if err != nil {
 		return nil, fmt.Errorf("push: reading image %s: %w", root.Digest, err)
 	}
-	p := &pusher{st: st, g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
+	p := &pusher{st: st, frames: localsource.New(st, nil), g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
 	p.planMounts(ctx)
 	ro := opts.Registry
 	ro.Push = true
@@ -93,13 +94,14 @@ func joinWarn(a, b func(string)) func(string) {
 }
 
 type pusher struct {
-	st   chunkstore.Reader
-	g    *graph
-	opts PushOptions
-	dst  remoteRef
-	repo *registry.Repo
-	m    *meter
-	res  *Result
+	st     chunkstore.Reader
+	frames *localsource.Source // frames stored or virtual (SPEC.md §8)
+	g      *graph
+	opts   PushOptions
+	dst    remoteRef
+	repo   *registry.Repo
+	m      *meter
+	res    *Result
 
 	mountRepos []string                   // candidate repositories (full names)
 	mountFrom  map[digest.Digest][]string // blob -> repositories that should have it
@@ -332,9 +334,10 @@ func (p *pusher) opener(ctx context.Context, b ocispec.Descriptor) (registry.Ope
 	}, nil
 }
 
-// localFrame reads a frame blob (verified by the store).
+// localFrame reads a frame blob (verified by the store), or regenerates a
+// virtual frame from its chunks (checked against its digest).
 func (p *pusher) localFrame(ctx context.Context, f *format.Frame) ([]byte, error) {
-	b, err := p.st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
+	b, err := p.frames.StoredFrame(ctx, f)
 	if errors.Is(err, chunkstore.ErrNotFound) {
 		return nil, fmt.Errorf("frame %s is not in the local store (incomplete image?): %w", f.Digest, err)
 	}

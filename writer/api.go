@@ -39,7 +39,7 @@ type Progress struct {
 	BytesTotal   int64 // logical bytes to chunk (when known)
 	FramesNew    int64
 	FramesReused int64
-	StoredNew    int64 // stored bytes of new frames
+	StoredNew    int64 // stored bytes of new frames (canonical, whether kept virtual or not)
 }
 
 // Options configure Write.
@@ -77,10 +77,14 @@ type Stats struct {
 	Chunks       int64 `json:"chunks"`        // distinct data chunks
 	Frames       int64 `json:"frames"`
 	FramesNew    int64 `json:"frames_new"`
-	StoredBytes  int64 `json:"stored_bytes"`     // stored size of all packs
-	StoredNew    int64 `json:"stored_new_bytes"` // stored bytes written by this write
-	Packs        int64 `json:"packs"`
-	FilesCached  int64 `json:"files_cached"` // files not read thanks to the files cache
+	StoredBytes  int64 `json:"stored_bytes"` // stored size of all packs
+	// StoredNew counts the bytes of blobs written by this write: frames,
+	// and units holding the new chunks of virtual frames (SPEC.md §8). When
+	// writes share an Index at once, each count includes the others' blobs.
+	StoredNew     int64 `json:"stored_new_bytes"`
+	FramesVirtual int64 `json:"frames_virtual"` // new frames kept virtual
+	Packs         int64 `json:"packs"`
+	FilesCached   int64 `json:"files_cached"` // files not read thanks to the files cache
 }
 
 // Result of writing one image manifest.

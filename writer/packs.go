@@ -135,7 +135,7 @@ func packLayers(ctx context.Context, st Store, idx *storeindex.Index, packs []fo
 			pd = tracked[i].digest
 		} else if d, ok := idx.PackDigest(id); ok {
 			pd = d
-		} else if pd, err = hashPack(ctx, st, pi); err != nil {
+		} else if pd, err = hashPack(ctx, idx, pi); err != nil {
 			return nil, err
 		}
 		idx.RecordPack(id, pd)
@@ -151,12 +151,11 @@ func packLayers(ctx context.Context, st Store, idx *storeindex.Index, packs []fo
 	return layers, nil
 }
 
-// hashPack computes a pack's digest from its frames in the store.
-func hashPack(ctx context.Context, st Store, pi *format.PackIndex) (digest.Digest, error) {
+// hashPack computes a pack's digest from its frames in the store (virtual
+// ones regenerated).
+func hashPack(ctx context.Context, idx *storeindex.Index, pi *format.PackIndex) (digest.Digest, error) {
 	h := sha256.New()
-	err := pack.WritePack(ctx, h, pi, func(ctx context.Context, f *format.Frame) ([]byte, error) {
-		return st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
-	})
+	err := pack.WritePack(ctx, h, pi, idx.StoredFrame)
 	if err != nil {
 		return "", fmt.Errorf("hashing pack: %w", err)
 	}

@@ -46,6 +46,7 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	if opts.FilesCache != nil {
 		opts.FilesCache.apply(p)
 	}
+	written0, virtual0 := idx.Written(), idx.VirtualFrames()
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -86,6 +87,11 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	}
 
 	rep.setPhase("commit")
+	// Virtual frames (SPEC.md §8) keep their new chunks in units the index
+	// buffers: they are stored before any pack index names the frames.
+	if err := idx.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
 	treeLayers, err := packLayers(ctx, st, idx, treePacks, treeTrack.finish(), format.MediaTypeTreePack)
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
@@ -102,6 +108,8 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 		opts.FilesCache.record(p)
 	}
 	res := &Result{Manifest: desc, Root: rootID, Stats: stats(p, treePacks, dataPacks, rep)}
+	res.Stats.StoredNew = idx.Written() - written0
+	res.Stats.FramesVirtual = idx.VirtualFrames() - virtual0
 	return res, nil
 }
 
@@ -119,7 +127,6 @@ func stats(p *plan, treePacks, dataPacks []format.PackIndex, rep *reporter) Stat
 		Files:        int64(len(p.files)),
 		LogicalBytes: p.bytes,
 		FramesNew:    rep.framesNew.Load(),
-		StoredNew:    rep.storedNew.Load(),
 		Packs:        int64(len(treePacks) + len(dataPacks)),
 	}
 	for _, packs := range [][]format.PackIndex{treePacks, dataPacks} {

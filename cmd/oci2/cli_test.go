@@ -198,13 +198,14 @@ func TestWorkflow(t *testing.T) {
 	var gc struct {
 		Deleted int64 `json:"deleted_blobs"`
 		Bytes   int64 `json:"deleted_bytes"`
+		New     int64 `json:"compacted_new_units"` // units written by compaction
 	}
 	c.mustJSON(&gc, "gc", "--dry-run")
 	if countBlobs(t, c.store) != before || gc.Deleted == 0 {
 		t.Fatalf("gc --dry-run: %+v, blobs %d -> %d", gc, before, countBlobs(t, c.store))
 	}
 	c.mustJSON(&gc, "gc")
-	if after := countBlobs(t, c.store); gc.Deleted == 0 || after != before-int(gc.Deleted) {
+	if after := countBlobs(t, c.store); gc.Deleted == 0 || after != before-int(gc.Deleted)+int(gc.New) {
 		t.Errorf("gc: %+v, blobs %d -> %d", gc, before, after)
 	}
 	c.must("check", "--read-data")

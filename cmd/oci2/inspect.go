@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -120,7 +121,7 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 			}
 		}
 	}
-	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	cr := reader.NewChunkReader(img, localsource.New(st, nil))
 	s := &out.Stats
 	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(path string, e *format.Entry) error {
 		if path == "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/unpack"
 )
@@ -61,7 +62,7 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 	if err != nil {
 		return err
 	}
-	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	cr := reader.NewChunkReader(img, localsource.New(st, nil))
 	b := newBar()
 	opts := unpack.Options{
 		Force:    f.force,

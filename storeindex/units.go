@@ -1,0 +1,305 @@
+package storeindex
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/pack"
+)
+
+// UnitStore keeps unit descriptors (chunkstore/local keeps them in
+// oci2/units/). A descriptor is named by the digest of the blob it describes
+// and holds the pack index encoding of one frame: that blob's frame (see
+// EncodeUnit). A unit is either a blob written for new chunks of virtual
+// frames, or a canonical frame blob that holds chunks of virtual frames
+// (pinned, so it stays found after the pack indexes naming it are gone).
+type UnitStore interface {
+	// PutUnit stores (or replaces) the descriptor of blob d.
+	PutUnit(ctx context.Context, d digest.Digest, desc []byte) error
+	// ReadUnit returns the descriptor of blob d, or ErrNotFound.
+	ReadUnit(ctx context.Context, d digest.Digest) ([]byte, error)
+	// ListUnits returns every descriptor's digest, sorted.
+	ListUnits(ctx context.Context) ([]digest.Digest, error)
+	// DeleteUnit removes the descriptor of d (missing is not an error).
+	DeleteUnit(ctx context.Context, d digest.Digest) error
+}
+
+// EncodeUnit returns the descriptor of a unit blob: the pack index encoding
+// of its one frame.
+func EncodeUnit(f format.Frame) ([]byte, error) {
+	pi := format.PackIndex{Frames: []format.Frame{f}}
+	return pi.Encode()
+}
+
+// DecodeUnit decodes and checks the descriptor named d: one valid frame
+// whose digest is d.
+func DecodeUnit(d digest.Digest, b []byte) (format.Frame, error) {
+	pi, err := format.DecodePackIndex(b)
+	if err != nil {
+		return format.Frame{}, fmt.Errorf("unit %s: %w", d, err)
+	}
+	if len(pi.Frames) != 1 {
+		return format.Frame{}, fmt.Errorf("unit %s: %d frames, want 1: %w", d, len(pi.Frames), format.ErrInvalid)
+	}
+	f := pi.Frames[0]
+	if f.Digest.Digest() != d {
+		return format.Frame{}, fmt.Errorf("unit %s: describes blob %s: %w", d, f.Digest, format.ErrInvalid)
+	}
+	return f, nil
+}
+
+// ReadUnits returns the frames of every valid unit descriptor, in digest
+// order, and the digests of descriptors that do not decode.
+func ReadUnits(ctx context.Context, us UnitStore) (units []format.Frame, invalid []digest.Digest, err error) {
+	ds, err := us.ListUnits(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range ds {
+		b, err := us.ReadUnit(ctx, d)
+		if errors.Is(err, chunkstore.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := DecodeUnit(d, b)
+		if err != nil {
+			invalid = append(invalid, d)
+			continue
+		}
+		units = append(units, f)
+	}
+	return units, invalid, nil
+}
+
+// WriteUnit stores a unit: its blob, then its descriptor.
+func WriteUnit(ctx context.Context, st chunkstore.Writer, us UnitStore, f format.Frame, stored []byte) error {
+	desc, err := EncodeUnit(f)
+	if err != nil {
+		return fmt.Errorf("unit %s: %w", f.Digest, err)
+	}
+	if err := st.PutBlob(ctx, f.Digest.Digest(), stored); err != nil {
+		return fmt.Errorf("storing unit %s: %w", f.Digest, err)
+	}
+	if err := us.PutUnit(ctx, f.Digest.Digest(), desc); err != nil {
+		return fmt.Errorf("storing unit %s: %w", f.Digest, err)
+	}
+	return nil
+}
+
+// unitBuffer holds new chunks of virtual frames until they are sealed into
+// a unit (guarded by Index.mu). chunks has every chunk buffered or being
+// sealed, so they stay readable until their unit is indexed.
+type unitBuffer struct {
+	open     []format.ChunkRef
+	openRaw  int
+	chunks   map[format.ChunkID][]byte
+	inflight int // seals running
+}
+
+// batch is a list of chunks to seal into one unit.
+type batch []format.ChunkRef
+
+// putVirtual indexes f as a virtual frame and buffers its new chunks. An
+// untrusted frame that does not re-encode to stored is left to the caller
+// (ok false).
+func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) (ok bool, err error) {
+	// A trusted frame's chunks are the bytes its IDs were computed from.
+	raw, err := pack.DecodeFrame(&f, stored, !trusted)
+	if err != nil {
+		return false, fmt.Errorf("storing frame %s: %w", f.Digest, err)
+	}
+	if !trusted {
+		if enc, re := pack.EncodeFrame(raw); enc != f.Encoding || !bytes.Equal(re, stored) {
+			return false, nil
+		}
+	}
+	if f.Encoding == format.EncodingRaw {
+		raw = append([]byte(nil), raw...) // not the caller's slice
+	}
+	x.mu.Lock()
+	if _, ok := x.frames[key]; ok {
+		x.mu.Unlock()
+		return true, nil
+	}
+	var full []batch
+	var off uint64
+	for _, c := range f.Chunks {
+		b := raw[off : off+uint64(c.Size) : off+uint64(c.Size)]
+		off += uint64(c.Size)
+		if x.hasChunkLocked(c.ID) {
+			continue
+		}
+		if x.ub.openRaw > 0 && x.ub.openRaw+int(c.Size) > format.MaxFrameRawSize {
+			full = append(full, x.takeLocked())
+		}
+		x.ub.open = append(x.ub.open, c)
+		x.ub.openRaw += int(c.Size)
+		x.ub.chunks[c.ID] = b
+		if x.ub.openRaw >= x.cfg.unitSize {
+			full = append(full, x.takeLocked())
+		}
+	}
+	delete(x.pending, key)
+	x.frames[key] = frameRec{f: f, blob: -1}
+	x.mu.Unlock()
+	x.virtual.Add(1)
+
+	var first error
+	for i, b := range full {
+		if err := x.startSeal(ctx, b); err != nil {
+			for _, b := range full[i:] {
+				x.giveBack(b)
+			}
+			first = err
+			break
+		}
+	}
+	if err := x.pin(ctx, f.Chunks); err != nil && first == nil {
+		first = err
+	}
+	return true, first
+}
+
+// maxSeals bounds the units being compressed at once; PutFrame waits for a
+// slot (so buffered chunks stay bounded) but not for the seal itself, which
+// would stall the Packer's in-order pipeline behind one worker.
+const maxSeals = 2
+
+// startSeal seals b in the background once a slot is free. A seal that
+// fails gives its chunks back to the buffer: Flush retries them.
+func (x *Index) startSeal(ctx context.Context, b batch) error {
+	select {
+	case x.seals <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	go func() {
+		defer func() { <-x.seals }()
+		x.seal(context.WithoutCancel(ctx), b)
+	}()
+	return nil
+}
+
+// giveBack returns a taken batch that was not sealed to the buffer.
+func (x *Index) giveBack(b batch) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.giveBackLocked(b)
+}
+
+func (x *Index) giveBackLocked(b batch) {
+	var n int
+	for _, c := range b {
+		n += int(c.Size)
+	}
+	x.ub.open = append(append([]format.ChunkRef{}, b...), x.ub.open...)
+	x.ub.openRaw += n
+	x.ub.inflight--
+	x.idle.Broadcast()
+}
+
+// takeLocked takes the open batch and counts its seal as running.
+func (x *Index) takeLocked() batch {
+	b := batch(x.ub.open)
+	x.ub.open, x.ub.openRaw = nil, 0
+	x.ub.inflight++
+	return b
+}
+
+// seal compresses a batch into a unit, stores it and indexes it. On failure
+// the chunks go back to the buffer (a later Flush retries them).
+func (x *Index) seal(ctx context.Context, b batch) error {
+	x.mu.RLock()
+	var n int
+	for _, c := range b {
+		n += int(c.Size)
+	}
+	raw := make([]byte, 0, n)
+	for _, c := range b {
+		raw = append(raw, x.ub.chunks[c.ID]...)
+	}
+	x.mu.RUnlock()
+	u, stored := MakeUnit(b, raw)
+	err := WriteUnit(ctx, x.st, x.units, u, stored)
+
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err != nil {
+		x.giveBackLocked(b)
+		return err
+	}
+	x.ub.inflight--
+	x.idle.Broadcast()
+	x.written.Add(int64(len(stored)))
+	x.addBlobLocked(u, true)
+	for _, c := range b {
+		delete(x.ub.chunks, c.ID)
+	}
+	return nil
+}
+
+// Flush stores every buffered chunk in units and waits for seals running in
+// other goroutines. Writers call it before naming virtual frames in a
+// manifest.
+func (x *Index) Flush(ctx context.Context) error {
+	x.mu.Lock()
+	for {
+		switch {
+		case x.ub.openRaw > 0:
+			b := x.takeLocked()
+			x.mu.Unlock()
+			if err := x.seal(ctx, b); err != nil {
+				return fmt.Errorf("flushing units: %w", err)
+			}
+			x.mu.Lock()
+		case x.ub.inflight > 0:
+			x.idle.Wait()
+		default:
+			x.mu.Unlock()
+			return nil
+		}
+	}
+}
+
+// pin makes every frame blob holding one of chunks a unit too (writes its
+// descriptor), unless the chunk is held by a unit or buffered. A virtual frame
+// thus relies on units only, which the store finds without any pack index:
+// gc keeps them after the images whose frames they are are deleted.
+func (x *Index) pin(ctx context.Context, chunks []format.ChunkRef) error {
+	var todo []format.Frame
+	x.mu.RLock()
+	seen := map[int32]bool{}
+	for _, c := range chunks {
+		loc, ok := x.chunks[c.ID]
+		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
+			continue
+		}
+		if _, buffered := x.ub.chunks[c.ID]; buffered {
+			continue
+		}
+		seen[loc.blob] = true
+		todo = append(todo, x.blobs[loc.blob].f)
+	}
+	x.mu.RUnlock()
+	for _, f := range todo {
+		desc, err := EncodeUnit(f)
+		if err == nil {
+			err = x.units.PutUnit(ctx, f.Digest.Digest(), desc)
+		}
+		if err != nil {
+			return fmt.Errorf("pinning frame %s: %w", f.Digest, err)
+		}
+		x.mu.Lock()
+		x.addBlobLocked(f, true)
+		x.mu.Unlock()
+	}
+	return nil
+}
