@@ -47,7 +47,12 @@ func (f *fetcher) run(ctx context.Context) error {
 	if err := f.rebuildAll(ctx); err != nil {
 		return err
 	}
-	return f.fetchAll(ctx)
+	if err := f.fetchAll(ctx); err != nil {
+		return err
+	}
+	// Frames kept virtual (SPEC.md §8) have their new chunks buffered for
+	// units: store them before any ref names the images.
+	return f.idx.Flush(ctx)
 }
 
 // collectPacks lists every pack of the images once.
