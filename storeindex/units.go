@@ -96,16 +96,19 @@ func WriteUnit(ctx context.Context, st chunkstore.Writer, us UnitStore, f format
 
 // unitBuffer holds new chunks of virtual frames until they are sealed into
 // a unit (guarded by Index.mu). chunks has every chunk buffered or being
-// sealed, so they stay readable until their unit is indexed.
+// sealed, so they stay readable until their unit is indexed; its slices
+// point into the batches' data, which is never written once appended.
 type unitBuffer struct {
-	open     []format.ChunkRef
-	openRaw  int
+	open     batch
 	chunks   map[format.ChunkID][]byte
 	inflight int // seals running
 }
 
-// batch is a list of chunks to seal into one unit.
-type batch []format.ChunkRef
+// batch is chunks to seal into one unit, and their bytes concatenated.
+type batch struct {
+	chunks []format.ChunkRef
+	data   []byte
+}
 
 // putVirtual indexes f as a virtual frame and buffers its new chunks. An
 // untrusted frame that does not re-encode to stored is left to the caller
@@ -121,9 +124,6 @@ func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Fra
 			return false, nil
 		}
 	}
-	if f.Encoding == format.EncodingRaw {
-		raw = append([]byte(nil), raw...) // not the caller's slice
-	}
 	x.mu.Lock()
 	if _, ok := x.frames[key]; ok {
 		x.mu.Unlock()
@@ -132,18 +132,23 @@ func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Fra
 	var full []batch
 	var off uint64
 	for _, c := range f.Chunks {
-		b := raw[off : off+uint64(c.Size) : off+uint64(c.Size)]
+		b := raw[off : off+uint64(c.Size)]
 		off += uint64(c.Size)
 		if x.hasChunkLocked(c.ID) {
 			continue
 		}
-		if x.ub.openRaw > 0 && x.ub.openRaw+int(c.Size) > format.MaxFrameRawSize {
+		o := &x.ub.open
+		if len(o.data) > 0 && len(o.data)+len(b) > format.MaxFrameRawSize {
 			full = append(full, x.takeLocked())
 		}
-		x.ub.open = append(x.ub.open, c)
-		x.ub.openRaw += int(c.Size)
-		x.ub.chunks[c.ID] = b
-		if x.ub.openRaw >= x.cfg.unitSize {
+		if o.data == nil {
+			o.data = make([]byte, 0, x.cfg.unitSize+format.ChunkMaxSize)
+		}
+		start := len(o.data)
+		o.data = append(o.data, b...)
+		o.chunks = append(o.chunks, c)
+		x.ub.chunks[c.ID] = o.data[start:len(o.data):len(o.data)]
+		if len(o.data) >= x.cfg.unitSize {
 			full = append(full, x.takeLocked())
 		}
 	}
@@ -166,6 +171,14 @@ func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Fra
 		first = err
 	}
 	return true, first
+}
+
+// takeLocked takes the open batch and counts its seal as running.
+func (x *Index) takeLocked() batch {
+	b := x.ub.open
+	x.ub.open = batch{}
+	x.ub.inflight++
+	return b
 }
 
 // maxSeals bounds the units being compressed at once; PutFrame waits for a
@@ -196,38 +209,17 @@ func (x *Index) giveBack(b batch) {
 }
 
 func (x *Index) giveBackLocked(b batch) {
-	var n int
-	for _, c := range b {
-		n += int(c.Size)
-	}
-	x.ub.open = append(append([]format.ChunkRef{}, b...), x.ub.open...)
-	x.ub.openRaw += n
+	o := &x.ub.open
+	o.chunks = append(b.chunks[:len(b.chunks):len(b.chunks)], o.chunks...)
+	o.data = append(b.data[:len(b.data):len(b.data)], o.data...)
 	x.ub.inflight--
 	x.idle.Broadcast()
-}
-
-// takeLocked takes the open batch and counts its seal as running.
-func (x *Index) takeLocked() batch {
-	b := batch(x.ub.open)
-	x.ub.open, x.ub.openRaw = nil, 0
-	x.ub.inflight++
-	return b
 }
 
 // seal compresses a batch into a unit, stores it and indexes it. On failure
 // the chunks go back to the buffer (a later Flush retries them).
 func (x *Index) seal(ctx context.Context, b batch) error {
-	x.mu.RLock()
-	var n int
-	for _, c := range b {
-		n += int(c.Size)
-	}
-	raw := make([]byte, 0, n)
-	for _, c := range b {
-		raw = append(raw, x.ub.chunks[c.ID]...)
-	}
-	x.mu.RUnlock()
-	u, stored := MakeUnit(b, raw)
+	u, stored := MakeUnit(b.chunks, b.data)
 	err := WriteUnit(ctx, x.st, x.units, u, stored)
 
 	x.mu.Lock()
@@ -240,7 +232,7 @@ func (x *Index) seal(ctx context.Context, b batch) error {
 	x.idle.Broadcast()
 	x.written.Add(int64(len(stored)))
 	x.addBlobLocked(u, true)
-	for _, c := range b {
+	for _, c := range b.chunks {
 		delete(x.ub.chunks, c.ID)
 	}
 	return nil
@@ -253,7 +245,7 @@ func (x *Index) Flush(ctx context.Context) error {
 	x.mu.Lock()
 	for {
 		switch {
-		case x.ub.openRaw > 0:
+		case len(x.ub.open.chunks) > 0:
 			b := x.takeLocked()
 			x.mu.Unlock()
 			if err := x.seal(ctx, b); err != nil {
