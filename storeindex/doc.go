@@ -1,4 +1,7 @@
-// Package storeindex indexes the frames of a chunk store by frame key and
-// their chunks by ID, so a writer reuses frames the store already holds and
-// reads back chunks it did not keep in memory.
+// Package storeindex indexes what a local chunk store holds: its canonical
+// frames by frame key (stored ones, and virtual ones whose chunks other blobs
+// hold) and every chunk by ID in the frame or unit holding it (SPEC.md §8),
+// so a writer reuses frames the store already has, keeps only the new chunks
+// of frames that mostly repeat stored ones, and reads back chunks it did not
+// keep in memory.
 package storeindex
