@@ -27,7 +27,8 @@ type blobProblem struct {
 
 // graph is everything a set of refs reaches, as blob digest -> size. Meta
 // holds indexes, manifests, configs, pack indexes and any other referenced
-// blob except packs (which a local store does not keep: it keeps frames);
+// blob except packs (which a local store does not keep: it keeps frames and
+// units, SPEC.md §8);
 // Packs holds pack descriptors, Frames the frames named by pack indexes.
 type graph struct {
 	Meta      map[digest.Digest]int64

@@ -58,7 +58,8 @@ func (a *app) check(ctx context.Context, readData bool) error {
 		for _, p := range rep.Problems {
 			fmt.Println(p.String())
 		}
-		fmt.Fprintf(os.Stderr, "checked %d images, %d manifests, %d packs, %d frames", rep.Refs, rep.Manifests, rep.Packs, rep.Frames)
+		fmt.Fprintf(os.Stderr, "checked %d images, %d manifests, %d packs, %d frames (%d virtual)",
+			rep.Refs, rep.Manifests, rep.Packs, rep.Frames, rep.VirtualFrames)
 		if readData {
 			fmt.Fprintf(os.Stderr, ", read %s", humanBytes(rep.DataBytes))
 		}
