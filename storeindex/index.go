@@ -44,11 +44,12 @@ const (
 // chunks are all held by other blobs.
 //
 // PutFrame keeps a new frame virtual when the store already holds at least
-// VirtualMin of its raw bytes: only its new chunks are kept, buffered across
-// frames and compressed together into units of about UnitSize raw bytes.
-// Flush writes what is buffered; a writer calls it before it names the frames
-// in a manifest. Stores without units (no UnitStore) always get the frame's
-// blob.
+// VirtualMin of its raw bytes, or (WithWarmUnits, the default) when the store
+// held any chunk at the last Refresh: only its new chunks are kept, buffered
+// across frames and compressed together into units of about UnitSize raw
+// bytes. Flush writes what is buffered; a writer calls it before it names
+// the frames in a manifest. Stores without units (no UnitStore) always get
+// the frame's blob.
 //
 // A typical writer builds one Index per process, passes it to the Packer as
 // its FrameStore and Fetch (ReadChunk), and calls Refresh before a new write
