@@ -26,6 +26,12 @@ type IngestCleaner interface {
 	CleanIngest(ctx context.Context) (int, error)
 }
 
+// syncer is implemented by stores whose writes become durable in batches
+// (chunkstore/local): Sync makes everything written so far durable.
+type syncer interface {
+	Sync(ctx context.Context) error
+}
+
 // GCOptions configure GC.
 type GCOptions struct {
 	// DryRun reports what would be deleted and deletes nothing.
@@ -124,6 +130,12 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	if !opts.NoCompact {
 		if err := m.compact(ctx, st, g, opts.DryRun, rep, progress); err != nil {
 			return rep, err
+		}
+		// The new units must survive a power loss before the old go.
+		if s, ok := st.(syncer); ok && rep.CompactedNew > 0 {
+			if err := s.Sync(ctx); err != nil {
+				return rep, fmt.Errorf("compacting: %w", err)
+			}
 		}
 	}
 
