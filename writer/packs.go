@@ -18,16 +18,25 @@ import (
 
 // packTracker computes pack digests while a stream is packed: it follows the
 // pack boundaries of SPEC.md §5.4 over the frames the Packer reports, in
-// order, and hashes the stored bytes of new frames as they are put. A pack
-// with a reused frame (whose bytes were not at hand) is left to be resolved
-// after Finish, from the store's records or by reading its frames back.
+// order, and hashes the stored bytes of new frames as they are put. A reused
+// frame after a new one in the same pack is read back (a virtual frame is
+// regenerated) and hashed in turn. A pack that starts with reused frames
+// keeps them aside: they are read once a new frame follows in that pack; a
+// pack of reused frames only is left to be resolved after Finish, from the
+// store's records (an unchanged pack) or by reading its frames back.
 type packTracker struct {
 	pack.FrameStore
-	rep *reporter
+	rep  *reporter
+	ctx  context.Context
+	read func(context.Context, *format.Frame) ([]byte, error) // stored bytes of a reused frame
 
-	mu       sync.Mutex
-	stash    map[format.ChunkID][]byte // stored bytes of new frames, by frame digest
+	mu    sync.Mutex
+	stash map[format.ChunkID][]byte // stored bytes of new frames, by frame digest
+
+	// Used by onFrame (one goroutine), then by finish.
 	h        hash.Hash
+	lead     []format.Frame // reused frames opening the pack, not hashed yet
+	fresh    bool           // the open pack has a new frame
 	deferred bool
 	acc      uint64
 	n        int
@@ -40,8 +49,9 @@ type trackedPack struct {
 	digest digest.Digest // "" when deferred
 }
 
-func newPackTracker(fs pack.FrameStore, rep *reporter) *packTracker {
-	return &packTracker{FrameStore: fs, rep: rep, stash: make(map[format.ChunkID][]byte), h: sha256.New()}
+func newPackTracker(ctx context.Context, idx *storeindex.Index, rep *reporter) *packTracker {
+	return &packTracker{FrameStore: idx, rep: rep, ctx: ctx, read: idx.StoredFrame,
+		stash: make(map[format.ChunkID][]byte), h: sha256.New()}
 }
 
 // PutFrame implements pack.FrameStore, keeping the stored bytes for hashing.
@@ -65,16 +75,12 @@ func (t *packTracker) onFrame(ev pack.FrameEvent) {
 		t.rep.storedNew.Add(int64(f.StoredSize))
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.frames++
 	stored, ok := t.stash[f.Digest]
 	delete(t.stash, f.Digest)
+	t.mu.Unlock()
+	t.frames++
 	if !t.deferred {
-		if ok && !ev.Reused {
-			t.h.Write(stored)
-		} else {
-			t.deferred = true
-		}
+		t.hash(f, ev.Reused, stored, ok)
 	}
 	z := f.StoredSize
 	t.acc += z
@@ -90,13 +96,44 @@ func (t *packTracker) onFrame(ev pack.FrameEvent) {
 	}
 }
 
+// hash adds frame f to the open pack's hash, in order; on any failure the
+// pack is deferred.
+func (t *packTracker) hash(f *format.Frame, reused bool, stored []byte, ok bool) {
+	switch {
+	case reused && !t.fresh:
+		t.lead = append(t.lead, *f)
+	case reused:
+		b, err := t.read(t.ctx, f)
+		if err != nil {
+			t.deferred = true
+			return
+		}
+		t.h.Write(b)
+	case !ok:
+		t.deferred = true
+	default:
+		for i := range t.lead {
+			b, err := t.read(t.ctx, &t.lead[i])
+			if err != nil {
+				t.deferred = true
+				return
+			}
+			t.h.Write(b)
+		}
+		t.lead = nil
+		t.h.Write(stored)
+		t.fresh = true
+	}
+}
+
 func (t *packTracker) closePack() {
 	p := trackedPack{frames: t.n}
-	if !t.deferred {
+	if !t.deferred && len(t.lead) == 0 {
 		p.digest = digest.NewDigest(digest.SHA256, t.h)
 	}
 	t.packs = append(t.packs, p)
 	t.h.Reset()
+	t.lead, t.fresh = nil, false
 	t.deferred, t.acc, t.n = false, 0, 0
 }
 

@@ -58,7 +58,7 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 
 	rep.setPhase("data")
 	refetch := newRefetcher()
-	dataTrack := newPackTracker(idx, rep)
+	dataTrack := newPackTracker(ctx, idx, rep)
 	dpk := pack.NewPacker(ctx, pack.Options{
 		Store: dataTrack, Fetch: fetchFunc(idx, refetch), Workers: dataPackers(workers), OnFrame: dataTrack.onFrame,
 	})
@@ -76,7 +76,7 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
 	}
-	treeTrack := newPackTracker(idx, rep)
+	treeTrack := newPackTracker(ctx, idx, rep)
 	tpk := pack.NewPacker(ctx, pack.Options{Store: treeTrack, Workers: workers, OnFrame: treeTrack.onFrame})
 	if err := addTrees(tpk, p, wrapper, rootID); err != nil {
 		return nil, fmt.Errorf("writing image: tree stream: %w", err)
