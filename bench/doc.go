@@ -1,10 +1,21 @@
-// Command bench measures oci2 against the tools people use today (layered
-// tar+gzip and tar+zstd images, restic, borg, casync, umoci) on the
-// ../shared/corpus trees: bytes stored per scenario, and medians of
-// interleaved timings with peak memory. It writes bench/results/<date>.md
-// and an SVG chart and prints the tables. It never fails on a number; it
+// Command bench measures oci2 against the tools people use today on the
+// ../shared/corpus trees, in four parts (-only picks some):
+//
+//   - store: bytes, objects, time and peak memory of each scenario stored
+//     with oci2, layered tar+gzip and tar+zstd images, restic, borg, casync;
+//   - timing: oci2 create (cold, warm) and unpack against tar with gzip and
+//     zstd, and umoci unpack;
+//   - exporter: type=oci2 against BuildKit's type=oci (gzip, zstd, estargz)
+//     and type=image on a fresh buildkitd-oci2 each, cold and after a
+//     one-file change, and a small change on a large base image;
+//   - registry: push and pull through a real registry against the same
+//     trees as layered tar+gzip images.
+//
+// Times are medians of interleaved runs with min and max. It writes
+// bench/results/<date>.md and a PNG chart (gonum/plot) and prints the
+// tables, with the targets of issues 2 to 4. It never fails on a number; it
 // exits non-zero only when a command it runs fails.
 //
-//	go run ./bench -corpus /var/cache/oci2-corpus      # full run (make bench)
-//	go run ./bench -smoke                              # one small tree (make bench-smoke)
+//	go run ./bench -bin bin -corpus /var/cache/oci2-corpus   # full run (make bench)
+//	go run ./bench -bin bin -smoke                           # < 1 min (make bench-smoke)
 package main
