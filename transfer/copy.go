@@ -113,27 +113,8 @@ type copier struct {
 }
 
 func (c *copier) run(ctx context.Context, tag string) error {
-	var missing []ocispec.Descriptor
-	var mu sync.Mutex
-	c.m.phase("check", int64(len(c.g.blobs)), 0)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.jobs())
-	for _, b := range c.g.blobs {
-		g.Go(func() error {
-			ok, err := c.to.HasBlob(gctx, b.Digest)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			if !ok {
-				missing = append(missing, b)
-			}
-			mu.Unlock()
-			c.m.add(1, 0)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	missing, err := missingBlobs(ctx, c.to, c.g.blobs, c.opts.jobs(), c.m)
+	if err != nil {
 		return err
 	}
 	c.res.BlobsPresent = len(c.g.blobs) - len(missing)
@@ -143,7 +124,7 @@ func (c *copier) run(ctx context.Context, tag string) error {
 		total += b.Size
 	}
 	c.m.phase("copy", int64(len(missing)), total)
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.jobs())
 	for _, b := range missing {
 		g.Go(func() error { return c.copyBlob(gctx, b) })

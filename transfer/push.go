@@ -212,27 +212,8 @@ func (p *pusher) check(ctx context.Context) ([]ocispec.Descriptor, error) {
 			todo = append(todo, b)
 		}
 	}
-	p.m.phase("check", int64(len(todo)), 0)
-	var mu sync.Mutex
-	var missing []ocispec.Descriptor
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.jobs())
-	for _, b := range todo {
-		g.Go(func() error {
-			ok, err := p.repo.HasBlob(gctx, b.Digest)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			if !ok {
-				missing = append(missing, b)
-			}
-			mu.Unlock()
-			p.m.add(1, 0)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	missing, err := missingBlobs(ctx, p.repo, todo, p.opts.jobs(), p.m)
+	if err != nil {
 		return nil, err
 	}
 	p.res.BlobsPresent = len(p.g.blobs) - len(missing)
@@ -243,6 +224,32 @@ func (p *pusher) check(ctx context.Context) ([]ocispec.Descriptor, error) {
 		return missing[i].Digest < missing[j].Digest
 	})
 	return missing, nil
+}
+
+// missingBlobs asks repo, jobs at a time, which of blobs it lacks (in no
+// particular order), counting each answer on m.
+func missingBlobs(ctx context.Context, repo *registry.Repo, blobs []ocispec.Descriptor, jobs int, m *meter) ([]ocispec.Descriptor, error) {
+	m.phase("check", int64(len(blobs)), 0)
+	var mu sync.Mutex
+	var missing []ocispec.Descriptor
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(jobs)
+	for _, b := range blobs {
+		g.Go(func() error {
+			ok, err := repo.HasBlob(gctx, b.Digest)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			if !ok {
+				missing = append(missing, b)
+			}
+			mu.Unlock()
+			m.add(1, 0)
+			return nil
+		})
+	}
+	return missing, g.Wait()
 }
 
 // send mounts or uploads the missing blobs.
