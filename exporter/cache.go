@@ -17,34 +17,58 @@ import (
 // FileCache remembers the extents (chunk IDs) of regular files exported
 // before, so that an export reads and chunks only the files that changed.
 //
-// Design: a cache keyed by file identity, not the snapshot's diff against
-// its parent. The key is (path in the image, inode, size, mtime, ctime),
-// with nanosecond times, as git's index and restic's files cache do. It
-// works because BuildKit's snapshots are immutable once committed and,
-// with the overlayfs snapshotter on one filesystem, overlayfs reports the
-// underlying file's own inode number and times (its st_ino is persistent
-// for non-directories), so a file that comes unchanged from a lower
-// snapshot has the same key in every mount of every later snapshot, while
-// any write or copy-up changes the ctime (the kernel sets it; no user can).
-// The native snapshotter copies files into each snapshot: new inodes,
-// cache misses, still correct. The diff approach would need the
+// Design: two levels, both keyed by the file's path in the image.
+//
+// Level 1, identity: the key is (path, inode, size, mtime, ctime), with
+// nanosecond times, as git's index and restic's files cache do. A hit
+// costs nothing: the file is not even opened. It works because BuildKit's
+// snapshots are immutable once committed and, with the overlayfs
+// snapshotter on one filesystem, overlayfs reports the underlying file's
+// own inode number and times (its st_ino is persistent for
+// non-directories), so a file that comes unchanged from a lower snapshot
+// has the same key in every mount of every later snapshot, while any
+// write or copy-up changes the ctime (the kernel sets it; no user can).
+// The diff approach (the snapshot against its parent) would need the
 // snapshotter's layer directories and whiteout rules (overlay-specific,
-// different for the containerd worker's snapshotters) and would miss files
-// that a rebuild recreated with equal content; the identity key needs
-// neither. A base image pulled as tar layers is chunked on its first
-// export and found in the cache by every later export of images built on
-// it. The cache is per worker (one snapshotter, one filesystem), saved
-// with the daemon's state (snapshots outlive a restart, and so do their
-// inodes and times), and bounded: entries not used by the last exports
-// are dropped first once it is full. Extents whose chunks were since removed from the
+// different for the containerd worker's snapshotters); the identity key
+// needs neither.
+//
+// Level 2, content: a file that misses level 1 but whose (path, size) was
+// exported before is verified against the extents stored last for that
+// path and size: it is read once, cut at those extents' boundaries, and
+// every data extent's bytes must hash (SHA-256, the chunk ID) to its chunk
+// ID and every zero extent's bytes must be zeros. Nothing is trusted from
+// the metadata, so this is as safe as chunking: equal hashes mean equal
+// bytes, and chunking is a function of the bytes alone (SPEC.md §3), so
+// the file's own extents are those. It catches what level 1 cannot: a
+// rebuild whose COPY step re-created every file (new inodes and ctimes,
+// same content), and the native snapshotter, which copies files into each
+// snapshot. It saves the Rabin chunking (the largest cost of an export)
+// and the writer's frame lookups; it costs one read and the SHA-256 of the
+// file, and a changed file is given up at its first differing extent.
+//
+// A base image pulled as tar layers is chunked on its first export and
+// found in the cache by every later export of images built on it. The
+// cache is per worker (one snapshotter, one filesystem), saved with the
+// daemon's state (snapshots outlive a restart, and so do their inodes and
+// times), and bounded: entries not used by the last exports are dropped
+// first once it is full. Extents whose chunks were since removed from the
 // store are harmless: the writer reads the file again for chunks the store
 // lacks.
 type FileCache struct {
-	mu    sync.Mutex
-	m     map[fileKey]cacheEntry
-	gen   uint64
-	max   int
-	dirty bool
+	mu sync.Mutex
+	m  map[fileKey]cacheEntry
+	// latest is level 2: the key in m of the entry stored last for a path
+	// and size. It is derived from m (rebuilt on load and after a trim).
+	latest map[pathSize]fileKey
+	gen    uint64
+	max    int
+	dirty  bool
+}
+
+type pathSize struct {
+	path string
+	size int64
 }
 
 type fileKey struct {
@@ -62,8 +86,12 @@ type cacheEntry struct {
 // CacheStats describe the cache's effect on one export.
 type CacheStats struct {
 	Files    int64 `json:"files"`     // regular files, non-empty
-	Hits     int64 `json:"hits"`      // files whose extents came from the cache
+	Hits     int64 `json:"hits"`      // files whose extents came from the identity key
 	HitBytes int64 `json:"hit_bytes"` // their logical bytes, not read
+	// Verified files missed the identity key but their content matched
+	// the extents stored for their path and size (read, not chunked).
+	Verified      int64 `json:"verified"`
+	VerifiedBytes int64 `json:"verified_bytes"` // their logical bytes
 }
 
 // NewFileCache returns an empty cache holding at most maxEntries files
@@ -72,7 +100,7 @@ func NewFileCache(maxEntries int) *FileCache {
 	if maxEntries <= 0 {
 		maxEntries = 1 << 20
 	}
-	return &FileCache{m: map[fileKey]cacheEntry{}, max: maxEntries}
+	return &FileCache{m: map[fileKey]cacheEntry{}, latest: map[pathSize]fileKey{}, max: maxEntries}
 }
 
 // Len returns the number of cached files.
@@ -94,6 +122,49 @@ func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
 	return e.extents, true
 }
 
+// candidate returns the extents stored last for path and size (level 2),
+// to be verified against the file's bytes before use.
+func (c *FileCache) candidate(path string, size int64) ([]format.Extent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.latest[pathSize{path, size}]
+	if !ok {
+		return nil, false
+	}
+	e, ok := c.m[k]
+	if !ok {
+		return nil, false
+	}
+	return e.extents, true
+}
+
+// reindex rebuilds latest from m: for every path and size, the entry of
+// the newest generation (ties, which one export cannot make, go to the
+// newest ctime, then the highest inode, so the choice is deterministic).
+func (c *FileCache) reindex() {
+	c.latest = make(map[pathSize]fileKey, len(c.m))
+	for k, e := range c.m {
+		ps := pathSize{k.path, k.size}
+		if o, ok := c.latest[ps]; ok && !newer(k, e.gen, o, c.m[o].gen) {
+			continue
+		}
+		c.latest[ps] = k
+	}
+}
+
+func newer(a fileKey, agen uint64, b fileKey, bgen uint64) bool {
+	if agen != bgen {
+		return agen > bgen
+	}
+	if a.ctime != b.ctime {
+		return a.ctime > b.ctime
+	}
+	if a.ino != b.ino {
+		return a.ino > b.ino
+	}
+	return a.mtime > b.mtime
+}
+
 // add records entries as used by a new export, then trims the cache.
 func (c *FileCache) add(entries map[fileKey][]format.Extent) {
 	c.mu.Lock()
@@ -102,6 +173,7 @@ func (c *FileCache) add(entries map[fileKey][]format.Extent) {
 	c.dirty = true
 	for k, ext := range entries {
 		c.m[k] = cacheEntry{extents: ext, gen: c.gen}
+		c.latest[pathSize{k.path, k.size}] = k
 	}
 	if len(c.m) <= c.max {
 		return
@@ -118,14 +190,18 @@ func (c *FileCache) add(entries map[fileKey][]format.Extent) {
 			delete(c.m, k)
 		}
 	}
+	c.reindex()
 }
 
-// lookup gives every cached regular file its extents. The key comes from
-// the walk (writer.SourceFile), so nothing is read or stat'ed again.
-// Snapshots are immutable once committed, so the racy-git rule of the
-// writer's own files cache (distrust a file changed in the tick it was
-// read) does not apply: nothing writes to a mounted result.
+// lookup gives every cached regular file its extents. The identity key
+// comes from the walk (writer.SourceFile), so an identity hit is not read
+// or stat'ed again. Snapshots are immutable once committed, so the
+// racy-git rule of the writer's own files cache (distrust a file changed
+// in the tick it was read) does not apply: nothing writes to a mounted
+// result. Files that miss but have a candidate for their path and size
+// are then verified against it (verifyFiles), in parallel.
 func (t *mountedTree) lookup(ctx context.Context) {
+	var jobs []verifyJob
 	walkFiles(t.root, "", func(p string, n *writer.Node) {
 		if n.Size == 0 || n.Extents != nil {
 			return
@@ -141,8 +217,15 @@ func (t *mountedTree) lookup(ctx context.Context) {
 			n.Extents = slices.Clone(ext)
 			t.stats.Hits++
 			t.stats.HitBytes += int64(n.Size)
+			return
+		}
+		if ext, ok := t.cache.candidate(p, sf.Size); ok && extentsSize(ext) == n.Size {
+			jobs = append(jobs, verifyJob{node: n, src: sf, extents: slices.Clone(ext)})
 		}
 	})
+	files, size := verifyFiles(ctx, jobs)
+	t.stats.Verified += files
+	t.stats.VerifiedBytes += size
 }
 
 // remember stores the extents of the files just written. They come from

@@ -88,6 +88,7 @@ func LoadFileCache(path string, maxEntries int) (*FileCache, error) {
 		c.m[k] = cacheEntry{extents: r.Extents, gen: r.Gen}
 		c.gen = max(c.gen, r.Gen)
 	}
+	c.reindex() // level 2 is derived, not saved
 	return c, nil
 }
 

@@ -1,8 +1,10 @@
 package exporter
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/oci2/oci2/format"
@@ -63,5 +65,55 @@ func TestFileCacheBound(t *testing.T) {
 	// the newest export's entries are kept
 	if _, ok := c.get(fileKey{path: "f", ino: 4000}); !ok {
 		t.Error("newest entry dropped")
+	}
+}
+
+// TestFileCacheCandidate: level 2 (path, size) follows the newest entry
+// through add, trim, Save and LoadFileCache.
+func TestFileCacheCandidate(t *testing.T) {
+	c := NewFileCache(100)
+	ext := func(s string) []format.Extent {
+		return []format.Extent{{Length: 70000, Chunk: format.Sum([]byte(s))}}
+	}
+	c.add(map[fileKey][]format.Extent{
+		{path: "x", ino: 1, size: 70000, ctime: 1}: ext("old"),
+		{path: "y", ino: 2, size: 70000, ctime: 1}: ext("y"),
+	})
+	c.add(map[fileKey][]format.Extent{{path: "x", ino: 3, size: 70000, ctime: 2}: ext("new")})
+	check := func(c *FileCache, path string, size int64, want []format.Extent) {
+		t.Helper()
+		got, ok := c.candidate(path, size)
+		if ok != (want != nil) || !slices.Equal(got, want) {
+			t.Errorf("candidate(%s, %d) = %v, %v; want %v", path, size, got, ok, want)
+		}
+	}
+	check(c, "x", 70000, ext("new"))
+	check(c, "y", 70000, ext("y"))
+	check(c, "x", 70001, nil)
+
+	p := filepath.Join(t.TempDir(), "cache")
+	if err := c.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	l, err := LoadFileCache(p, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(l, "x", 70000, ext("new"))
+	check(l, "y", 70000, ext("y"))
+
+	// Trimming drops the old generations from both levels.
+	for g := range 5 {
+		m := map[fileKey][]format.Extent{}
+		for i := range 40 {
+			m[fileKey{path: fmt.Sprint("f", i), ino: uint64(g*1000 + i), size: 70000}] = ext(fmt.Sprintf("%d-%d", g, i))
+		}
+		l.add(m)
+	}
+	check(l, "x", 70000, nil)
+	check(l, "y", 70000, nil)
+	check(l, "f7", 70000, ext("4-7"))
+	if len(l.latest) != 40 {
+		t.Errorf("level 2 holds %d paths after the trim, want 40", len(l.latest))
 	}
 }

@@ -1,0 +1,181 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/writer"
+)
+
+// verifyJob is a file that missed the cache's identity key, with the
+// extents stored last for its path and size (the candidate).
+type verifyJob struct {
+	node    *writer.Node
+	src     *writer.SourceFile
+	extents []format.Extent // a copy, handed to node when it checks out
+}
+
+// verifyBufSize holds the largest data extent (format.ChunkMaxSize) with
+// room to spare, and is the step in which zero extents are read.
+const verifyBufSize = 1 << 20
+
+// verifyFiles checks every job's file against its candidate with
+// runtime.GOMAXPROCS(0) workers, and gives each file that checks out its
+// candidate's extents. A file that does not (changed bytes, an error
+// opening or reading it, ctx cancelled) keeps nil extents: the writer
+// chunks it, and reports any real error itself. It returns the number and
+// logical bytes of the files given extents.
+//
+// Why a checked candidate is the file's own extents: chunking is a
+// deterministic function of the file's bytes alone (SPEC.md §3: zero runs
+// by content, Rabin boundaries by content, chunker restarted at every file
+// and segment), so the same bytes always give the same extents. Every data
+// extent's bytes hashing (SHA-256) to its chunk ID and every zero extent's
+// bytes being zeros means the file holds exactly the bytes the candidate
+// was made from, so chunking it again would give the candidate.
+func verifyFiles(ctx context.Context, jobs []verifyJob) (files, size int64) {
+	if len(jobs) == 0 {
+		return 0, 0
+	}
+	var next, nfiles, nbytes atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Go(func() {
+			buf := make([]byte, verifyBufSize)
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(jobs)) {
+					return
+				}
+				j := &jobs[i]
+				if verifyFile(ctx, j.src, j.extents, buf) {
+					j.node.Extents = j.extents
+					nfiles.Add(1)
+					nbytes.Add(int64(j.node.Size))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nfiles.Load(), nbytes.Load()
+}
+
+// verifyFile reports whether sf's bytes are exactly those of ext, reading
+// sf in order and stopping at the first extent that differs.
+func verifyFile(ctx context.Context, sf *writer.SourceFile, ext []format.Extent, buf []byte) bool {
+	rc, err := sf.Open() // checks it is still the file walked
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	f, ok := rc.(*os.File)
+	if !ok {
+		return false
+	}
+	var off int64
+	for _, x := range ext {
+		if ctx.Err() != nil {
+			return false
+		}
+		n := int64(x.Length)
+		if n <= 0 || off+n > sf.Size {
+			return false
+		}
+		if x.Zero {
+			if !zerosAt(f, off, n, buf) {
+				return false
+			}
+		} else {
+			if n > int64(len(buf)) {
+				return false
+			}
+			p := buf[:n]
+			if _, err := f.ReadAt(p, off); err != nil {
+				return false
+			}
+			if format.Sum(p) != x.Chunk {
+				return false
+			}
+		}
+		off += n
+	}
+	return off == sf.Size
+}
+
+// zerosAt reports whether f's n bytes at off are all zeros. Holes (found
+// with SEEK_DATA/SEEK_HOLE) are not read; where the filesystem cannot
+// report them, every byte is read.
+func zerosAt(f *os.File, off, n int64, buf []byte) bool {
+	end := off + n
+	holes := true
+	for off < end {
+		dataEnd := end
+		if holes {
+			d, h, ok, err := nextData(f, off)
+			switch {
+			case err != nil:
+				holes = false // read everything from here
+			case !ok || d >= end:
+				return true // a hole up to end (or to the end of the file)
+			default:
+				off, dataEnd = d, min(h, end)
+			}
+		}
+		for off < dataEnd {
+			p := buf[:min(int64(len(buf)), dataEnd-off)]
+			if _, err := f.ReadAt(p, off); err != nil {
+				return false
+			}
+			if !allZero(p) {
+				return false
+			}
+			off += int64(len(p))
+		}
+	}
+	return true
+}
+
+// nextData returns the data region [d, h) of f at or after off; ok is
+// false when the rest of the file is a hole.
+func nextData(f *os.File, off int64) (d, h int64, ok bool, err error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		d, serr = unix.Seek(int(fd), off, unix.SEEK_DATA)
+		if serr == nil {
+			h, serr = unix.Seek(int(fd), d, unix.SEEK_HOLE)
+		}
+	}); err != nil {
+		return 0, 0, false, err
+	}
+	if errors.Is(serr, unix.ENXIO) {
+		return 0, 0, false, nil
+	}
+	return d, h, serr == nil, serr
+}
+
+// zeroBlock is compared against in pieces: bytes.Equal is vectorised.
+var zeroBlock [64 << 10]byte
+
+// allZero reports whether p holds only zero bytes.
+func allZero(p []byte) bool {
+	for len(p) > 0 {
+		n := min(len(p), len(zeroBlock))
+		if !bytes.Equal(p[:n], zeroBlock[:n]) {
+			return false
+		}
+		p = p[n:]
+	}
+	return true
+}
