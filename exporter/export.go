@@ -41,6 +41,7 @@ type PlatformStats struct {
 	Manifest string       `json:"manifest"`
 	Stats    writer.Stats `json:"stats"`
 	Cache    CacheStats   `json:"cache"`
+	Tree     TreeStats    `json:"tree"`
 	Seconds  float64      `json:"seconds"`
 }
 
@@ -200,6 +201,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	}
 	pr := newWriteProgress(ctx, p.ID)
 	opts.Progress = pr.update
+	opts.Extents = tree.written
 	st := i.exp.opt.State.Store
 	res, err := writer.Write(ctx, st, tree.root, opts)
 	pr.close(res, err)
@@ -219,12 +221,14 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: %w", err)
 	}
+	tree.fillExtents()
 	cs := tree.remember(ctx, st, img)
 	return desc, &PlatformStats{
 		Platform: p.ID,
 		Manifest: desc.Digest.String(),
 		Stats:    res.Stats,
 		Cache:    cs,
+		Tree:     tree.tree,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
 }

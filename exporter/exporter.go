@@ -34,6 +34,10 @@ type Opt struct {
 	// files are neither read nor chunked again (see FileCache). One per
 	// worker; nil disables it.
 	Cache *FileCache
+	// Trees remembers the walked trees of layer chains, so an export walks
+	// only the layers above them (see TreeCache). One per worker; nil
+	// disables it.
+	Trees *TreeCache
 	// Workers is the writer's parallelism (0: the writer's default).
 	Workers int
 }

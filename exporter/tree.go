@@ -12,6 +12,7 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/progress"
 	"github.com/moby/sys/user"
+	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/writer"
@@ -25,6 +26,8 @@ type mountedTree struct {
 	files   map[string]fileRecord // regular files by slash path, for the cache
 	stats   CacheStats
 	cache   *FileCache
+	tree    TreeStats
+	got     map[*writer.Node][]format.Extent // extents the writer reported
 }
 
 // fileRecord ties a regular file's node to its cache key.
@@ -64,14 +67,21 @@ func (i *instance) openTree(ctx context.Context, ref cache.ImmutableRef, session
 		}
 	}()
 
-	done := progress.OneOff(ctx, "walking "+platformID)
 	var warnings atomic.Int64
-	t.root, err = writer.FromDir(ctx, t.dir, writer.DirOptions{Warn: func(p string, err error) {
+	dirOpts := writer.DirOptions{Warn: func(p string, err error) {
 		warnings.Add(1)
 		bklog.G(ctx).Warnf("oci2 exporter: %s: %v", p, err)
-	}})
-	if err := done(err); err != nil {
-		return nil, fmt.Errorf("oci2 exporter: walking result: %w", err)
+	}}
+	if t.root, err = i.walkLayers(ctx, ref, sessionID, platformID, t, dirOpts); err != nil {
+		return nil, err
+	}
+	if t.root == nil {
+		done := progress.OneOff(ctx, "walking "+platformID)
+		t.root, err = writer.FromDir(ctx, t.dir, dirOpts)
+		if err := done(err); err != nil {
+			return nil, fmt.Errorf("oci2 exporter: walking result: %w", err)
+		}
+		t.tree.Walked = countNodes(t.root)
 	}
 	if n := warnings.Load(); n > 0 {
 		progressLog(ctx, fmt.Sprintf("%d entries skipped or incomplete (see the daemon log)", n))
@@ -83,6 +93,72 @@ func (i *instance) openTree(ctx context.Context, ref cache.ImmutableRef, session
 		t.lookup(ctx)
 	}
 	return t, nil
+}
+
+// walkLayers gets the tree of ref from the tree cache and the diffs of
+// the layers above what it knows (see TreeCache). It returns nil, and no
+// error, when the chain cannot be read that way: the caller walks the
+// whole mounted result.
+func (i *instance) walkLayers(ctx context.Context, ref cache.ImmutableRef, sessionID, platformID string,
+	t *mountedTree, opts writer.DirOptions) (*writer.Node, error) {
+	c := i.exp.opt.Trees
+	if c == nil {
+		return nil, nil
+	}
+	done := progress.OneOff(ctx, "walking "+platformID+" (layer diffs)")
+	root, err := c.chainTree(ctx, ref, t.dir, session.NewGroup(sessionID), &t.tree, opts)
+	if err == nil {
+		var st unix.Stat_t
+		if err = unix.Lstat(t.dir, &st); err == nil {
+			rebind(root, t.dir, st.Dev, "")
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, done(context.Cause(ctx))
+	}
+	_ = done(nil)
+	if err != nil {
+		// Not an error of the export: the whole result is walked instead.
+		t.tree.FullWalk = err.Error()
+		if !isNoDiff(err) {
+			bklog.G(ctx).Warnf("oci2 exporter: layer diffs of %s: %v (walking the whole result)", platformID, err)
+		}
+		return nil, nil
+	}
+	progressLog(ctx, fmt.Sprintf("%s: %d of %d layers from earlier exports, %d entries read",
+		platformID, t.tree.LayersCached, t.tree.Layers, t.tree.Walked))
+	return root, nil
+}
+
+// written records the extents the writer gives a file (writer.Options.Extents).
+func (t *mountedTree) written(n *writer.Node, ext []format.Extent) {
+	if t.got == nil {
+		t.got = make(map[*writer.Node][]format.Extent, len(t.files))
+	}
+	t.got[n] = ext
+}
+
+// fillExtents gives the files the writer chunked their extents, so the
+// files cache learns them without reading the image back. Members of a
+// hardlink group get the extents of the member that holds the data.
+func (t *mountedTree) fillExtents() {
+	groups := map[uint64][]format.Extent{}
+	for n, ext := range t.got {
+		if n.Inode != 0 {
+			groups[n.Inode] = ext
+		}
+	}
+	for _, r := range t.files {
+		n := r.node
+		if n.Extents != nil {
+			continue
+		}
+		if ext, ok := t.got[n]; ok {
+			n.Extents = ext
+		} else if ext, ok := groups[n.Inode]; ok && n.Inode != 0 {
+			n.Extents = ext
+		}
+	}
 }
 
 // Close unmounts the result.

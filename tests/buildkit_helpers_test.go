@@ -207,6 +207,12 @@ type exportStats struct {
 		Hits     int64 `json:"hits"`
 		HitBytes int64 `json:"hit_bytes"`
 	} `json:"cache"`
+	Tree struct {
+		Layers       int    `json:"layers"`
+		LayersCached int    `json:"layers_cached"`
+		Walked       int64  `json:"walked"`
+		FullWalk     string `json:"full_walk"`
+	} `json:"tree"`
 	Seconds float64 `json:"seconds"`
 }
 

@@ -115,9 +115,16 @@ func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
 		t.Errorf("stored index: %+v", idx)
 	}
 	st := statsOf(t, m)
-	t.Logf("%s: %s, %d files, %d logical bytes, %d frames (%d new), %.2fs",
+	t.Logf("%s: %s, %d files, %d logical bytes, %d frames (%d new), %.2fs; tree: %+v",
 		e.name, digestOf(t, m), st[0].Stats.Files, st[0].Stats.LogicalBytes, st[0].Stats.Frames,
-		st[0].Stats.FramesNew, st[0].Seconds)
+		st[0].Stats.FramesNew, st[0].Seconds, st[0].Tree)
+	// The tree comes from the layer diffs (exporter.TreeCache): the bottom
+	// layer walked, each layer above applied from its overlayfs upper
+	// directory (whiteouts, opaque directories, type changes); the
+	// comparison with type=local below checks the result.
+	if st[0].Tree.FullWalk != "" || st[0].Tree.Layers < 2 {
+		t.Errorf("tree not built from layer diffs: %+v", st[0].Tree)
+	}
 
 	out := d.runImage(t, "oci2-test/"+e.name)
 	for _, w := range e.want {
@@ -290,6 +297,12 @@ func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int,
 		base, s1.Seconds, s1.Stats.Files, s1.Stats.LogicalBytes>>20, s1.Stats.Frames, s1.Stats.StoredNew>>20, s1.Cache.Hits,
 		s2.Seconds, s2.Cache.Hits, s2.Cache.HitBytes>>20, s2.Stats.FramesNew, s2.Stats.StoredNew>>10,
 		100*s2.Seconds/s1.Seconds)
+	// Only the layer of COPY app/ is walked; the tree of the layers below
+	// it comes from the first export.
+	if s2.Tree.LayersCached != s2.Tree.Layers-1 || s2.Tree.Walked > napp+3 {
+		t.Errorf("after a one-file change: tree %+v, want all layers but the top from the cache and %d entries walked",
+			s2.Tree, napp+1)
+	}
 	// COPY app/ made a new snapshot: its files are new inodes and are read
 	// again; everything below it comes from the cache.
 	if s2.Cache.Hits < s2.Cache.Files-napp {

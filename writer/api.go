@@ -63,6 +63,10 @@ type Options struct {
 	// FilesCache, when set, lets Write skip reading files whose metadata did
 	// not change since the cache was saved; Write records what it read.
 	FilesCache *FilesCache
+	// Extents, when set, is called once the data is written with the
+	// extents of every regular file, in canonical order (the caller's
+	// Node; of a hardlink group only the member that holds the data).
+	Extents func(n *Node, ext []format.Extent)
 	// MaxInFlight bounds the bytes read ahead of the Packer (default 8 MiB
 	// per worker, at least 16 MiB). The file the Packer waits on may queue
 	// 4 MiB beyond it.

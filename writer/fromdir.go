@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -23,39 +22,18 @@ import (
 // reported through opts.Warn; a failure to read an xattr is an error unless
 // the filesystem does not support xattrs or it is a permission problem.
 func FromDir(ctx context.Context, dir string, opts DirOptions) (*Node, error) {
-	abs, err := filepath.Abs(dir)
+	w, err := NewWalker(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("walking %s: %w", dir, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(abs, &st); err != nil {
-		return nil, fmt.Errorf("walking %s: %w", dir, &os.PathError{Op: "lstat", Path: abs, Err: err})
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, fmt.Errorf("walking %s: not a directory", dir)
-	}
-	w := &walker{root: abs, dev: st.Dev, warn: opts.Warn, inodes: make(map[devIno]uint64)}
-	if w.warn == nil {
-		w.warn = func(string, error) {}
-	}
-	root := &Node{}
-	if err := w.fill(root, abs, "", &st); err != nil {
 		return nil, err
 	}
-	if err := w.walkDir(ctx, root, abs, ""); err != nil {
-		return nil, err
-	}
-	return root, nil
+	return w.Tree(ctx, "")
 }
 
-type devIno struct{ dev, ino uint64 }
-
 type walker struct {
-	root   string
-	dev    uint64
-	warn   func(string, error)
-	inodes map[devIno]uint64 // hardlink groups
-	now    int64             // unix ns, taken before the stats of a directory
+	root string
+	dev  uint64
+	warn func(string, error)
+	now  int64 // unix ns, taken before the stats of a directory
 }
 
 // walkDir reads the entries of the directory at path (rel from the root).
@@ -163,13 +141,9 @@ func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t) error {
 	n.UID, n.GID = st.Uid, st.Gid
 	n.MtimeSec, n.MtimeNsec = st.Mtim.Sec, uint32(st.Mtim.Nsec)
 	if n.Type != format.TypeDir && st.Nlink > 1 {
-		k := devIno{st.Dev, st.Ino}
-		id, ok := w.inodes[k]
-		if !ok {
-			id = uint64(len(w.inodes) + 1)
-			w.inodes[k] = id
-		}
-		n.Inode = id
+		// The walk stays on one filesystem, so the inode number names the
+		// group, also across walks of that filesystem (Walker).
+		n.Inode = st.Ino
 	}
 	xs, err := readXattrs(path, w.warn)
 	if err != nil {

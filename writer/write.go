@@ -70,6 +70,11 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("writing image: data stream: %w", err)
 	}
+	if opts.Extents != nil {
+		for _, f := range p.files {
+			opts.Extents(f.n, f.e.Extents)
+		}
+	}
 
 	rep.setPhase("trees")
 	wrapper, rootID, err := buildTrees(p)

@@ -144,6 +144,7 @@ type oci2Worker struct {
 	worker.Worker
 	cache     *exporter.FileCache
 	cachePath string
+	trees     *exporter.TreeCache
 	hosts     docker.RegistryHosts // buildkitd.toml's registries, for push=true
 }
 
@@ -164,13 +165,13 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 		return nil, err
 	}
 	fc, p := oci2d.fileCache(w.ID())
-	return &oci2Worker{Worker: w, cache: fc, cachePath: p, hosts: resolverFunc(cfg)}, nil
+	return &oci2Worker{Worker: w, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}, nil
 }
 
 func (w *oci2Worker) Exporter(name string, sm *session.Manager) (bkexporter.Exporter, error) {
 	if name != exporter.Type {
 		return w.Worker.Exporter(name, sm)
 	}
-	return exporter.New(exporter.Opt{State: oci2d.state, SessionManager: sm, Cache: w.cache,
+	return exporter.New(exporter.Opt{State: oci2d.state, SessionManager: sm, Cache: w.cache, Trees: w.trees,
 		RegistryHosts: w.hosts, Remotes: oci2d.remotes})
 }

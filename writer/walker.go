@@ -1,0 +1,104 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/format"
+)
+
+// Walker reads entries of one directory tree on demand, with the rules of
+// FromDir, for callers that need parts of a tree: the exporter applies a
+// layer's changes to the tree of its parent. Nodes from walks of one
+// filesystem share hardlink groups (Node.Inode is the inode number).
+type Walker struct {
+	w *walker
+}
+
+// NewWalker returns a Walker over dir, which must be a directory.
+func NewWalker(dir string, opts DirOptions) (*Walker, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("walking %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		return nil, fmt.Errorf("walking %s: %w", dir, &os.PathError{Op: "lstat", Path: abs, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("walking %s: not a directory", dir)
+	}
+	w := &walker{root: abs, dev: st.Dev, warn: opts.Warn}
+	if w.warn == nil {
+		w.warn = func(string, error) {}
+	}
+	return &Walker{w: w}, nil
+}
+
+// Dir returns the absolute directory walked.
+func (w *Walker) Dir() string { return w.w.root }
+
+// Dev returns the device number of the directory's filesystem.
+func (w *Walker) Dev() uint64 { return w.w.dev }
+
+// Entry returns the entry at rel (a slash path below Dir, "" for Dir
+// itself) without its children. It returns nil and no error when the entry
+// does not exist or is not represented (a socket, a mount point).
+func (w *Walker) Entry(rel string) (*Node, error) {
+	path := w.w.root
+	if rel != "" {
+		path = joinPath(w.w.root, rel)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("walking: %w", &os.PathError{Op: "lstat", Path: path, Err: err})
+	}
+	if st.Dev != w.w.dev {
+		w.w.warn(path, errors.New("mount point skipped (another filesystem)"))
+		return nil, nil
+	}
+	n := &Node{}
+	n.Name = rel[strings.LastIndexByte(rel, '/')+1:]
+	w.w.now = time.Now().UnixNano()
+	if err := w.w.fill(n, path, rel, &st); err != nil {
+		if errors.Is(err, errSkip) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if n.Type == format.TypeSymlink {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return nil, fmt.Errorf("walking: %w", err)
+		}
+		n.Target = target
+	}
+	return n, nil
+}
+
+// Tree returns the entry at rel with its whole subtree (nil when it does
+// not exist), as FromDir would give it.
+func (w *Walker) Tree(ctx context.Context, rel string) (*Node, error) {
+	n, err := w.Entry(rel)
+	if err != nil || n == nil || n.Type != format.TypeDir {
+		return n, err
+	}
+	path := w.w.root
+	if rel != "" {
+		path = joinPath(w.w.root, rel)
+	}
+	if err := w.w.walkDir(ctx, n, path, rel); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
