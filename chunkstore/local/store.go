@@ -35,6 +35,9 @@ type Store struct {
 
 	dirty atomic.Bool // blobs written since the last syncfs
 
+	unnamedOnce sync.Once
+	unnamedOK   bool // blobs are written as unnamed files (tmpfile.go)
+
 	heldMu sync.Mutex
 	held   map[*os.File]struct{} // lock files of unreleased leases
 }

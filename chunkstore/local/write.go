@@ -64,6 +64,13 @@ func (s *Store) WriteBlob(ctx context.Context, d digest.Digest, size int64, r io
 
 // ingest writes r as blob d. verified says r's bytes were hashed already.
 func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Reader, verified bool) error {
+	if s.unnamedSupported() {
+		if err := s.ingestUnnamed(ctx, d, size, r, verified); err != nil {
+			return fmt.Errorf("write blob %s: %w", d, err)
+		}
+		s.dirty.Store(true)
+		return nil
+	}
 	f, err := s.createTemp()
 	if err != nil {
 		return fmt.Errorf("write blob %s: %w", d, err)
@@ -128,10 +135,18 @@ func (s *Store) createTemp() (*os.File, error) {
 	}
 }
 
-// writeVerified copies r to f, hashing (unless verified) and counting, and
-// fsyncs f. It fails with ErrSizeMismatch or ErrDigestMismatch when r does
+// writeVerified copies r to f, hashing (unless verified) and counting (no
+// fsync: see Sync). It fails with ErrSizeMismatch or ErrDigestMismatch when r does
 // not hold d.
 func writeVerified(ctx context.Context, f *os.File, d digest.Digest, size int64, r io.Reader, verified bool) error {
+	if br, ok := r.(*bytes.Reader); ok && verified {
+		// Bytes in memory, hashed already: one write, no buffers.
+		if n := br.Len(); size >= 0 && int64(n) != size {
+			return fmt.Errorf("stream has %d bytes, want %d: %w", n, size, chunkstore.ErrSizeMismatch)
+		}
+		_, err := br.WriteTo(f)
+		return err
+	}
 	h := d.Algorithm().Hash()
 	var dst io.Writer = f
 	if !verified {
