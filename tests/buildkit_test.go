@@ -298,8 +298,9 @@ func testIncremental(t *testing.T, d *bkDaemon, b *bases, base string, nbig int,
 		s2.Seconds, s2.Cache.Hits, s2.Cache.HitBytes>>20, s2.Stats.FramesNew, s2.Stats.StoredNew>>10,
 		100*s2.Seconds/s1.Seconds)
 	// Only the layer of COPY app/ is walked; the tree of the layers below
-	// it comes from the first export.
-	if s2.Tree.LayersCached != s2.Tree.Layers-1 || s2.Tree.Walked > napp+3 {
+	// it comes from the first export (held in memory: after a restart the
+	// chain is walked once again, and the files cache avoids the reads).
+	if !restart && (s2.Tree.LayersCached != s2.Tree.Layers-1 || s2.Tree.Walked > napp+3) {
 		t.Errorf("after a one-file change: tree %+v, want all layers but the top from the cache and %d entries walked",
 			s2.Tree, napp+1)
 	}
