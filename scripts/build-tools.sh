@@ -4,6 +4,11 @@
 #   buildctl       github.com/moby/buildkit/cmd/buildctl (a module that requires
 #                  buildkit: `go install ...@v` refuses buildkit's exclude block)
 #   docker-buildx  github.com/docker/buildx/cmd/buildx (the docker CLI plugin)
+#   containerd, containerd-shim-runc-v2
+#                  github.com/containerd/containerd/v2 (the daemon and its runc
+#                  shim, for BuildKit's containerd worker; runc is Debian's),
+#                  CGO_ENABLED=0 (the btrfs snapshotter, which needs cgo, is
+#                  left out by its build constraint)
 #   registry       distribution v3 (tools/build-registry.sh), when present
 # Idempotent: a tool already built at the pinned version is kept.
 set -euo pipefail
@@ -11,6 +16,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.34.2}
 BUILDX_VERSION=${BUILDX_VERSION:-v0.38.2}
+# the version go.mod requires
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 mkdir -p "$BIN"
 stamp() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
 
@@ -29,6 +36,18 @@ if ! stamp docker-buildx "$BUILDX_VERSION"; then
 	mv "$d/buildx" "$BIN/docker-buildx"
 	rm -rf "$d"
 	echo "$BUILDX_VERSION" > "$BIN/.docker-buildx.version"
+fi
+
+if ! stamp containerd "$CONTAINERD_VERSION" || ! stamp containerd-shim-runc-v2 "$CONTAINERD_VERSION"; then
+	d=$(mktemp -d)
+	m=github.com/containerd/containerd/v2
+	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
+		go get "$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" >/dev/null 2>&1 &&
+		CGO_ENABLED=0 go build -o "$BIN/" -ldflags "-X $m/version.Version=$CONTAINERD_VERSION" \
+			"$m/cmd/containerd" "$m/cmd/containerd-shim-runc-v2")
+	rm -rf "$d"
+	echo "$CONTAINERD_VERSION" > "$BIN/.containerd.version"
+	echo "$CONTAINERD_VERSION" > "$BIN/.containerd-shim-runc-v2.version"
 fi
 
 if [ -x "$ROOT/tools/build-registry.sh" ]; then

@@ -1,0 +1,339 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBuildKitContainerdWorker runs buildkitd-oci2 with the containerd
+// worker only, against a containerd of its own (temporary root, state and
+// socket; the runc shim from bin/, Debian's runc), and checks that the
+// worker knows the oci2 exporter: examples/Dockerfiles/hello is exported
+// to the daemon's store, runs with `oci2 unpack --bundle` and runc, and
+// has the root filesystem of BuildKit's type=local export of the same
+// build. scripts/build-tools.sh builds containerd and its shim.
+func TestBuildKitContainerdWorker(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "containerd", "containerd-shim-runc-v2", "runc", "buildctl")
+	dir := workDir(t)
+	b := makeBases(t, dir)
+	const ns = "oci2test"
+	// after containerd stops: the shim's runc root for the namespace, if
+	// empty (the shared /run/containerd/{fifo,runc,s} are containerd's)
+	t.Cleanup(func() { os.Remove(filepath.Join("/run/containerd/runc", ns)) })
+	ctd := startContainerd(t, dir)
+	d := startBuildkitdContainerd(t, dir, ctd.sock, ns)
+	defer func() {
+		if t.Failed() {
+			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
+			t.Logf("containerd log:\n%s", ctd.logTail())
+		}
+	}()
+
+	// the only worker is containerd's
+	w := mustRun(t, nil, "buildctl", "--addr", d.addr, "debug", "workers", "-v").Stdout
+	if ex := workerLabels(w, "org.mobyproject.buildkit.worker.executor"); len(ex) != 1 || ex[0] != "containerd" {
+		t.Fatalf("workers' executors %q, want [containerd]:\n%s", ex, w)
+	}
+
+	e := bkExamples[0] // hello
+	if e.name != "hello" {
+		t.Fatalf("bkExamples[0] is %s, want hello", e.name)
+	}
+	name := "docker.io/oci2-test/ctd-hello:latest"
+	m := d.mustBuildctl(t, b, e.dir(), "type=oci2,name=oci2-test/ctd-hello")
+	if got, _ := m["image.name"].(string); got != name {
+		t.Errorf("image.name %q, want %q", got, name)
+	}
+	st := statsOf(t, m)
+	if len(st) != 1 {
+		t.Fatalf("oci2.stats: %d platforms, want 1: %+v", len(st), st)
+	}
+	s := st[0]
+	t.Logf("containerd worker: %s, %d files, %d logical bytes, %d frames (%d new), %.2fs; tree: %+v",
+		digestOf(t, m), s.Stats.Files, s.Stats.LogicalBytes, s.Stats.Frames, s.Stats.FramesNew, s.Seconds, s.Tree)
+	if s.Stats.Files == 0 || s.Stats.LogicalBytes == 0 || s.Stats.Frames == 0 {
+		t.Errorf("empty export: %+v", s.Stats)
+	}
+	if s.Tree.FullWalk != "" {
+		// not an error of the export: the exporter walked the whole result
+		t.Logf("tree not from layer diffs (full walk): %s", s.Tree.FullWalk)
+	} else if s.Tree.Layers < 2 {
+		t.Errorf("tree from layer diffs with %d layers, want >= 2 (busybox, COPY, RUN): %+v", s.Tree.Layers, s.Tree)
+	}
+	if idx := d.storedIndex(t, name); len(idx.Manifests) != 1 {
+		t.Errorf("stored index: %+v", idx)
+	}
+
+	out := d.runImage(t, "oci2-test/ctd-hello")
+	for _, w := range e.want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+
+	unpacked := filepath.Join(t.TempDir(), "unpacked")
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", name, unpacked)
+	got := snapshot(t, unpacked)
+	local := filepath.Join(t.TempDir(), "local")
+	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
+	compareTrees(t, withoutOwners(snapshot(t, local)), withoutOwners(got), compareOptions{SkipRoot: true,
+		IgnoreXat: func(_, name string) bool { return name == "security.capability" }})
+}
+
+// workerLabels returns the values of label key in the output of
+// `buildctl debug workers -v`, one per worker.
+func workerLabels(out, key string) []string {
+	var vals []string
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), key+":"); ok {
+			vals = append(vals, strings.TrimSpace(v))
+		}
+	}
+	return vals
+}
+
+// ctdDaemon is a containerd started on a temporary root, state and socket.
+type ctdDaemon struct {
+	dir  string
+	sock string // grpc address (a unix socket path)
+	log  string
+
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// startContainerd starts containerd with a minimal configuration (no CRI,
+// no NRI, overlayfs snapshotter, everything under dir) and the shim of
+// bin/ on its PATH; it stops it, and any shim left, when t ends.
+func startContainerd(t *testing.T, dir string) *ctdDaemon {
+	t.Helper()
+	c := &ctdDaemon{
+		dir:  dir,
+		sock: filepath.Join(dir, "containerd.sock"),
+		log:  filepath.Join(dir, "containerd.log"),
+	}
+	cfg := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.cri.v1.images",
+  "io.containerd.nri.v1.nri",
+]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+`, filepath.Join(dir, "ctd-root"), filepath.Join(dir, "ctd-state"), c.sock,
+		c.sock+".ttrpc", filepath.Join(dir, "ctd-opt"))
+	cfgPath := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shim, err := exec.LookPath("containerd-shim-runc-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, _ = filepath.Abs(shim)
+	logf, err := os.Create(c.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctdBin, _ := exec.LookPath("containerd")
+	c.cmd = exec.Command(ctdBin, "--config", cfgPath, "--log-level", "debug")
+	c.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(shim)+":"+os.Getenv("PATH"))
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	c.exited = make(chan error, 1)
+	go func(cmd *exec.Cmd) { c.exited <- cmd.Wait(); logf.Close() }(c.cmd)
+	t.Cleanup(func() { c.stop(t) })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		raw, _ := os.ReadFile(c.log)
+		if bytes.Contains(raw, []byte("containerd successfully booted")) {
+			return c
+		}
+		select {
+		case err := <-c.exited:
+			c.cmd = nil
+			t.Fatalf("containerd exited: %v\n%s", err, c.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd not ready after 30 s\n%s", c.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stop ends containerd (SIGTERM, SIGKILL after 20 s), then any shim it
+// started that is still running, and reports mounts left under dir.
+func (c *ctdDaemon) stop(t *testing.T) {
+	if c.cmd != nil {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-time.After(20 * time.Second):
+			c.cmd.Process.Kill()
+			<-c.exited
+		}
+		c.cmd = nil
+	}
+	for _, pid := range shimsOf(c.sock) {
+		t.Errorf("containerd shim %d still running after the test: killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if ms := mountsUnder(c.dir); len(ms) > 0 {
+		t.Errorf("mounts left under %s: %q", c.dir, ms)
+		for i := len(ms) - 1; i >= 0; i-- {
+			syscall.Unmount(ms[i], syscall.MNT_DETACH)
+		}
+	}
+}
+
+func (c *ctdDaemon) logTail() string {
+	b, _ := os.ReadFile(c.log)
+	return clip(string(b))
+}
+
+// shimsOf returns the pids of containerd-shim-runc-v2 processes started by
+// the containerd listening on sock (their -address argument).
+func shimsOf(sock string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(raw), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != "containerd-shim-runc-v2" {
+			continue
+		}
+		for i, a := range args {
+			if a == "-address" && i+1 < len(args) && args[i+1] == sock {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// mountsUnder lists the mount points of this mount namespace below dir, in
+// mount order.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 ...) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// startBuildkitdContainerd starts buildkitd-oci2 as startBuildkitd does,
+// but with the containerd worker only (containerd at sock, namespace ns).
+func startBuildkitdContainerd(t *testing.T, dir, sock, ns string) *bkDaemon {
+	t.Helper()
+	d := &bkDaemon{
+		dir:  dir,
+		root: filepath.Join(dir, "bk-root"),
+		addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
+		log:  filepath.Join(dir, "buildkitd.log"),
+	}
+	d.store = filepath.Join(d.root, "oci2")
+	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
+		"--config", filepath.Join(dir, "buildkitd.toml"), "--oci-worker=false",
+		"--containerd-worker=true", "--containerd-worker-addr", sock,
+		"--containerd-worker-namespace", ns, "--debug")
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	d.exited = exited
+	go func(cmd *exec.Cmd) { exited <- cmd.Wait(); logf.Close() }(d.cmd)
+	t.Cleanup(d.stop)
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := run(t.Context(), nil, "buildctl", "--addr", d.addr, "debug", "workers")
+		if r.Err == nil {
+			return d
+		}
+		select {
+		case err := <-exited:
+			d.cmd = nil
+			t.Fatalf("buildkitd-oci2 exited: %v\n%s", err, d.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buildkitd-oci2 not ready after 60 s: %v\n%s", r.Err, d.logTail())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
