@@ -88,3 +88,22 @@ func checkBlobFile(t *testing.T, p string, want []byte) {
 		t.Fatalf("blob file mode: %v, %v", fi, err)
 	}
 }
+
+// PutHashedBlob stores the bytes it is given under d without hashing them:
+// callers vouch for the digest.
+func TestPutHashedBlob(t *testing.T) {
+	dir := t.TempDir()
+	st := mustOpen(t, dir)
+	b := []byte("hashed by the caller")
+	d := digest.FromBytes(b)
+	if err := st.PutHashedBlob(t.Context(), d, b); err != nil {
+		t.Fatal(err)
+	}
+	checkBlobFile(t, filepath.Join(dir, "blobs", "sha256", d.Encoded()), b)
+	if got, err := st.ReadBlob(t.Context(), d, 0); err != nil || !bytes.Equal(got, b) {
+		t.Fatalf("ReadBlob = %q, %v", got, err)
+	}
+	if err := st.PutHashedBlob(t.Context(), "sha256:zz", b); err == nil {
+		t.Fatal("PutHashedBlob accepted an invalid digest")
+	}
+}

@@ -50,6 +50,19 @@ func (s *Store) PutBlob(ctx context.Context, d digest.Digest, data []byte) error
 	return s.ingest(ctx, d, int64(len(data)), bytes.NewReader(data), true)
 }
 
+// PutHashedBlob is PutBlob for bytes the caller has just hashed to d itself
+// (a frame the Packer encoded and digested): it does not hash them again.
+// Bytes of any other origin go through PutBlob.
+func (s *Store) PutHashedBlob(ctx context.Context, d digest.Digest, data []byte) error {
+	if err := chunkstore.CheckDigest(d); err != nil {
+		return err
+	}
+	if s.has(d, int64(len(data))) {
+		return nil
+	}
+	return s.ingest(ctx, d, int64(len(data)), bytes.NewReader(data), true)
+}
+
 // WriteBlob implements chunkstore.Writer. r is not read when the blob is
 // already stored.
 func (s *Store) WriteBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
