@@ -249,6 +249,12 @@ func (x *Index) PutForeignFrame(ctx context.Context, key format.ChunkID, f forma
 	return x.putFrame(ctx, key, f, stored, false)
 }
 
+// hashedPutter is a store that can skip hashing bytes the caller just
+// digested (local.Store).
+type hashedPutter interface {
+	PutHashedBlob(ctx context.Context, d digest.Digest, data []byte) error
+}
+
 func (x *Index) putFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) error {
 	if uint64(len(stored)) != f.StoredSize {
 		return fmt.Errorf("frame %s: stored %d bytes, frame says %d: %w",
@@ -263,7 +269,11 @@ func (x *Index) putFrame(ctx context.Context, key format.ChunkID, f format.Frame
 			}
 		}
 	}
-	if err := x.st.PutBlob(ctx, f.Digest.Digest(), stored); err != nil {
+	put := x.st.PutBlob
+	if hp, ok := x.st.(hashedPutter); ok && trusted {
+		put = hp.PutHashedBlob // the Packer digested stored itself
+	}
+	if err := put(ctx, f.Digest.Digest(), stored); err != nil {
 		return fmt.Errorf("storing frame %s: %w", f.Digest, err)
 	}
 	x.written.Add(int64(len(stored)))

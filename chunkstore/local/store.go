@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -33,7 +32,7 @@ type Store struct {
 	dir   string
 	refMu sync.Mutex // serializes this process's index updates before the flock
 
-	dirty atomic.Bool // blobs written since the last syncfs
+	pend pending // written since the last Sync (sync.go)
 
 	unnamedOnce sync.Once
 	unnamedOK   bool // blobs are written as unnamed files (tmpfile.go)

@@ -50,7 +50,7 @@ func (s *Store) PutUnit(ctx context.Context, d digest.Digest, desc []byte) error
 		os.Remove(tmp)
 		return fmt.Errorf("write unit %s: %w", d, err)
 	}
-	s.dirty.Store(true)
+	s.markWritten(s.unitPath(d))
 	return nil
 }
 
@@ -111,7 +111,7 @@ func (s *Store) DeleteUnit(ctx context.Context, d digest.Digest) error {
 	if err := os.Remove(s.unitPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete unit %s: %w", d, err)
 	}
-	s.dirty.Store(true)
+	s.markRemoved(s.unitPath(d))
 	return nil
 }
 

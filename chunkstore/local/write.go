@@ -21,12 +21,12 @@ import (
 // it is checked (size, digest) and renamed into blobs/sha256. A blob already
 // stored (with the right size) is success.
 //
-// Durability is batched: instead of two fsyncs per blob (file and
-// directory, about 2 ms each here, which dominated writing thousands of
-// frames), the store calls syncfs(2) once before any ref changes (SetRef,
-// Sync). A ref therefore never names a blob that a power loss could take
-// away, and a process killed at any point loses nothing, since the page cache
-// survives it. After a power loss an unreferenced blob may be short; has()
+// Durability is batched (sync.go): instead of two fsyncs per blob (file
+// and directory, about 2 ms each here, which dominated writing thousands of
+// frames), the store makes what it wrote durable once before any ref
+// changes (SetRef, Sync). A ref therefore never names a blob that a power
+// loss could take away, and a process killed at any point loses nothing,
+// since the page cache survives it. After a power loss an unreferenced blob may be short; has()
 // compares sizes, so it is rewritten, and gc removes it.
 
 // has reports whether d is stored with the given size (any size when < 0).
@@ -81,7 +81,7 @@ func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Re
 		if err := s.ingestUnnamed(ctx, d, size, r, verified); err != nil {
 			return fmt.Errorf("write blob %s: %w", d, err)
 		}
-		s.dirty.Store(true)
+		s.markWritten(s.blobPath(d))
 		return nil
 	}
 	f, err := s.createTemp()
@@ -101,27 +101,7 @@ func (s *Store) ingest(ctx context.Context, d digest.Digest, size int64, r io.Re
 		os.Remove(tmp)
 		return fmt.Errorf("write blob %s: %w", d, err)
 	}
-	s.dirty.Store(true)
-	return nil
-}
-
-// Sync makes every blob written so far durable (syncfs on the store's
-// filesystem). SetRef calls it; callers that hand blobs to another process
-// without a ref may call it too.
-func (s *Store) Sync(ctx context.Context) error {
-	if !s.dirty.Swap(false) {
-		return nil
-	}
-	f, err := os.Open(s.dir)
-	if err != nil {
-		s.dirty.Store(true)
-		return fmt.Errorf("sync store: %w", err)
-	}
-	defer f.Close()
-	if err := unix.Syncfs(int(f.Fd())); err != nil {
-		s.dirty.Store(true)
-		return fmt.Errorf("sync store: %w", err)
-	}
+	s.markWritten(s.blobPath(d))
 	return nil
 }
 
