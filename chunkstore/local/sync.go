@@ -21,7 +21,11 @@ import (
 //
 // syncFilesMax is where syncfs takes over: fsync costs a journal commit
 // per call (parallel calls share commits), syncfs one flush of everything.
-const syncFilesMax = 256
+// Measured here: a cold create of debian-build (1,600 frames) takes the
+// same time either way (2.1 s); its cold export in buildkitd after a COPY
+// of the tree takes 2.75 s with fsyncs and 3.0 s with syncfs, which also
+// flushes the 440 MB the COPY left dirty.
+const syncFilesMax = 4096
 
 // pending is what was written since the last Sync.
 type pending struct {
