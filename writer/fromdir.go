@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
@@ -32,12 +33,13 @@ func FromDir(ctx context.Context, dir string, opts DirOptions) (*Node, error) {
 type walker struct {
 	root string
 	dev  uint64
-	warn func(string, error)
-	now  int64 // unix ns, taken before the stats of a directory
+	warn func(string, error) // safe for concurrent use
 }
 
-// walkDir reads the entries of the directory at path (rel from the root).
-func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
+// walkDir reads the entries of the directory at path (rel from the root),
+// then walks its subdirectories: in a goroutine of g while g has room,
+// else in this one (so no walker ever waits for another).
+func (w *walker) walkDir(ctx context.Context, g *errgroup.Group, n *Node, path, rel string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 		return fmt.Errorf("walking: %w", err)
 	}
 	sort.Strings(names)
-	w.now = time.Now().UnixNano() // before any stat below
+	now := time.Now().UnixNano() // before any stat below
 	var subdirs []*Node
 	for _, name := range names {
 		cpath, crel := joinPath(path, name), name
@@ -74,7 +76,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 		}
 		c := &Node{}
 		c.Name = name
-		if err := w.fill(c, cpath, crel, &st); err != nil {
+		if err := w.fill(c, cpath, crel, &st, now); err != nil {
 			if errors.Is(err, errSkip) {
 				continue
 			}
@@ -100,7 +102,11 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 		if rel != "" {
 			crel = rel + "/" + c.Name
 		}
-		if err := w.walkDir(ctx, c, joinPath(path, c.Name), crel); err != nil {
+		cpath := joinPath(path, c.Name)
+		if g.TryGo(func() error { return w.walkDir(ctx, g, c, cpath, crel) }) {
+			continue
+		}
+		if err := w.walkDir(ctx, g, c, cpath, crel); err != nil {
 			return err
 		}
 	}
@@ -111,7 +117,7 @@ func (w *walker) walkDir(ctx context.Context, n *Node, path, rel string) error {
 var errSkip = errors.New("skipped")
 
 // fill sets n's type and metadata from st and reads its xattrs.
-func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t) error {
+func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t, now int64) error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		n.Type = format.TypeDir
@@ -119,7 +125,7 @@ func (w *walker) fill(n *Node, path, rel string, st *unix.Stat_t) error {
 		n.Type = format.TypeReg
 		n.Size = uint64(st.Size)
 		n.Content = &SourceFile{Dir: w.root, Rel: rel, Path: path, Dev: st.Dev, Ino: st.Ino,
-			Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(), StatNs: w.now}
+			Size: st.Size, MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano(), StatNs: now}
 	case unix.S_IFLNK:
 		n.Type = format.TypeSymlink
 	case unix.S_IFCHR, unix.S_IFBLK:

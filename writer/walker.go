@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
@@ -35,9 +38,14 @@ func NewWalker(dir string, opts DirOptions) (*Walker, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, fmt.Errorf("walking %s: not a directory", dir)
 	}
-	w := &walker{root: abs, dev: st.Dev, warn: opts.Warn}
-	if w.warn == nil {
-		w.warn = func(string, error) {}
+	w := &walker{root: abs, dev: st.Dev, warn: func(string, error) {}}
+	if opts.Warn != nil {
+		var mu sync.Mutex
+		w.warn = func(p string, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			opts.Warn(p, err)
+		}
 	}
 	return &Walker{w: w}, nil
 }
@@ -69,8 +77,7 @@ func (w *Walker) Entry(rel string) (*Node, error) {
 	}
 	n := &Node{}
 	n.Name = rel[strings.LastIndexByte(rel, '/')+1:]
-	w.w.now = time.Now().UnixNano()
-	if err := w.w.fill(n, path, rel, &st); err != nil {
+	if err := w.w.fill(n, path, rel, &st, time.Now().UnixNano()); err != nil {
 		if errors.Is(err, errSkip) {
 			return nil, nil
 		}
@@ -86,6 +93,10 @@ func (w *Walker) Entry(rel string) (*Node, error) {
 	return n, nil
 }
 
+// walkers is how many directories are read at once: the walk waits on
+// system calls (stat, listxattr) more than it computes.
+func walkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
 // Tree returns the entry at rel with its whole subtree (nil when it does
 // not exist), as FromDir would give it.
 func (w *Walker) Tree(ctx context.Context, rel string) (*Node, error) {
@@ -97,7 +108,18 @@ func (w *Walker) Tree(ctx context.Context, rel string) (*Node, error) {
 	if rel != "" {
 		path = joinPath(w.w.root, rel)
 	}
-	if err := w.w.walkDir(ctx, n, path, rel); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(walkers())
+	err = w.w.walkDir(gctx, g, n, path, rel)
+	if err != nil {
+		cancel()
+	}
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return nil, err
 	}
 	return n, nil
