@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&c.timingTree, "timing-tree", "debian-build", "corpus tree the timings run on")
 	flag.IntVar(&c.runs, "runs", 0, "timed runs per operation (default 3, smoke 2)")
 	flag.IntVar(&c.rebuilds, "rebuilds", 0, "images in the rebuild scenario (default 5, smoke 2)")
-	flag.StringVar(&c.exportTree, "export-tree", "debian-minbase", "corpus tree the exporter scenario COPYs")
+	flag.StringVar(&c.exportTree, "export-tree", "debian-minbase,debian-build", "corpus trees the exporter scenario COPYs (comma-separated; one case each)")
 	flag.StringVar(&c.largeBase, "large-base", "debian-build", "corpus tree used as the large base image (\"\": no such case)")
 	flag.StringVar(&c.registryTrees, "registry-trees", "debian-minbase,go-app-v1,go-app-v2", "base,v1,v2 corpus trees of the registry scenario")
 	flag.IntVar(&c.storeRuns, "store-runs", 0, "runs of each store scenario (default -runs)")
@@ -176,15 +176,18 @@ func run(ctx context.Context, c config) (int, error) {
 	if c.only["exporter"] && ctx.Err() == nil {
 		part("exporter")
 		// smoke: a small part of the generated tree (the whole run stays < 1 min)
-		copyTree, baseTree := filepath.Join(timingTree, "usr", "lib"), ""
+		copyTrees, baseTree := []string{filepath.Join(timingTree, "usr", "lib")}, ""
 		if !c.smoke {
-			copyTree = filepath.Join(c.corpus, c.exportTree)
+			copyTrees = nil
+			for _, t := range strings.Split(c.exportTree, ",") {
+				copyTrees = append(copyTrees, filepath.Join(c.corpus, t))
+			}
 			if c.largeBase != "" {
 				baseTree = filepath.Join(c.corpus, c.largeBase)
 			}
 		}
 		var note string
-		rp.Exports, note = runExporter(ctx, c, r, oci2, copyTree, baseTree, scratch, logf)
+		rp.Exports, note = runExporter(ctx, c, r, oci2, copyTrees, baseTree, scratch, logf)
 		rp.addNote(note)
 	}
 

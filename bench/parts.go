@@ -29,8 +29,9 @@ func findTool(binDir, name string) string {
 }
 
 // runExporter runs the exporter scenario: cases copy (FROM scratch + COPY
-// of copyTree) and, when baseTree is set, a small change on a large base.
-func runExporter(ctx context.Context, c config, r *runner, oci2, copyTree, baseTree, scratch string,
+// of each of copyTrees) and, when baseTree is set, a small change on a
+// large base.
+func runExporter(ctx context.Context, c config, r *runner, oci2 string, copyTrees []string, baseTree, scratch string,
 	logf func(string, ...any)) ([]exportResult, string) {
 	daemonBin, buildctl := findTool(c.binDir, "buildkitd-oci2"), findTool(c.binDir, "buildctl")
 	switch {
@@ -45,14 +46,19 @@ func runExporter(ctx context.Context, c config, r *runner, oci2, copyTree, baseT
 	e := &exportBench{daemonBin: daemonBin, buildctl: buildctl, work: filepath.Join(work, "daemons"),
 		runs: c.exportRuns, tools: exportTools(c.smoke), logf: logf}
 	var out []exportResult
-	cc, err := copyCase(ctx, r, copyTree, work)
-	if err != nil {
-		r.failed = append(r.failed, "exporter copy case: "+err.Error())
-		return nil, ""
+	for _, tree := range copyTrees {
+		if ctx.Err() != nil {
+			break
+		}
+		cc, err := copyCase(ctx, r, tree, work)
+		if err != nil {
+			r.failed = append(r.failed, "exporter copy case: "+err.Error())
+			return out, ""
+		}
+		logf("exporter: %s, %d tools, %d runs", cc.Name, len(e.tools), e.runs)
+		out = append(out, e.runCase(ctx, cc))
+		os.RemoveAll(cc.Context)
 	}
-	logf("exporter: %s, %d tools, %d runs", cc.Name, len(e.tools), e.runs)
-	out = append(out, e.runCase(ctx, cc))
-	os.RemoveAll(cc.Context)
 	if baseTree != "" && ctx.Err() == nil {
 		bc, err := largeBaseCase(ctx, r, oci2, baseTree, work)
 		if err != nil {
