@@ -198,10 +198,11 @@ func (c *FileCache) add(entries map[fileKey][]format.Extent) {
 // or stat'ed again. Snapshots are immutable once committed, so the
 // racy-git rule of the writer's own files cache (distrust a file changed
 // in the tick it was read) does not apply: nothing writes to a mounted
-// result. Files that miss but have a candidate for their path and size
-// are then verified against it (verifyFiles), in parallel.
+// result. A file that misses but has extents stored for its path and
+// size gets them as its Candidate: the writer checks them against the
+// file's bytes while it writes (writer.Node.Candidate), in parallel with
+// packing the files before it.
 func (t *mountedTree) lookup(ctx context.Context) {
-	var jobs []verifyJob
 	walkFiles(t.root, "", func(p string, n *writer.Node) {
 		if n.Size == 0 || n.Extents != nil {
 			return
@@ -220,12 +221,9 @@ func (t *mountedTree) lookup(ctx context.Context) {
 			return
 		}
 		if ext, ok := t.cache.candidate(p, sf.Size); ok && extentsSize(ext) == n.Size {
-			jobs = append(jobs, verifyJob{node: n, src: sf, extents: slices.Clone(ext)})
+			n.Candidate = slices.Clone(ext)
 		}
 	})
-	files, size := verifyFiles(ctx, jobs)
-	t.stats.Verified += files
-	t.stats.VerifiedBytes += size
 }
 
 // remember stores the extents of the files just written. They come from

@@ -3,14 +3,17 @@ package exporter
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/oci2/oci2/chunking"
+	"github.com/oci2/oci2/chunkstore/memstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/writer"
 )
@@ -168,40 +171,74 @@ func TestCacheVerify(t *testing.T) {
 	tr := &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
 	tr.lookup(context.Background())
 
-	var verified, verifiedBytes int64
+	// lookup: identity hits get extents; re-created files get the newest
+	// extents of their path and size as candidates, whatever their bytes.
+	wantCand := map[string][]format.Extent{"changed": extentsOf(t, changed), "zeros-changed": want["zeros"]}
+	for rel, w := range want {
+		if rel != "ident" {
+			wantCand[rel] = w
+		}
+	}
 	for rel, n := range nodes {
-		w, ok := want[rel]
-		if !ok {
-			if n.Extents != nil {
-				t.Errorf("%s: got extents %v, want none (left to the writer)", rel, n.Extents)
+		if rel == "ident" {
+			if !slices.Equal(n.Extents, want["ident"]) || n.Candidate != nil {
+				t.Errorf("ident: extents %v candidate %v, want an identity hit", n.Extents, n.Candidate)
 			}
 			continue
 		}
-		if !slices.Equal(n.Extents, w) {
-			t.Errorf("%s: got extents %v, want %v", rel, n.Extents, w)
-		}
-		if rel != "ident" {
-			verified++
-			verifiedBytes += int64(n.Size)
+		if n.Extents != nil || !slices.Equal(n.Candidate, wantCand[rel]) {
+			t.Errorf("%s: extents %v candidate %v, want candidate %v", rel, n.Extents, n.Candidate, wantCand[rel])
 		}
 	}
-	wantStats := CacheStats{Files: int64(len(nodes)), Hits: 1, HitBytes: int64(len(orig["ident"])),
-		Verified: verified, VerifiedBytes: verifiedBytes}
+	wantStats := CacheStats{Files: int64(len(nodes)), Hits: 1, HitBytes: int64(len(orig["ident"]))}
 	if tr.stats != wantStats {
 		t.Errorf("stats %+v, want %+v", tr.stats, wantStats)
 	}
 	if len(tr.files) != len(nodes) {
 		t.Errorf("%d files recorded for remember, want %d", len(tr.files), len(nodes))
 	}
-
 	// The node gets its own copy: changing it leaves the cache alone.
-	if len(nodes["a"].Extents) == 0 {
-		return
-	}
-	nodes["a"].Extents[0].Length++
+	nodes["a"].Candidate[0].Length++
 	if got, _ := c.candidate("a", int64(len(orig["a"]))); !slices.Equal(got, want["a"]) {
 		t.Error("the cache's extents changed with a node's")
 	}
+	nodes["a"].Candidate[0].Length--
+
+	// The writer checks the candidates: the unchanged files verify, the
+	// changed ones are chunked, and every file gets its true extents.
+	got, stats := writeTree(t, root)
+	var verified, verifiedBytes int64
+	for rel, n := range nodes {
+		if w, ok := want[rel]; ok && rel != "ident" {
+			verified++
+			verifiedBytes += int64(n.Size)
+			if !slices.Equal(got[n], w) {
+				t.Errorf("%s: written with %v, want %v", rel, got[n], w)
+			}
+		}
+	}
+	if !slices.Equal(got[nodes["changed"]], extentsOf(t, changedNow)) ||
+		!slices.Equal(got[nodes["zeros-changed"]], extentsOf(t, zerosNow)) {
+		t.Error("changed files were not chunked anew")
+	}
+	if stats.FilesVerified != verified || stats.BytesVerified != verifiedBytes {
+		t.Errorf("writer verified %d files (%d bytes), want %d (%d)", stats.FilesVerified, stats.BytesVerified, verified, verifiedBytes)
+	}
+}
+
+// writeTree writes root into a memory store and returns the extents the
+// writer reports per node, and its stats.
+func writeTree(t testing.TB, root *writer.Node) (map[*writer.Node][]format.Extent, writer.Stats) {
+	t.Helper()
+	got := map[*writer.Node][]format.Extent{}
+	res, err := writer.Write(context.Background(), memstore.New(), root, writer.Options{
+		Config:  ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		Extents: func(n *writer.Node, ext []format.Extent) { got[n] = ext },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, res.Stats
 }
 
 func TestCacheVerifyUnreadable(t *testing.T) {
@@ -220,24 +257,14 @@ func TestCacheVerifyUnreadable(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "gone")); err != nil {
 		t.Fatal(err)
 	}
-
-	// ctx cancelled: nothing is verified, nothing fails.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	tr := &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
-	tr.lookup(ctx)
-	if tr.stats.Verified != 0 || nodes["kept"].Extents != nil {
-		t.Errorf("cancelled lookup verified %d files", tr.stats.Verified)
-	}
-
-	// A file that cannot be opened is left to the writer.
-	tr = &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
 	tr.lookup(context.Background())
-	if nodes["gone"].Extents != nil {
-		t.Errorf("removed file got extents %v", nodes["gone"].Extents)
-	}
-	if nodes["kept"].Extents == nil || tr.stats.Verified != 1 || tr.stats.VerifiedBytes != 60000 {
-		t.Errorf("kept file: extents %v, stats %+v", nodes["kept"].Extents, tr.stats)
+	// A file that cannot be opened does not verify: the writer then
+	// reports the real error, naming it.
+	_, err := writer.Write(context.Background(), memstore.New(), root, writer.Options{
+		Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}}})
+	if err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Errorf("write with a vanished file: %v, want an error naming it", err)
 	}
 }
 
@@ -252,78 +279,21 @@ func TestCacheVerifyRemember(t *testing.T) {
 	c.add(map[fileKey][]format.Extent{recreatedKey(nodes["f"]): extentsOf(t, b)})
 	tr := &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
 	tr.lookup(context.Background())
+	tr.got, _ = writeTree(t, root)
+	tr.fillExtents()
 	tr.remember(context.Background(), nil, nil)
-	if tr.stats.Verified != 1 || c.Len() != 2 {
-		t.Fatalf("verified %d, cache holds %d entries, want 1 and 2", tr.stats.Verified, c.Len())
+	if c.Len() != 2 {
+		t.Fatalf("cache holds %d entries, want 2", c.Len())
 	}
 	// The next export finds it by identity.
 	root, _ = walkTree(t, dir)
 	tr = &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
 	tr.lookup(context.Background())
-	if tr.stats.Hits != 1 || tr.stats.Verified != 0 {
+	if tr.stats.Hits != 1 {
 		t.Errorf("second export: stats %+v, want one identity hit", tr.stats)
 	}
 	sf := nodes["f"].Content.(*writer.SourceFile)
 	if k := c.latest[pathSize{"f", sf.Size}]; k.ino != sf.Ino || k.ctime != sf.CtimeNs {
 		t.Errorf("level 2 points at %+v, want the newest identity", k)
 	}
-}
-
-func BenchmarkVerify(b *testing.B) {
-	dir := b.TempDir()
-	var total int64
-	for i := range 64 {
-		size := 256<<10 + i*24<<10 // 256 KiB .. 1.7 MiB, 64 MiB in all
-		writeFile(b, dir, fmt.Sprintf("f%02d", i), randBytes(uint64(i), size))
-		total += int64(size)
-	}
-	_, nodes := walkTree(b, dir)
-	var jobs []verifyJob
-	for _, rel := range slices.Sorted(func(yield func(string) bool) {
-		for k := range nodes {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		n := nodes[rel]
-		jobs = append(jobs, verifyJob{node: n, src: n.Content.(*writer.SourceFile), extents: extentsOfFile(b, filepath.Join(dir, rel))})
-	}
-	ctx := context.Background()
-	b.Run("verify", func(b *testing.B) {
-		b.SetBytes(total)
-		buf := make([]byte, verifyBufSize)
-		for b.Loop() {
-			for _, j := range jobs {
-				if !verifyFile(ctx, j.src, j.extents, buf) {
-					b.Fatalf("%s did not verify", j.src.Rel)
-				}
-			}
-		}
-	})
-	b.Run("split", func(b *testing.B) {
-		b.SetBytes(total)
-		s := chunking.NewSplitter()
-		for b.Loop() {
-			for _, j := range jobs {
-				f, err := os.Open(j.src.Path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				// SplitFile hashes every chunk (SHA-256) before emit.
-				if err := s.SplitFile(f, j.src.Size, func(format.Extent, []byte) error { return nil }); err != nil {
-					b.Fatal(err)
-				}
-				f.Close()
-			}
-		}
-	})
-	b.Run("verifyFiles-parallel", func(b *testing.B) {
-		b.SetBytes(total)
-		for b.Loop() {
-			if n, _ := verifyFiles(ctx, jobs); n != int64(len(jobs)) {
-				b.Fatalf("%d of %d files verified", n, len(jobs))
-			}
-		}
-	})
 }

@@ -223,6 +223,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	}
 	tree.fillExtents()
 	cs := tree.remember(ctx, st, img)
+	cs.Verified, cs.VerifiedBytes = res.Stats.FilesVerified, res.Stats.BytesVerified
 	return desc, &PlatformStats{
 		Platform: p.ID,
 		Manifest: desc.Digest.String(),

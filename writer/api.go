@@ -25,6 +25,11 @@ type Node struct {
 	format.Entry
 	Children []*Node // TypeDir; any order, the writer sorts them
 	Content  Content // TypeReg
+	// Candidate, for a regular file without Extents, is what its extents
+	// probably are (a cache's last extents for its path and size): the
+	// writer checks them against the file's bytes, chunk by chunk with
+	// SHA-256, and uses them when they match, else chunks the file.
+	Candidate []format.Extent
 	// Inode groups hardlinks: nodes with the same non-zero Inode are one file.
 	// The writer makes the first of a group in canonical order the regular
 	// file and the others TypeHardlink entries pointing at it.
@@ -88,7 +93,9 @@ type Stats struct {
 	StoredNew     int64 `json:"stored_new_bytes"`
 	FramesVirtual int64 `json:"frames_virtual"` // new frames kept virtual
 	Packs         int64 `json:"packs"`
-	FilesCached   int64 `json:"files_cached"` // files not read thanks to the files cache
+	FilesCached   int64 `json:"files_cached"`   // files not read thanks to the files cache
+	FilesVerified int64 `json:"files_verified"` // files whose Candidate matched their bytes
+	BytesVerified int64 `json:"bytes_verified"` // their logical bytes
 }
 
 // Result of writing one image manifest.

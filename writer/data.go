@@ -46,6 +46,8 @@ type fileJob struct {
 	notify  chan struct{} // capacity 1: "chunks or done changed"
 	extents []format.Extent
 
+	verified bool // extents are w.cand, checked; no chunks are queued
+
 	mu     sync.Mutex
 	chunks []pack.Chunk
 	queued int64 // budget held by chunks
@@ -121,7 +123,18 @@ func (d *dataStage) run(ctx context.Context) error {
 	for range d.workers {
 		g.Go(func() error {
 			sp := chunking.NewSplitter()
+			var buf []byte // for checking candidates
 			for j := range next {
+				if len(j.w.cand) > 0 {
+					if buf == nil {
+						buf = make([]byte, verifyBufSize)
+					}
+					if verifyFile(gctx, j.w.n.Content, int64(j.w.e.Size), j.w.cand, buf) {
+						j.verified, j.extents = true, j.w.cand
+						j.finish(nil)
+						continue
+					}
+				}
 				if err := d.read(gctx, sp, j); err != nil {
 					return err
 				}
@@ -177,6 +190,13 @@ func (d *dataStage) consume(ctx context.Context, ordered <-chan *fileJob) error 
 			}
 		}
 		w.e.Extents = j.extents
+		if j.verified {
+			// as known extents: frames the store has are not read again
+			w.verified = true
+			if err := d.addKnown(w); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

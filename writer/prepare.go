@@ -13,11 +13,13 @@ import (
 // wnode is the writer's canonical copy of a Node: the caller's tree is never
 // modified.
 type wnode struct {
-	n      *Node
-	e      format.Entry // canonical entry (clamped, hardlinks resolved)
-	kids   []*wnode     // sorted by name bytes
-	cached bool         // extents came from the files cache
-	enc    []byte       // TypeDir: encoded tree object
+	n        *Node
+	e        format.Entry    // canonical entry (clamped, hardlinks resolved)
+	kids     []*wnode        // sorted by name bytes
+	cached   bool            // extents came from the files cache
+	cand     []format.Extent // Node.Candidate, when it covers the file's size
+	verified bool            // extents are cand, checked against the bytes
+	enc      []byte          // TypeDir: encoded tree object
 }
 
 // plan is the canonical walk of an image: its files and directories in
@@ -98,6 +100,9 @@ func (b *builder) node(n *Node, path string, depth int) (*wnode, error) {
 			b.groups[n.Inode] = path
 		}
 		w.e.Extents = append([]format.Extent(nil), n.Extents...)
+		if len(n.Extents) == 0 && extentsLen(n.Candidate) == w.e.Size {
+			w.cand = n.Candidate
+		}
 		if n.Content == nil && len(n.Extents) == 0 && n.Size > 0 {
 			return nil, fmt.Errorf("%s: regular file without content or extents", show(path))
 		}
@@ -147,6 +152,14 @@ func clamp(e *format.Entry, epoch time.Time) {
 	if e.MtimeSec > sec || (e.MtimeSec == sec && e.MtimeNsec > 0) {
 		e.MtimeSec, e.MtimeNsec = sec, 0
 	}
+}
+
+func extentsLen(ext []format.Extent) uint64 {
+	var n uint64
+	for _, e := range ext {
+		n += e.Length
+	}
+	return n
 }
 
 func validName(name string) error {

@@ -144,6 +144,10 @@ func stats(p *plan, treePacks, dataPacks []format.PackIndex, rep *reporter) Stat
 		if w.cached {
 			s.FilesCached++
 		}
+		if w.verified {
+			s.FilesVerified++
+			s.BytesVerified += int64(w.e.Size)
+		}
 	}
 	for i := range dataPacks {
 		for _, f := range dataPacks[i].Frames {

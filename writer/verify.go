@@ -1,77 +1,37 @@
-package exporter
+package writer
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/writer"
 )
 
-// verifyJob is a file that missed the cache's identity key, with the
-// extents stored last for its path and size (the candidate).
-type verifyJob struct {
-	node    *writer.Node
-	src     *writer.SourceFile
-	extents []format.Extent // a copy, handed to node when it checks out
-}
+// A candidate (Node.Candidate) is checked instead of chunking the file:
+// chunking is a deterministic function of the file's bytes alone (SPEC.md
+// §3: zero runs by content, Rabin boundaries by content, chunker restarted
+// at every file and segment), so the same bytes always give the same
+// extents. Every data extent's bytes hashing (SHA-256) to its chunk ID and
+// every zero extent's bytes being zeros means the file holds exactly the
+// bytes the candidate was made from, so chunking it again would give the
+// candidate. The check costs one read and SHA-256 of the file, no Rabin
+// chunking, and, as for known extents, no frame is compressed again
+// unless the store lacks it. A file that does not check out (changed
+// bytes, an error opening or reading it) is chunked as any other; a real
+// error is reported from there.
 
 // verifyBufSize holds the largest data extent (format.ChunkMaxSize) with
 // room to spare, and is the step in which zero extents are read.
 const verifyBufSize = 1 << 20
 
-// verifyFiles checks every job's file against its candidate with
-// runtime.GOMAXPROCS(0) workers, and gives each file that checks out its
-// candidate's extents. A file that does not (changed bytes, an error
-// opening or reading it, ctx cancelled) keeps nil extents: the writer
-// chunks it, and reports any real error itself. It returns the number and
-// logical bytes of the files given extents.
-//
-// Why a checked candidate is the file's own extents: chunking is a
-// deterministic function of the file's bytes alone (SPEC.md §3: zero runs
-// by content, Rabin boundaries by content, chunker restarted at every file
-// and segment), so the same bytes always give the same extents. Every data
-// extent's bytes hashing (SHA-256) to its chunk ID and every zero extent's
-// bytes being zeros means the file holds exactly the bytes the candidate
-// was made from, so chunking it again would give the candidate.
-func verifyFiles(ctx context.Context, jobs []verifyJob) (files, size int64) {
-	if len(jobs) == 0 {
-		return 0, 0
-	}
-	var next, nfiles, nbytes atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
-		wg.Go(func() {
-			buf := make([]byte, verifyBufSize)
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= int64(len(jobs)) {
-					return
-				}
-				j := &jobs[i]
-				if verifyFile(ctx, j.src, j.extents, buf) {
-					j.node.Extents = j.extents
-					nfiles.Add(1)
-					nbytes.Add(int64(j.node.Size))
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return nfiles.Load(), nbytes.Load()
-}
-
-// verifyFile reports whether sf's bytes are exactly those of ext, reading
-// sf in order and stopping at the first extent that differs.
-func verifyFile(ctx context.Context, sf *writer.SourceFile, ext []format.Extent, buf []byte) bool {
-	rc, err := sf.Open() // checks it is still the file walked
+// verifyFile reports whether c's size bytes are exactly those of ext,
+// reading in order and stopping at the first extent that differs.
+func verifyFile(ctx context.Context, c Content, size int64, ext []format.Extent, buf []byte) bool {
+	rc, err := c.Open() // a SourceFile checks it is still the file walked
 	if err != nil {
 		return false
 	}
@@ -86,7 +46,7 @@ func verifyFile(ctx context.Context, sf *writer.SourceFile, ext []format.Extent,
 			return false
 		}
 		n := int64(x.Length)
-		if n <= 0 || off+n > sf.Size {
+		if n <= 0 || off+n > size {
 			return false
 		}
 		if x.Zero {
@@ -107,7 +67,7 @@ func verifyFile(ctx context.Context, sf *writer.SourceFile, ext []format.Extent,
 		}
 		off += n
 	}
-	return off == sf.Size
+	return off == size
 }
 
 // zerosAt reports whether f's n bytes at off are all zeros. Holes (found
