@@ -51,6 +51,7 @@ func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, ta
 		return nil, fmt.Errorf("push: reading image %s: %w", root.Digest, err)
 	}
 	p := &pusher{st: st, frames: localsource.New(st, nil), g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
+	p.pool = newFramePool(p.localFrame, 0, 0)
 	p.planMounts(ctx)
 	ro := opts.Registry
 	ro.Push = true
@@ -96,6 +97,7 @@ func joinWarn(a, b func(string)) func(string) {
 type pusher struct {
 	st     chunkstore.Reader
 	frames *localsource.Source // frames stored or virtual (SPEC.md §8)
+	pool   *framePool          // prepares the frames of packs being uploaded
 	g      *graph
 	opts   PushOptions
 	dst    remoteRef
@@ -335,7 +337,12 @@ func (p *pusher) opener(ctx context.Context, b ocispec.Descriptor) (registry.Ope
 	return func() (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
 		go func() {
-			pw.CloseWithError(pack.WritePack(ctx, pw, idx, p.localFrame))
+			// Frames are read or regenerated ahead of the one being
+			// written, in parallel (virtual frames are re-encoded).
+			pf := p.pool.start(ctx, idx.Frames)
+			err := pack.WritePack(ctx, pw, idx, pf.Frame)
+			pf.Close()
+			pw.CloseWithError(err)
 		}()
 		return p.m.reader(pr), nil
 	}, nil
