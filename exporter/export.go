@@ -15,6 +15,7 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/exporter/util/epoch"
+	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/progress"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -183,6 +184,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		return ocispec.Descriptor{}, nil, err
 	}
 
+	tOpen := time.Now()
 	tree, err := i.openTree(ctx, ref, sessionID, p.ID)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
@@ -203,6 +205,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	opts.Progress = pr.update
 	opts.Extents = tree.written
 	st := i.exp.opt.State.Store
+	tWrite := time.Now()
 	res, err := writer.Write(ctx, st, tree.root, opts)
 	pr.close(res, err)
 	if err != nil {
@@ -217,12 +220,16 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		}
 		maps.Copy(desc.Annotations, a.ManifestDescriptor)
 	}
+	tCheck := time.Now()
 	img, err := checkFrames(ctx, st, index, res.Manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: %w", err)
 	}
 	tree.fillExtents()
+	tRemember := time.Now()
 	cs := tree.remember(ctx, st, img)
+	bklog.G(ctx).Debugf("oci2 export %s: tree %s, write %s, check %s, cache %s", p.ID,
+		tWrite.Sub(tOpen), tCheck.Sub(tWrite), tRemember.Sub(tCheck), time.Since(tRemember))
 	cs.Verified, cs.VerifiedBytes = res.Stats.FilesVerified, res.Stats.BytesVerified
 	return desc, &PlatformStats{
 		Platform: p.ID,
