@@ -20,8 +20,10 @@ BUILDX_VERSION=${BUILDX_VERSION:-v0.38.2}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 mkdir -p "$BIN"
 stamp() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
+# ONLY="buildctl ..." builds just those (the quickstart needs only buildctl).
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
-if ! stamp buildctl "$BUILDKIT_VERSION"; then
+if want buildctl && ! stamp buildctl "$BUILDKIT_VERSION"; then
 	d=$(mktemp -d)
 	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
 		go get "github.com/moby/buildkit/cmd/buildctl@$BUILDKIT_VERSION" >/dev/null 2>&1 &&
@@ -30,7 +32,7 @@ if ! stamp buildctl "$BUILDKIT_VERSION"; then
 	echo "$BUILDKIT_VERSION" > "$BIN/.buildctl.version"
 fi
 
-if ! stamp docker-buildx "$BUILDX_VERSION"; then
+if want docker-buildx && ! stamp docker-buildx "$BUILDX_VERSION"; then
 	d=$(mktemp -d)
 	GOBIN=$d CGO_ENABLED=0 go install "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION"
 	mv "$d/buildx" "$BIN/docker-buildx"
@@ -38,7 +40,7 @@ if ! stamp docker-buildx "$BUILDX_VERSION"; then
 	echo "$BUILDX_VERSION" > "$BIN/.docker-buildx.version"
 fi
 
-if ! stamp containerd "$CONTAINERD_VERSION" || ! stamp containerd-shim-runc-v2 "$CONTAINERD_VERSION"; then
+if want containerd && { ! stamp containerd "$CONTAINERD_VERSION" || ! stamp containerd-shim-runc-v2 "$CONTAINERD_VERSION"; }; then
 	d=$(mktemp -d)
 	m=github.com/containerd/containerd/v2
 	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
@@ -50,7 +52,7 @@ if ! stamp containerd "$CONTAINERD_VERSION" || ! stamp containerd-shim-runc-v2 "
 	echo "$CONTAINERD_VERSION" > "$BIN/.containerd-shim-runc-v2.version"
 fi
 
-if [ -x "$ROOT/tools/build-registry.sh" ]; then
+if want registry && [ -x "$ROOT/tools/build-registry.sh" ]; then
 	BIN=$BIN "$ROOT/tools/build-registry.sh"
 fi
 ls -l "$BIN"

@@ -30,7 +30,7 @@ fi
 
 say "building oci2 and buildkitd-oci2, and stock buildctl, into ./bin"
 make build
-BIN=$ROOT/bin bash scripts/build-tools.sh >/dev/null
+ONLY=buildctl BIN=$ROOT/bin bash scripts/build-tools.sh >/dev/null
 export PATH=$ROOT/bin:$PATH
 
 WORK=${WORK:-$(mktemp -d /var/tmp/oci2-quickstart.XXXXXX)}
