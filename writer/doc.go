@@ -10,7 +10,8 @@
 // Packer reports them in order, so a first write never reads its frames
 // back. Trees are encoded bottom-up once every file's extents are known and
 // go through a second Packer; then the pack indexes, config and manifest are
-// stored.
+// stored. A file given a Candidate (extents it probably has) is checked
+// chunk by chunk against it by the workers instead of being chunked.
 //
 // The caller's nodes are never modified. The result depends only on the
 // nodes, the config and the format, never on the store: a frame found in
