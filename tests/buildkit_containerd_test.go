@@ -290,50 +290,8 @@ func unescapeMountinfo(s string) string {
 // but with the containerd worker only (containerd at sock, namespace ns).
 func startBuildkitdContainerd(t *testing.T, dir, sock, ns string) *bkDaemon {
 	t.Helper()
-	d := &bkDaemon{
-		dir:  dir,
-		root: filepath.Join(dir, "bk-root"),
-		addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
-		log:  filepath.Join(dir, "buildkitd.log"),
-	}
-	d.store = filepath.Join(d.root, "oci2")
-	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
-		"--config", filepath.Join(dir, "buildkitd.toml"), "--oci-worker=false",
-		"--containerd-worker=true", "--containerd-worker-addr", sock,
-		"--containerd-worker-namespace", ns, "--debug")
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	d.exited = exited
-	go func(cmd *exec.Cmd) { exited <- cmd.Wait(); logf.Close() }(d.cmd)
-	t.Cleanup(d.stop)
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r := run(t.Context(), nil, "buildctl", "--addr", d.addr, "debug", "workers")
-		if r.Err == nil {
-			return d
-		}
-		select {
-		case err := <-exited:
-			d.cmd = nil
-			t.Fatalf("buildkitd-oci2 exited: %v\n%s", err, d.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("buildkitd-oci2 not ready after 60 s: %v\n%s", r.Err, d.logTail())
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	d := newBkDaemon(t, dir, nil)
+	d.startCmd(t, exec.Command(bin(t, "buildkitd-oci2"), d.args("--oci-worker=false",
+		"--containerd-worker=true", "--containerd-worker-addr", sock, "--containerd-worker-namespace", ns)...))
+	return d
 }

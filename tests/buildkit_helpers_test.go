@@ -32,6 +32,16 @@ type bkDaemon struct {
 // stops it when t ends.
 func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 	t.Helper()
+	// an empty config: the machine's /etc/buildkit/buildkitd.toml must not apply
+	d := newBkDaemon(t, dir, nil)
+	d.start(t)
+	return d
+}
+
+// newBkDaemon lays out a daemon in dir, with config as its buildkitd.toml,
+// and stops it when t ends; it does not start it.
+func newBkDaemon(t *testing.T, dir string, config []byte) *bkDaemon {
+	t.Helper()
 	d := &bkDaemon{
 		dir:  dir,
 		root: filepath.Join(dir, "bk-root"),
@@ -39,27 +49,39 @@ func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 		log:  filepath.Join(dir, "buildkitd.log"),
 	}
 	d.store = filepath.Join(d.root, "oci2")
-	// an empty config: the machine's /etc/buildkit/buildkitd.toml must not apply
-	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), config, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.start(t)
 	t.Cleanup(d.stop)
 	return d
 }
 
-// start runs the daemon and waits until it answers.
+// args are the daemon's flags: its root, socket and config, then workers.
+func (d *bkDaemon) args(workers ...string) []string {
+	a := []string{"--root", d.root, "--addr", d.addr, "--config", filepath.Join(d.dir, "buildkitd.toml")}
+	return append(append(a, workers...), "--debug")
+}
+
+// start runs the daemon with the OCI worker only and waits until it answers.
 func (d *bkDaemon) start(t *testing.T) {
+	t.Helper()
+	d.startCmd(t, exec.Command(bin(t, "buildkitd-oci2"), d.args("--oci-worker=true", "--containerd-worker=false")...))
+}
+
+// startCmd runs cmd (buildkitd-oci2, or a command that execs it in the
+// same process) and waits until the daemon answers.
+func (d *bkDaemon) startCmd(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
-		"--config", filepath.Join(d.dir, "buildkitd.toml"), "--oci-worker=true", "--containerd-worker=false", "--debug")
+	d.cmd = cmd
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		d.cmd = nil
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
@@ -73,7 +95,8 @@ func (d *bkDaemon) start(t *testing.T) {
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("buildkitd-oci2 exited: %v\n%s", err, d.logTail())
+			d.cmd = nil // stop has nothing to wait for
+			t.Fatalf("%s exited: %v\n%s", filepath.Base(cmd.Path), err, d.logTail())
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The identity-mapping test runs buildkitd-oci2 with user-namespace
@@ -295,17 +294,8 @@ func tarEntries(t *testing.T, tarFile string) int {
 // directory changes, and the mounts vanish with the daemon.
 func startRemappedBuildkitd(t *testing.T, dir string) *bkDaemon {
 	t.Helper()
-	d := &bkDaemon{
-		dir:  dir,
-		root: filepath.Join(dir, "bk-root"),
-		addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
-		log:  filepath.Join(dir, "buildkitd.log"),
-	}
-	d.store = filepath.Join(d.root, "oci2")
 	cfg := fmt.Sprintf("[worker.oci]\n  userRemapUnsupported = %q\n", remapUser)
-	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d := newBkDaemon(t, dir, []byte(cfg))
 
 	// runc resolves the bundle's rootfs inside the user namespace, as host
 	// ID 200000: every directory above it must be searchable by others
@@ -343,39 +333,9 @@ func startRemappedBuildkitd(t *testing.T, dir string) *bkDaemon {
 		}
 	}
 
-	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// unshare execs sh, which execs the daemon: d.cmd's PID is the daemon's
 	script := `mount -t overlay oci2-etc -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && shift 2 && exec "$@"`
-	d.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-		upper, work, bin(t, "buildkitd-oci2"), "--root", d.root, "--addr", d.addr,
-		"--config", filepath.Join(dir, "buildkitd.toml"), "--oci-worker=true", "--containerd-worker=false", "--debug")
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	d.exited = exited
-	go func(cmd *exec.Cmd) { exited <- cmd.Wait(); logf.Close() }(d.cmd)
-	t.Cleanup(d.stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r := run(t.Context(), nil, "buildctl", "--addr", d.addr, "debug", "workers")
-		if r.Err == nil {
-			return d
-		}
-		select {
-		case err := <-exited:
-			d.cmd = nil
-			t.Fatalf("buildkitd-oci2 (remapped) exited: %v\n%s", err, d.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("buildkitd-oci2 (remapped) not ready after 60 s: %v\n%s", r.Err, d.logTail())
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	d.startCmd(t, exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh",
+		upper, work, bin(t, "buildkitd-oci2")}, d.args("--oci-worker=true", "--containerd-worker=false")...)...))
+	return d
 }
