@@ -74,20 +74,7 @@ func TestBuildKitContainerdWorker(t *testing.T) {
 		t.Errorf("stored index: %+v", idx)
 	}
 
-	out := d.runImage(t, "oci2-test/ctd-hello")
-	for _, w := range e.want {
-		if !strings.Contains(out, w) {
-			t.Errorf("output lacks %q:\n%s", w, out)
-		}
-	}
-
-	unpacked := filepath.Join(t.TempDir(), "unpacked")
-	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", name, unpacked)
-	got := snapshot(t, unpacked)
-	local := filepath.Join(t.TempDir(), "local")
-	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
-	compareTrees(t, withoutOwners(snapshot(t, local)), withoutOwners(got), compareOptions{SkipRoot: true,
-		IgnoreXat: func(_, name string) bool { return name == "security.capability" }})
+	checkExampleImage(t, d, b, e, "oci2-test/ctd-hello")
 }
 
 // workerLabels returns the values of label key in the output of

@@ -126,7 +126,21 @@ func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
 		t.Errorf("tree not built from layer diffs: %+v", st[0].Tree)
 	}
 
-	out := d.runImage(t, "oci2-test/"+e.name)
+	got := checkExampleImage(t, d, b, e, "oci2-test/"+e.name)
+
+	// type=tar: owners and xattrs, as the snapshot has them
+	tarFile := filepath.Join(t.TempDir(), "out.tar")
+	d.mustBuildctl(t, b, e.dir(), "type=tar,dest="+tarFile)
+	compareTarMeta(t, tarFile, got)
+}
+
+// checkExampleImage runs the exported image short (as named with name=) of
+// example e, checks what it prints, and compares its unpacked root
+// filesystem with type=local of the same build; it returns the unpacked
+// snapshot.
+func checkExampleImage(t *testing.T, d *bkDaemon, b *bases, e bkExample, short string) map[string]*node {
+	t.Helper()
+	out := d.runImage(t, short)
 	for _, w := range e.want {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)
@@ -134,7 +148,7 @@ func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
 	}
 
 	unpacked := filepath.Join(t.TempDir(), "unpacked")
-	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", name, unpacked)
+	mustRun(t, nil, bin(t, "oci2"), "--store", d.store, "unpack", "docker.io/"+short+":latest", unpacked)
 	got := snapshot(t, unpacked)
 
 	// type=local: everything but owners and security.capability, which its
@@ -142,14 +156,9 @@ func testExample(t *testing.T, d *bkDaemon, b *bases, e bkExample) {
 	// chown clears file capabilities)
 	local := filepath.Join(t.TempDir(), "local")
 	d.mustBuildctl(t, b, e.dir(), "type=local,dest="+local)
-	want := snapshot(t, local)
-	compareTrees(t, withoutOwners(want), withoutOwners(got), compareOptions{SkipRoot: true,
+	compareTrees(t, withoutOwners(snapshot(t, local)), withoutOwners(got), compareOptions{SkipRoot: true,
 		IgnoreXat: func(_, name string) bool { return name == "security.capability" }})
-
-	// type=tar: owners and xattrs, as the snapshot has them
-	tarFile := filepath.Join(t.TempDir(), "out.tar")
-	d.mustBuildctl(t, b, e.dir(), "type=tar,dest="+tarFile)
-	compareTarMeta(t, tarFile, got)
+	return got
 }
 
 // withoutOwners returns a copy of a snapshot with every owner set to 0:0.
