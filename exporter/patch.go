@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/containerd/continuity/sysx"
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
@@ -101,7 +102,7 @@ func (p *patcher) dir(ctx context.Context, d *writer.Node, rel string) error {
 // its children and gets the upper's changes; a new or opaque one is read
 // whole from the view.
 func (p *patcher) subdir(ctx context.Context, d *writer.Node, name, crel, up string) error {
-	if v, err := lgetxattr(up, "trusted.overlay.redirect"); err != nil {
+	if v, err := overlayXattr(up, "trusted.overlay.redirect"); err != nil {
 		return err
 	} else if v != nil {
 		return fmt.Errorf("%s: %w", crel, errNoDiff)
@@ -109,7 +110,7 @@ func (p *patcher) subdir(ctx context.Context, d *writer.Node, name, crel, up str
 	old := p.child(d, name)
 	opaque := false
 	for _, k := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		v, err := lgetxattr(up, k)
+		v, err := overlayXattr(up, k)
 		if err != nil {
 			return err
 		}
@@ -236,21 +237,15 @@ func rebind(n *writer.Node, dir string, dev uint64, rel string) {
 	}
 }
 
-// lgetxattr returns the value of attribute name of path (not following a
-// symlink), nil when it has none.
-func lgetxattr(path, name string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(path, name, buf)
-		switch {
-		case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP):
-			return nil, nil
-		case errors.Is(err, unix.ERANGE):
-			buf = make([]byte, len(buf)*4)
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("reading layer: %w", &os.PathError{Op: "getxattr " + name, Path: path, Err: err})
-		}
-		return buf[:n], nil
+// overlayXattr returns the value of overlayfs attribute name of path (not
+// following a symlink), nil when it has none.
+func overlayXattr(path, name string) ([]byte, error) {
+	v, err := sysx.LGetxattr(path, name)
+	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
+		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("reading layer: %w", &os.PathError{Op: "getxattr " + name, Path: path, Err: err})
+	}
+	return v, nil
 }
