@@ -214,13 +214,13 @@ func (t *mountedTree) lookup(ctx context.Context) {
 		}
 		k := fileKey{path: p, ino: sf.Ino, size: sf.Size, mtime: sf.MtimeNs, ctime: sf.CtimeNs}
 		t.files[p] = fileRecord{key: k, node: n}
-		if ext, ok := t.cache.get(k); ok && extentsSize(ext) == n.Size {
+		if ext, ok := t.cache.get(k); ok && format.ExtentsSize(ext) == n.Size {
 			n.Extents = slices.Clone(ext)
 			t.stats.Hits++
 			t.stats.HitBytes += int64(n.Size)
 			return
 		}
-		if ext, ok := t.cache.candidate(p, sf.Size); ok && extentsSize(ext) == n.Size {
+		if ext, ok := t.cache.candidate(p, sf.Size); ok && format.ExtentsSize(ext) == n.Size {
 			n.Candidate = slices.Clone(ext)
 		}
 	})
@@ -235,7 +235,7 @@ func (t *mountedTree) remember(ctx context.Context, st chunkstore.Reader, img *r
 	entries := make(map[fileKey][]format.Extent, len(t.files))
 	missing := 0
 	for _, r := range t.files {
-		if r.node.Extents != nil && extentsSize(r.node.Extents) == r.node.Size {
+		if r.node.Extents != nil && format.ExtentsSize(r.node.Extents) == r.node.Size {
 			entries[r.key] = r.node.Extents
 		} else {
 			missing++
@@ -270,17 +270,9 @@ func (t *mountedTree) fromImage(ctx context.Context, st chunkstore.Reader, img *
 		default:
 			return nil
 		}
-		if r, ok := t.files[p]; ok && ext != nil && extentsSize(ext) == r.node.Size {
+		if r, ok := t.files[p]; ok && ext != nil && format.ExtentsSize(ext) == r.node.Size {
 			entries[r.key] = slices.Clone(ext)
 		}
 		return nil
 	})
-}
-
-func extentsSize(ext []format.Extent) uint64 {
-	var n uint64
-	for _, e := range ext {
-		n += e.Length
-	}
-	return n
 }

@@ -31,6 +31,15 @@ type Extent struct {
 	Chunk  ChunkID
 }
 
+// ExtentsSize returns the bytes ext covers (the file size they describe).
+func ExtentsSize(ext []Extent) uint64 {
+	var n uint64
+	for _, x := range ext {
+		n += x.Length
+	}
+	return n
+}
+
 // Extension is a forward-compatibility field (SPEC.md §4.3). Tags with the low
 // bit set are critical: a reader that does not know them must reject the tree.
 type Extension struct {

@@ -340,11 +340,7 @@ func (u *unpacker) mkdir(dirfd int, name string) (int, error) {
 // createFile creates a regular file and hands it to a worker (or finishes
 // an empty one here).
 func (u *unpacker) createFile(dirfd int, p string, e *format.Entry) error {
-	var sum uint64
-	for _, x := range e.Extents {
-		sum += x.Length
-	}
-	if sum != e.Size {
+	if sum := format.ExtentsSize(e.Extents); sum != e.Size {
 		return fmt.Errorf("extents add up to %d bytes, size is %d", sum, e.Size)
 	}
 	var fd int

@@ -100,7 +100,7 @@ func (b *builder) node(n *Node, path string, depth int) (*wnode, error) {
 			b.groups[n.Inode] = path
 		}
 		w.e.Extents = append([]format.Extent(nil), n.Extents...)
-		if len(n.Extents) == 0 && extentsLen(n.Candidate) == w.e.Size {
+		if len(n.Extents) == 0 && format.ExtentsSize(n.Candidate) == w.e.Size {
 			w.cand = n.Candidate
 		}
 		if n.Content == nil && len(n.Extents) == 0 && n.Size > 0 {
@@ -152,14 +152,6 @@ func clamp(e *format.Entry, epoch time.Time) {
 	if e.MtimeSec > sec || (e.MtimeSec == sec && e.MtimeNsec > 0) {
 		e.MtimeSec, e.MtimeNsec = sec, 0
 	}
-}
-
-func extentsLen(ext []format.Extent) uint64 {
-	var n uint64
-	for _, e := range ext {
-		n += e.Length
-	}
-	return n
 }
 
 func validName(name string) error {
