@@ -70,26 +70,13 @@ func (w *walker) walkDir(ctx context.Context, g *errgroup.Group, n *Node, path, 
 			f.Close()
 			return fmt.Errorf("walking: %w", &os.PathError{Op: "lstat", Path: cpath, Err: err})
 		}
-		if st.Dev != w.dev {
-			w.warn(cpath, errors.New("mount point skipped (another filesystem)"))
-			continue
-		}
-		c := &Node{}
-		c.Name = name
-		if err := w.fill(c, cpath, crel, &st, now); err != nil {
-			if errors.Is(err, errSkip) {
-				continue
-			}
+		c, err := w.entry(name, cpath, crel, &st, now, fd, name)
+		if err != nil {
 			f.Close()
 			return err
 		}
-		if c.Type == format.TypeSymlink {
-			target, err := readlinkat(fd, name)
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("walking: %w", &os.PathError{Op: "readlink", Path: cpath, Err: err})
-			}
-			c.Target = target
+		if c == nil {
+			continue
 		}
 		n.Children = append(n.Children, c)
 		if c.Type == format.TypeDir {
@@ -111,6 +98,33 @@ func (w *walker) walkDir(ctx context.Context, g *errgroup.Group, n *Node, path, 
 		}
 	}
 	return nil
+}
+
+// entry makes the node called name (at path, rel from the root) from its
+// lstat st; a symlink's target is read at linkname relative to dirfd. It
+// returns nil for an entry that is not represented (a mount point, a
+// socket).
+func (w *walker) entry(name, path, rel string, st *unix.Stat_t, now int64, dirfd int, linkname string) (*Node, error) {
+	if st.Dev != w.dev {
+		w.warn(path, errors.New("mount point skipped (another filesystem)"))
+		return nil, nil
+	}
+	n := &Node{}
+	n.Name = name
+	if err := w.fill(n, path, rel, st, now); err != nil {
+		if errors.Is(err, errSkip) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if n.Type == format.TypeSymlink {
+		target, err := readlinkat(dirfd, linkname)
+		if err != nil {
+			return nil, fmt.Errorf("walking: %w", &os.PathError{Op: "readlink", Path: path, Err: err})
+		}
+		n.Target = target
+	}
+	return n, nil
 }
 
 // errSkip marks an entry that is not represented (sockets).

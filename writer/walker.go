@@ -50,12 +50,6 @@ func NewWalker(dir string, opts DirOptions) (*Walker, error) {
 	return &Walker{w: w}, nil
 }
 
-// Dir returns the absolute directory walked.
-func (w *Walker) Dir() string { return w.w.root }
-
-// Dev returns the device number of the directory's filesystem.
-func (w *Walker) Dev() uint64 { return w.w.dev }
-
 // Entry returns the entry at rel (a slash path below Dir, "" for Dir
 // itself) without its children. It returns nil and no error when the entry
 // does not exist or is not represented (a socket, a mount point).
@@ -71,26 +65,7 @@ func (w *Walker) Entry(rel string) (*Node, error) {
 		}
 		return nil, fmt.Errorf("walking: %w", &os.PathError{Op: "lstat", Path: path, Err: err})
 	}
-	if st.Dev != w.w.dev {
-		w.w.warn(path, errors.New("mount point skipped (another filesystem)"))
-		return nil, nil
-	}
-	n := &Node{}
-	n.Name = rel[strings.LastIndexByte(rel, '/')+1:]
-	if err := w.w.fill(n, path, rel, &st, time.Now().UnixNano()); err != nil {
-		if errors.Is(err, errSkip) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	if n.Type == format.TypeSymlink {
-		target, err := os.Readlink(path)
-		if err != nil {
-			return nil, fmt.Errorf("walking: %w", err)
-		}
-		n.Target = target
-	}
-	return n, nil
+	return w.w.entry(rel[strings.LastIndexByte(rel, '/')+1:], path, rel, &st, time.Now().UnixNano(), unix.AT_FDCWD, path)
 }
 
 // walkers is how many directories are read at once: the walk waits on
