@@ -28,23 +28,22 @@ import (
 // non-directories), so a file that comes unchanged from a lower snapshot
 // has the same key in every mount of every later snapshot, while any
 // write or copy-up changes the ctime (the kernel sets it; no user can).
-// The diff approach (the snapshot against its parent) would need the
-// snapshotter's layer directories and whiteout rules (overlay-specific,
-// different for the containerd worker's snapshotters); the identity key
-// needs neither.
+// It needs no layer directories or whiteout rules, so it serves every
+// snapshotter; TreeCache adds the layer diffs on top, so that the files
+// of known layers are not even walked.
 //
 // Level 2, content: a file that misses level 1 but whose (path, size) was
-// exported before is verified against the extents stored last for that
-// path and size: it is read once, cut at those extents' boundaries, and
-// every data extent's bytes must hash (SHA-256, the chunk ID) to its chunk
-// ID and every zero extent's bytes must be zeros. Nothing is trusted from
-// the metadata, so this is as safe as chunking: equal hashes mean equal
-// bytes, and chunking is a function of the bytes alone (SPEC.md §3), so
-// the file's own extents are those. It catches what level 1 cannot: a
-// rebuild whose COPY step re-created every file (new inodes and ctimes,
-// same content), and the native snapshotter, which copies files into each
-// snapshot. It saves the Rabin chunking (the largest cost of an export)
-// and the writer's frame lookups; it costs one read and the SHA-256 of the
+// exported before gets the extents stored last for that path and size as
+// its writer.Node.Candidate. The writer reads it once, cut at those
+// extents' boundaries, and uses them only if every data extent's bytes
+// hash (SHA-256, the chunk ID) to its chunk ID and every zero extent's
+// bytes are zeros. Nothing is trusted from the metadata, so this is as
+// safe as chunking: equal hashes mean equal bytes, and chunking is a
+// function of the bytes alone (SPEC.md §3). It catches what level 1
+// cannot: a rebuild whose COPY step re-created every file (new inodes and
+// ctimes, same content), and the native snapshotter, which copies files
+// into each snapshot. It saves the Rabin chunking (the largest cost of an
+// export) and any compression; it costs one read and the SHA-256 of the
 // file, and a changed file is given up at its first differing extent.
 //
 // A base image pulled as tar layers is chunked on its first export and

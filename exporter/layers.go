@@ -129,7 +129,7 @@ func (c *TreeCache) chainTree(ctx context.Context, ref cache.ImmutableRef, dir s
 	}
 	ts.LayersCached = k + 1
 	var lower []mount.Mount
-	if k >= 0 {
+	if k >= 0 && k < len(chain)-1 { // the lower of the first layer to apply
 		ms, release, err := mounts(ctx, chain[k], s)
 		if err != nil {
 			return nil, err
