@@ -48,9 +48,5 @@ func (a *app) copyImage(ctx context.Context, f copyFlags, src, dst string) error
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		return printJSON(res)
-	}
-	printTransfer("copied", res)
-	return nil
+	return a.reportTransfer("copied", res)
 }

@@ -80,9 +80,5 @@ func (a *app) pull(ctx context.Context, f pullFlags, ref string) error {
 	if err := rec.Save(); err != nil {
 		warnf(os.Stderr, "%v", err)
 	}
-	if a.jsonOut {
-		return printJSON(res)
-	}
-	printTransfer("pulled", res)
-	return nil
+	return a.reportTransfer("pulled", res)
 }

@@ -70,9 +70,5 @@ func (a *app) push(ctx context.Context, f pushFlags, name, ref string) error {
 	if err := rec.Save(); err != nil {
 		warnf(os.Stderr, "%v", err)
 	}
-	if a.jsonOut {
-		return printJSON(res)
-	}
-	printTransfer("pushed", res)
-	return nil
+	return a.reportTransfer("pushed", res)
 }

@@ -89,6 +89,16 @@ func warner() func(string) {
 }
 
 // printTransfer prints a one-line summary of a transfer.
+// reportTransfer prints a transfer's result: JSON with --json, else a
+// summary line.
+func (a *app) reportTransfer(verb string, r *transfer.Result) error {
+	if a.jsonOut {
+		return printJSON(r)
+	}
+	printTransfer(verb, r)
+	return nil
+}
+
 func printTransfer(verb string, r *transfer.Result) {
 	fmt.Println(r.Digest)
 	var parts []string
