@@ -264,8 +264,10 @@ func (pl *puller) content(ctx context.Context) error {
 			return err
 		}
 	}
-	f := &fetcher{pl: pl, idx: idx}
-	return f.run(ctx)
+	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+		f := &fetcher{pl: pl, idx: s}
+		return f.run(ctx)
+	})
 }
 
 // copyBlob stores blob b unless the store has it.
