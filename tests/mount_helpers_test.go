@@ -52,7 +52,11 @@ func mountInProcess(t *testing.T, storeDir, name string) (string, *mountfs.FS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(workDir(t), "mnt")
+	base := workDir(t)
+	dir := filepath.Join(base, "mnt")
+	if err := os.Chmod(base, 0o755); err != nil { // other users reach the mount
+		t.Fatal(err)
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
