@@ -160,6 +160,9 @@ func (c *checker) openAll(ctx context.Context, refs []chunkstore.Ref) error {
 		for _, p := range g.Problems {
 			c.problem([]string{ref.Name}, p.Blob, "", p.Err)
 		}
+		for _, a := range g.Attestations {
+			c.checkAttestation(ctx, []string{ref.Name}, a)
+		}
 		for _, m := range g.Manifests {
 			if _, ok := c.manRefs[m.Digest]; !ok {
 				c.manOrder = append(c.manOrder, m.Digest)
