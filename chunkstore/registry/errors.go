@@ -194,7 +194,7 @@ func retryableNetError(err error) bool {
 	case errors.As(err, &uae), errors.As(err, &cie), errors.As(err, &hne),
 		errors.As(err, &rhe), errors.As(err, &verr), errors.Is(err, ErrPlainHTTP):
 		return false
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+	case errors.Is(err, ErrStalled), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return true
