@@ -100,10 +100,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	cs := n.inode().children
-	ents := make([]fuse.DirEntry, len(cs))
-	for i, c := range cs {
-		ents[i] = fuse.DirEntry{Name: c.name, Ino: c.ino, Mode: typeBits(n.fsys.t.get(c.ino).e.Type)}
+	in := n.inode()
+	ents := make([]fuse.DirEntry, 0, 2+len(in.children))
+	ents = append(ents, fuse.DirEntry{Name: ".", Ino: n.ino, Mode: unix.S_IFDIR},
+		fuse.DirEntry{Name: "..", Ino: in.parent, Mode: unix.S_IFDIR})
+	for _, c := range in.children {
+		ents = append(ents, fuse.DirEntry{Name: c.name, Ino: c.ino, Mode: typeBits(n.fsys.t.get(c.ino).e.Type)})
 	}
 	return fs.NewListDirStream(ents), 0
 }

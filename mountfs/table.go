@@ -26,6 +26,7 @@ const (
 type inode struct {
 	e        format.Entry // shallow copy: Xattrs and Extents share the decoded tree's slices
 	nlink    uint32
+	parent   uint64   // directories: the one containing it (the root: itself)
 	children []dirent // directories: sorted by name, as in the tree object
 
 	offs atomic.Pointer[[]uint64] // regular files: start offset of each extent, built on first read
@@ -79,7 +80,11 @@ func build(ctx context.Context, img *reader.Image, cr *reader.ChunkReader, limit
 		}
 		switch e.Type {
 		case format.TypeDir:
-			t.get(ino).nlink = 2
+			d := t.get(ino)
+			d.nlink, d.parent = 2, ino
+			if p != "" {
+				d.parent = stack[len(stack)-1]
+			}
 			stack = append(stack, ino)
 		case format.TypeReg:
 			t.bytes += int64(e.Size)

@@ -45,18 +45,7 @@ type inTotoStatement struct {
 // the provenance back from the registry; `oci2 inspect` lists it; pull,
 // copy and gc keep it.
 func TestBuildKitAttestations(t *testing.T) {
-	requireRoot(t)
-	requireTools(t, "runc", "buildctl", "docker-buildx")
-	srv := registrytest.Start(t, registrytest.Options{})
-	dir := workDir(t)
-	b := makeBases(t, dir)
-	d := startBuildkitd(t, dir)
-	defer func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	}()
-	setDockerConfig(t, emptyDockerConfig(t))
+	d, b, srv := startAttestEnv(t)
 	hello := filepath.Join("..", "examples", "Dockerfiles", "hello")
 
 	plain := srv.Host + "/oci2/att:plain"
@@ -110,6 +99,25 @@ func TestBuildKitAttestations(t *testing.T) {
 	})
 
 	t.Run("pull-copy-gc", func(t *testing.T) { testAttestationsTransfer(t, d, srv, image) })
+}
+
+// startAttestEnv starts a registry and a daemon with the examples' bases,
+// without client credentials; the daemon's log is shown if t fails.
+func startAttestEnv(t *testing.T) (*bkDaemon, *bases, *registrytest.Server) {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, "runc", "buildctl", "docker-buildx")
+	srv := registrytest.Start(t, registrytest.Options{})
+	dir := workDir(t)
+	b := makeBases(t, dir)
+	d := startBuildkitd(t, dir)
+	t.Cleanup(func() { // before the daemon stops
+		if t.Failed() {
+			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
+		}
+	})
+	setDockerConfig(t, emptyDockerConfig(t))
+	return d, b, srv
 }
 
 // testAttestationsTransfer: the pushed image with its provenance is pulled
