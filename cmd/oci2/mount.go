@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type mountFlags struct {
+	bundle     bool
+	foreground bool
+	debug      bool
+	platform   string
+	readyFd    int // set by the background start: the serving child's ready pipe
+}
+
+func (a *app) mountCmd() *cobra.Command {
+	var f mountFlags
+	cmd := &cobra.Command{
+		Use:   "mount [--bundle] [--foreground] [--platform os/arch] NAME|DIGEST DIR",
+		Short: "Serve an image as a read-only FUSE filesystem at DIR, without unpacking it",
+		Long: `Mount the image NAME|DIGEST of the store at DIR (an existing directory) as
+a read-only FUSE filesystem: the image's metadata is read and validated
+first, file data is read when a file is read, every chunk verified against
+the image's tree. The command returns once the mount is ready and serves it
+from a background process until 'oci2 umount DIR'; with --foreground it
+serves until unmounted or interrupted.
+
+With --bundle, DIR (missing or empty) becomes an OCI runtime bundle for
+runc: DIR/lower is the FUSE mount, DIR/rootfs an overlay of it with
+DIR/upper and DIR/work, and DIR/config.json is what 'unpack --bundle'
+writes, so 'runc run --bundle DIR ID' starts the container before any file
+is copied. 'oci2 umount DIR' unmounts both and keeps DIR/upper.
+
+Needs root (mounts without fusermount). The store is leased only while the
+metadata loads: removing the image and running gc under a mount makes its
+unread files fail with EIO.`,
+		Args: exactArgs(2, "NAME|DIGEST and DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.foreground || f.readyFd > 0 {
+				return a.serveMount(cmd.Context(), f, args[0], args[1])
+			}
+			return a.startMount(cmd.Context(), args[1])
+		},
+	}
+	cmd.Flags().BoolVar(&f.bundle, "bundle", false, "make DIR an OCI runtime bundle (overlay rootfs/ over the mount, config.json)")
+	cmd.Flags().BoolVar(&f.foreground, "foreground", false, "serve in this process until unmounted or interrupted")
+	cmd.Flags().BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] of a multi-platform image")
+	cmd.Flags().IntVar(&f.readyFd, "ready-fd", 0, "")
+	cmd.Flags().MarkHidden("ready-fd")
+	return cmd
+}
+
+// mountState is what a serving process records about its mount, so that
+// umount finds it.
+type mountState struct {
+	PID      int       `json:"pid"`
+	Dir      string    `json:"dir"`
+	Image    string    `json:"image"`
+	Manifest string    `json:"manifest"`
+	Bundle   bool      `json:"bundle"`
+	Started  time.Time `json:"started"`
+}
+
+// runtimeDir holds the state and log files of mounts: /run/oci2 for root,
+// else $XDG_RUNTIME_DIR/oci2 or a per-user directory in the temp dir.
+func runtimeDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/oci2/mounts"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "oci2", "mounts")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("oci2-%d", os.Geteuid()), "mounts")
+}
+
+// statePaths returns the state and log file of the mount at dir (absolute).
+func statePaths(dir string) (state, log string) {
+	h := sha256.Sum256([]byte(dir))
+	base := filepath.Join(runtimeDir(), hex.EncodeToString(h[:8]))
+	return base + ".json", base + ".log"
+}
+
+func readMountState(dir string) (*mountState, error) {
+	sp, _ := statePaths(dir)
+	b, err := os.ReadFile(sp)
+	if err != nil {
+		return nil, err
+	}
+	var s mountState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("mount state %s: %w", sp, err)
+	}
+	return &s, nil
+}
+
+// startMount runs this command again as a serving process in its own
+// session, and returns when it reports the mount ready (or failed, with
+// its log).
+func (a *app) startMount(ctx context.Context, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(runtimeDir(), 0o700); err != nil {
+		return err
+	}
+	_, logPath := statePaths(abs)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, append(os.Args[1:], "--ready-fd=3")...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("starting the mount process: %w", err)
+	}
+	w.Close()
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		ready <- line == "ready\n"
+	}()
+	select {
+	case ok := <-ready:
+		if ok {
+			pid := cmd.Process.Pid
+			cmd.Process.Release()
+			fmt.Fprintf(os.Stderr, "mounted at %s (pid %d; oci2 umount %s ends it; log %s)\n", abs, pid, dir, logPath)
+			return nil
+		}
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+	}
+	cmd.Wait()
+	b, _ := os.ReadFile(logPath)
+	msg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b)), "oci2: "))
+	if msg == "" {
+		msg = "the mount process exited without a message"
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/localsource"
+	"github.com/oci2/oci2/mountfs"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/unpack"
+)
+
+// unmountWait bounds how long an unmount waits for a busy mount before
+// detaching it lazily (a serving process must never leave a dead mount).
+const unmountWait = 10 * time.Second
+
+// serveMount loads the image, mounts it (and the bundle's overlay), reports
+// ready and serves until the mount goes away or ctx ends.
+func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	fsys, img, manifest, err := a.loadMount(ctx, f, arg)
+	if err != nil {
+		return err
+	}
+	fuseDir := abs
+	if f.bundle {
+		if fuseDir, err = prepareBundle(abs); err != nil {
+			return err
+		}
+	}
+	srv, err := fsys.Mount(fuseDir, mountfs.MountOptions{Name: arg, Debug: f.debug})
+	if err != nil {
+		return err
+	}
+	if f.bundle {
+		if err := finishBundle(img, abs); err != nil {
+			unmountFUSE(srv, fuseDir)
+			return err
+		}
+	}
+	statePath, _ := statePaths(abs)
+	st := mountState{PID: os.Getpid(), Dir: abs, Image: arg, Manifest: manifest, Bundle: f.bundle, Started: time.Now().UTC()}
+	if err := writeState(statePath, &st); err != nil {
+		warnf(os.Stderr, "%v", err)
+	}
+	defer os.Remove(statePath)
+	if f.readyFd > 0 {
+		ready := os.NewFile(uintptr(f.readyFd), "ready")
+		fmt.Fprint(ready, "ready\n")
+		ready.Close()
+	} else {
+		fmt.Fprintf(os.Stderr, "mounted %s at %s; serving until unmounted (oci2 umount %s) or interrupted\n", arg, abs, dir)
+	}
+	served := make(chan struct{})
+	go func() { srv.Wait(); close(served) }()
+	select {
+	case <-served: // unmounted from outside
+	case <-ctx.Done():
+		if f.bundle {
+			detach(filepath.Join(abs, "rootfs"))
+		}
+		unmountFUSE(srv, fuseDir)
+	}
+	return nil
+}
+
+// loadMount opens the image under a store lease (released once the
+// metadata is loaded) and walks its tree into a mountable filesystem.
+func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*mountfs.FS, *reader.Image, string, error) {
+	plat, err := parsePlatform(f.platform)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	st, release, err := a.leasedStore(ctx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer release()
+	md, err := resolveManifest(ctx, st, arg, plat)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	img, err := reader.Open(ctx, st, md)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	cr := reader.NewChunkReader(img, localsource.New(st, nil))
+	fsys, err := mountfs.Load(ctx, img, cr, cr, mountfs.Options{
+		ReadError: func(_ string, ino uint64, err error) { warnf(os.Stderr, "read of inode %d: %v", ino, err) },
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return fsys, img, md.Digest.String(), nil
+}
+
+// prepareBundle creates the bundle's directories in dir (missing or empty)
+// and returns where the FUSE mount goes.
+func prepareBundle(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(ents) > 0 {
+		return "", fmt.Errorf("bundle directory %q: %w", dir, unpack.ErrNotEmpty)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", err
+	}
+	for _, d := range []string{"lower", "upper", "work", "rootfs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "lower"), nil
+}
+
+// finishBundle mounts the overlay rootfs over the FUSE mount and writes
+// config.json, resolving the image's user through the mounted /etc.
+func finishBundle(img *reader.Image, dir string) error {
+	p := func(s string) string { return filepath.Join(dir, s) }
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", p("lower"), p("upper"), p("work"))
+	if err := unix.Mount("overlay", p("rootfs"), "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting the overlay rootfs: %w", err)
+	}
+	spec, err := unpack.Spec(img, p("rootfs"), func(_ string, err error) { warnf(os.Stderr, "%v", err) })
+	if err == nil {
+		var b []byte
+		if b, err = json.MarshalIndent(spec, "", "\t"); err == nil {
+			err = os.WriteFile(p("config.json"), b, 0o600)
+		}
+	}
+	if err != nil {
+		detach(p("rootfs"))
+		return fmt.Errorf("writing the bundle's config.json: %w", err)
+	}
+	return nil
+}
+
+func writeState(path string, st *mountState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// unmountFUSE unmounts the FUSE mount, detaching it when it stays busy.
+func unmountFUSE(srv *fuse.Server, dir string) {
+	done := make(chan error, 1)
+	go func() { done <- srv.Unmount() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return
+		}
+	case <-time.After(unmountWait):
+	}
+	detach(dir)
+}
+
+// detach unmounts dir lazily: it disappears now, and the kernel lets go of
+// it when its last user does.
+func detach(dir string) {
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		warnf(os.Stderr, "unmounting %s: %v", dir, err)
+	}
+}
