@@ -28,7 +28,7 @@ type CheckStore interface {
 // CheckOptions configure Check.
 type CheckOptions struct {
 	// ReadData reads and decodes every frame (verifying every chunk ID and
-	// every pack digest) and walks every tree.
+	// every pack digest). Trees are walked either way.
 	ReadData bool
 	// Workers verify packs in parallel (default GOMAXPROCS).
 	Workers  int
@@ -100,11 +100,12 @@ type checker struct {
 // Check verifies every image a ref reaches: the index and manifests parse and
 // validate (reader.Open), and every pack index and frame blob is present with
 // the right size, or the frame is virtual: every one of its chunks is held by
-// a unit or another frame (SPEC.md §8). With ReadData it also decodes every
-// frame verifying each chunk (a virtual frame regenerated from its chunks
-// must give its digest), checks every pack digest against its frames, and
-// walks every tree checking that every data chunk a file references is in
-// the image's packs.
+// a unit or another frame (SPEC.md §8), and every tree is walked as an
+// unpack would (SPEC.md §4.2, §4.3, §7: reading tree frames only), checking
+// that every data chunk a file references is in the image's packs. With
+// ReadData it also decodes every frame verifying each chunk (a virtual frame
+// regenerated from its chunks must give its digest) and checks every pack
+// digest against its frames.
 // Problems are collected in the Report; the error is for failures of Check
 // itself (the store cannot be listed, ctx is done).
 func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, error) {
@@ -134,9 +135,12 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 		if err := c.readData(ctx); err != nil {
 			return nil, err
 		}
-		if err := c.walkTrees(ctx); err != nil {
-			return nil, err
-		}
+	}
+	// Trees are walked without ReadData too: an invalid tree makes the
+	// image unusable (unpack, images, du fail on it), and reading the tree
+	// frames costs little next to the data.
+	if err := c.walkTrees(ctx); err != nil {
+		return nil, err
 	}
 	return c.rep, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -98,6 +99,9 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
+	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.idx)); err != nil {
+		return nil, fmt.Errorf("pull %s: %w (stored unnamed; gc removes it)", src, err)
+	}
 	if err := st.SetRef(ctx, name, root); err != nil {
 		return nil, fmt.Errorf("pull %s: naming it %s: %w", src, name, err)
 	}
@@ -115,6 +119,7 @@ type puller struct {
 	opts PullOptions
 	m    *meter
 	res  *Result
+	idx  *storeindex.Index // the store's frames, once content ran
 
 	g      *graph
 	images []*reader.Image
@@ -163,7 +168,7 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 		pl.mu.Unlock()
 	}}
 	for _, n := range pl.g.nodes {
-		if n.desc.MediaType != ocispec.MediaTypeImageManifest && n.desc.MediaType != registry.MediaTypeDockerManifest {
+		if !isManifest(n.desc.MediaType) {
 			continue
 		}
 		img, err := reader.Open(ctx, through, n.desc)
@@ -264,6 +269,7 @@ func (pl *puller) content(ctx context.Context) error {
 			return err
 		}
 	}
+	pl.idx = idx
 	f := &fetcher{pl: pl, idx: idx}
 	return f.run(ctx)
 }
