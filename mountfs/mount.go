@@ -11,6 +11,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -29,6 +30,15 @@ type Options struct {
 	// ReadError is told about every read that failed (the reader gets EIO);
 	// calls may overlap.
 	ReadError func(path string, ino uint64, err error)
+	// Fetch, when set, is given the data chunks a read is about to need
+	// before it reads them (a lazy source fetches them together): a whole
+	// file on its first read, or for a large file the chunks of a window
+	// from the read's offset. A failure is reported and the read goes on
+	// chunk by chunk.
+	Fetch func(ctx context.Context, chunks []format.ChunkID) error
+	// ReadTimeout bounds one read (0: unbounded); a read that takes longer
+	// fails with EIO, so a stalled source never hangs a reader.
+	ReadTimeout time.Duration
 }
 
 // FS is a loaded image, ready to be mounted (any number of times).
@@ -69,7 +79,18 @@ func (fsys *FS) Stats() Stats {
 }
 
 func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (int, error) {
-	n, err := fsys.t.get(ino).readAt(ctx, fsys.cv, dest, off)
+	if fsys.opts.ReadTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fsys.opts.ReadTimeout)
+		defer cancel()
+	}
+	in := fsys.t.get(ino)
+	if fsys.opts.Fetch != nil {
+		if err := in.fetch(ctx, fsys.opts.Fetch, off); err != nil && fsys.opts.ReadError != nil {
+			fsys.opts.ReadError("", ino, fmt.Errorf("fetching ahead: %w", err))
+		}
+	}
+	n, err := in.readAt(ctx, fsys.cv, dest, off)
 	fsys.reads.Add(1)
 	fsys.readBytes.Add(int64(n))
 	if err != nil {
