@@ -20,8 +20,9 @@ import (
 
 // fetcher gets the frames of the pulled images' packs into the store.
 type fetcher struct {
-	pl  *puller
-	idx *storeindex.Session
+	pl        *puller
+	idx       *storeindex.Session
+	treesOnly bool // skip the data packs (their frames are fetched on demand)
 
 	packs   []*reader.Pack
 	rebuild []frameRef
@@ -56,7 +57,11 @@ func (f *fetcher) run(ctx context.Context) error {
 func (f *fetcher) collectPacks() {
 	f.byPack = map[digest.Digest]*reader.Pack{}
 	for _, img := range f.pl.images {
-		for _, list := range [][]reader.Pack{img.TreePacks, img.DataPacks} {
+		lists := [][]reader.Pack{img.TreePacks, img.DataPacks}
+		if f.treesOnly {
+			lists = lists[:1]
+		}
+		for _, list := range lists {
 			for i := range list {
 				p := &list[i]
 				if f.byPack[p.Descriptor.Digest] == nil {

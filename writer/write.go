@@ -179,7 +179,7 @@ func writeManifest(ctx context.Context, st Store, opts Options, root format.Chun
 		t := time.Unix(e.Unix(), 0).UTC()
 		cfg.Created = &t
 	}
-	cfgDesc, err := putJSON(ctx, st, ocispec.MediaTypeImageConfig, cfg)
+	cfgDesc, err := PutJSON(ctx, st, ocispec.MediaTypeImageConfig, cfg)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("storing config: %w", err)
 	}
@@ -200,7 +200,7 @@ func writeManifest(ctx context.Context, st Store, opts Options, root format.Chun
 		Layers:      layers,
 		Annotations: ann,
 	}
-	desc, err := putJSON(ctx, st, ocispec.MediaTypeImageManifest, m)
+	desc, err := PutJSON(ctx, st, ocispec.MediaTypeImageManifest, m)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("storing manifest: %w", err)
 	}
@@ -218,6 +218,16 @@ func writeManifest(ctx context.Context, st Store, opts Options, root format.Chun
 // and returns its descriptor.
 func WriteIndex(ctx context.Context, st chunkstore.Writer, manifests []ocispec.Descriptor,
 	annotations map[string]string) (ocispec.Descriptor, error) {
+	return WriteIndexWith(ctx, st, manifests, nil, annotations)
+}
+
+// WriteIndexWith is WriteIndex with other manifests listed after the
+// images, as they are: attestation manifests (platform unknown/unknown,
+// the way BuildKit's image exporter lists them) are not oci2 images, so
+// they do not get the oci2 platform feature. Without others the index is
+// byte for byte WriteIndex's.
+func WriteIndexWith(ctx context.Context, st chunkstore.Writer, manifests, others []ocispec.Descriptor,
+	annotations map[string]string) (ocispec.Descriptor, error) {
 	if len(manifests) == 0 {
 		return ocispec.Descriptor{}, fmt.Errorf("writing image index: no manifests")
 	}
@@ -234,21 +244,23 @@ func WriteIndex(ctx context.Context, st chunkstore.Writer, manifests []ocispec.D
 		m.Platform = &p
 		marked[i] = m
 	}
-	manifests = marked
+	manifests = append(marked, others...)
 	idx := ocispec.Index{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   ocispec.MediaTypeImageIndex,
 		Manifests:   manifests,
 		Annotations: annotations,
 	}
-	desc, err := putJSON(ctx, st, ocispec.MediaTypeImageIndex, idx)
+	desc, err := PutJSON(ctx, st, ocispec.MediaTypeImageIndex, idx)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("writing image index: %w", err)
 	}
 	return desc, nil
 }
 
-func putJSON(ctx context.Context, st chunkstore.Writer, mediaType string, v any) (ocispec.Descriptor, error) {
+// PutJSON stores v as JSON (an OCI manifest, index or config) and returns
+// its descriptor.
+func PutJSON(ctx context.Context, st chunkstore.Writer, mediaType string, v any) (ocispec.Descriptor, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return ocispec.Descriptor{}, err
