@@ -239,3 +239,74 @@ func TestMountLazyPrefetch(t *testing.T) {
 	}
 	d.must("check", "--read-data")
 }
+
+// TestMountLazyFaults: reads through a lazy mount survive a registry that
+// answers 500 or drops a body mid-way (retried), ignores Range (whole packs)
+// or rotates its bearer token (a new token is fetched); a registry serving
+// corrupt bytes gives EIO, never wrong bytes, and the right bytes once it
+// serves them again.
+func TestMountLazyFaults(t *testing.T) {
+	requireMount(t)
+	dir := workDir(t)
+	proxy, ref, src, _ := lazyImage(t, dir)
+	proxy.RequireBearer("ci", "hunter2")
+	s := newStore(t, filepath.Join(dir, "c"))
+	s.env = dockerEnv(registrytest.DockerConfig(t, proxy.Host, "ci", "hunter2"))
+	mnt := filepath.Join(dir, "mnt")
+	mkdirT(t, mnt)
+	mountCLI(t, s, mnt, "--read-timeout", "20s", ref)
+
+	read := func(p string) error {
+		want, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(mnt, p))
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%s: wrong bytes served (%d, want %d)", p, len(got), len(want))
+		}
+		return err
+	}
+	for _, c := range []struct {
+		name, file string
+		fault      registrytest.Fault
+	}{
+		{"500", "d01/f0001", registrytest.Fault{Path: "/blobs/", Count: 2, Kind: registrytest.Status, Status: 500}},
+		{"drop mid-body", "d02/f0002", registrytest.Fault{Path: "/blobs/", Count: 1, Kind: registrytest.DropMidBody}},
+		{"ignored Range", "d06/f0006", registrytest.Fault{Path: "/blobs/", Kind: registrytest.IgnoreRange}},
+	} {
+		f := proxy.Add(c.fault)
+		if err := read(c.file); err != nil {
+			t.Errorf("%s: reading %s: %v", c.name, c.file, err)
+		}
+		if proxy.Hits(f) == 0 {
+			t.Errorf("%s: the fault was never hit", c.name)
+		}
+		proxy.Clear()
+	}
+
+	proxy.RotateToken()
+	if err := read("d08/f0008"); err != nil {
+		t.Errorf("after the token rotated: %v", err)
+	}
+
+	// A byte in every 4 KiB: a range may also carry frames not asked for.
+	corrupt := proxy.Add(registrytest.Fault{Path: "/blobs/", Kind: registrytest.Modify, Modify: func(b []byte) []byte {
+		b = bytes.Clone(b)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] ^= 0x55
+		}
+		return b
+	}})
+	if err := read("d12/f0012"); !errors.Is(err, unix.EIO) {
+		t.Errorf("corrupt frames: %v, want EIO (fault hit %d times)", err, proxy.Hits(corrupt))
+	}
+	proxy.Clear()
+	if err := read("d12/f0012"); err != nil {
+		t.Errorf("after the registry serves the right bytes again: %v", err)
+	}
+	served, _ := mountStatus(t, s, mnt, 7)["served"].(map[string]any)
+	if num(served, "read_errors") == 0 {
+		t.Errorf("status counts no read errors: %v", served)
+	}
+}
