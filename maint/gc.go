@@ -116,13 +116,12 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
-	marked := append([]chunkstore.Ref(nil), refs...)
-	for _, x := range extra {
-		marked = append(marked, chunkstore.Ref{Name: x.String(), Descriptor: x.Descriptor})
-	}
-	progress(GCProgress{Phase: "mark", Total: int64(len(marked))})
-	g, err := live(ctx, st, marked)
+	progress(GCProgress{Phase: "mark", Total: int64(len(refs) + len(extra))})
+	g, err := live(ctx, st, refs)
 	if err != nil {
+		return nil, fmt.Errorf("marking: %w", err)
+	}
+	if err := markExtra(ctx, st, g, extra); err != nil {
 		return nil, fmt.Errorf("marking: %w", err)
 	}
 	rep := &GCReport{DryRun: opts.DryRun, Refs: len(refs)}

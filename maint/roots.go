@@ -32,6 +32,22 @@ func (r extraRoot) String() string {
 	return fmt.Sprintf("index.json entry %d (%s, shadowed by an earlier entry of that name)", r.Entry, r.Name)
 }
 
+// markExtra adds to g what the entries extra reach. Unlike a ref's, an
+// entry's unreadable blobs do not stop GC: no oci2 command can name or
+// remove an entry without a name, and what cannot be read is missing
+// already; what can be read is kept.
+func markExtra(ctx context.Context, r chunkstore.Reader, g *graph, extra []extraRoot) error {
+	w := newWalker(r)
+	for _, x := range extra {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w.desc(ctx, g, x.Descriptor, 0)
+	}
+	g.Problems = nil
+	return nil
+}
+
 // extraRoots returns the entries of st's list that are not refs: nil when
 // st is not a RootLister.
 func extraRoots(ctx context.Context, st chunkstore.Refs) ([]extraRoot, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/memstore"
 )
@@ -52,6 +55,13 @@ func TestGCKeepsEntriesThatAreNotRefs(t *testing.T) {
 	}
 	if g.Deleted != 0 || len(blobs(t, mem)) != len(before) {
 		t.Fatalf("gc deleted %d blobs that entries of the list reach", g.Deleted)
+	}
+	// An entry naming a blob the store lacks does not stop gc: nothing can
+	// remove it but an edit of index.json.
+	ghost := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromString("ghost"), Size: 9}
+	st.extra = append(st.extra, chunkstore.Ref{Descriptor: ghost})
+	if g, err = GC(ctx, st, GCOptions{}); err != nil || g.Deleted != 0 {
+		t.Fatalf("gc with a dangling entry: %v, %+v", err, g)
 	}
 	// Without the entries, their images are garbage.
 	if g, err = GC(ctx, mem, GCOptions{}); err != nil || g.Deleted == 0 {

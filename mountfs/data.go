@@ -34,8 +34,9 @@ func (n *inode) extentOffsets() []uint64 {
 }
 
 // readAt fills dest with the file's bytes at off (short at EOF) and returns
-// how many it filled. Zero extents read as zeros without any I/O.
-func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uint64) (int, error) {
+// how many it filled. Zero extents read as zeros without any I/O. touched,
+// when not nil, is told about every data chunk read.
+func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uint64, touched func(format.ChunkID)) (int, error) {
 	size := n.e.Size
 	if off >= size {
 		return 0, nil
@@ -52,6 +53,9 @@ func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uin
 		if x.Zero {
 			clear(out)
 		} else {
+			if touched != nil {
+				touched(x.Chunk)
+			}
 			err := cv.ViewChunk(ctx, x.Chunk, func(b []byte) error {
 				if uint64(len(b)) != x.Length {
 					return fmt.Errorf("chunk %s has %d bytes, its extent %d", x.Chunk, len(b), x.Length)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,9 @@ type Options struct {
 	// from the read's offset. A failure is reported and the read goes on
 	// chunk by chunk.
 	Fetch func(ctx context.Context, chunks []format.ChunkID) error
+	// FirstRead, when set, is told about every data chunk the first time a
+	// read needs it, in that order (a prefetch profile); calls may overlap.
+	FirstRead func(id format.ChunkID)
 	// ReadTimeout bounds one read (0: unbounded); a read that takes longer
 	// fails with EIO, so a stalled source never hangs a reader.
 	ReadTimeout time.Duration
@@ -49,6 +53,7 @@ type FS struct {
 	timeout time.Duration
 
 	reads, readBytes, readErrors atomic.Int64
+	seen                         sync.Map // format.ChunkID: chunks read (with FirstRead)
 }
 
 // Stats count what a mount served.
@@ -90,7 +95,7 @@ func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (
 			fsys.opts.ReadError("", ino, fmt.Errorf("fetching ahead: %w", err))
 		}
 	}
-	n, err := in.readAt(ctx, fsys.cv, dest, off)
+	n, err := in.readAt(ctx, fsys.cv, dest, off, fsys.firstRead())
 	fsys.reads.Add(1)
 	fsys.readBytes.Add(int64(n))
 	if err != nil {
@@ -100,6 +105,18 @@ func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (
 		}
 	}
 	return n, err
+}
+
+// firstRead passes on the first read of each chunk, or is nil.
+func (fsys *FS) firstRead() func(format.ChunkID) {
+	if fsys.opts.FirstRead == nil {
+		return nil
+	}
+	return func(id format.ChunkID) {
+		if _, loaded := fsys.seen.LoadOrStore(id, true); !loaded {
+			fsys.opts.FirstRead(id)
+		}
+	}
 }
 
 // MountOptions configure Mount.

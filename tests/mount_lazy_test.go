@@ -153,3 +153,160 @@ func readBounded(t *testing.T, path string) error {
 		return nil
 	}
 }
+
+// waitStatus polls `oci2 mount --status DIR` until field is no longer
+// empty or "running", and returns its value.
+func waitStatus(t *testing.T, s *store, dir, field string) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st := decodeJSON(t, s.must("mount", "--status", dir).Stdout)
+		v, _ := st[field].(string)
+		if v != "" && v != "running" {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %q after 2 minutes", field, v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMountLazyPrefetch: --record writes the chunks a run read; --prefetch
+// of that profile into an empty store fetches exactly those first (they
+// read with the registry stalled, other files do not); --fetch-all pulls
+// the rest and names the image, after which the registry is not needed.
+func TestMountLazyPrefetch(t *testing.T) {
+	requireMount(t)
+	dir := workDir(t)
+	proxy, ref, src, _ := lazyImage(t, dir)
+	profile := filepath.Join(dir, "profile")
+	used := []string{"etc/hello.txt", "d03/f0003", "d07/f0007"}
+
+	b := regStore(t, filepath.Join(dir, "b"))
+	mnt := filepath.Join(dir, "mnt-b")
+	mkdirT(t, mnt)
+	mountCLI(t, b, mnt, "--record", profile, ref)
+	for _, p := range used {
+		if _, err := os.ReadFile(filepath.Join(mnt, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.must("umount", mnt)
+	prof, err := os.ReadFile(profile)
+	if err != nil {
+		t.Fatalf("no profile written: %v", err)
+	}
+	lines := bytes.Count(prof, []byte("\n"))
+	t.Logf("profile: %d chunks", lines)
+	if lines < len(used) {
+		t.Errorf("profile lists %d chunks for %d files read", lines, len(used))
+	}
+
+	c := regStore(t, filepath.Join(dir, "c"))
+	mnt = filepath.Join(dir, "mnt-c")
+	mkdirT(t, mnt)
+	mountCLI(t, c, mnt, "--prefetch", profile, "--read-timeout", "3s", ref)
+	if v := waitStatus(t, c, mnt, "prefetch"); v != "done" {
+		t.Fatalf("prefetch: %s", v)
+	}
+	proxy.Add(registrytest.Fault{Path: "/blobs/", Kind: registrytest.Stall})
+	for _, p := range used {
+		want, _ := os.ReadFile(filepath.Join(src, p))
+		if got, err := os.ReadFile(filepath.Join(mnt, p)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("prefetched %s with the registry stalled: %d bytes, %v", p, len(got), err)
+		}
+	}
+	if err := readBounded(t, filepath.Join(mnt, "d11/f0011")); !errors.Is(err, unix.EIO) {
+		t.Errorf("a file outside the profile read with the registry stalled: %v, want EIO", err)
+	}
+	proxy.Clear()
+	c.must("umount", mnt)
+
+	d := regStore(t, filepath.Join(dir, "d"))
+	mnt = filepath.Join(dir, "mnt-d")
+	mkdirT(t, mnt)
+	mountCLI(t, d, mnt, "--fetch-all", ref)
+	if v := waitStatus(t, d, mnt, "fetch_all"); v != "done" {
+		t.Fatalf("fetch-all: %s", v)
+	}
+	proxy.Add(registrytest.Fault{Kind: registrytest.Stall})
+	compareTrees(t, snapshot(t, src), snapshot(t, mnt), compareOptions{SkipRoot: true})
+	d.must("umount", mnt)
+	proxy.Clear()
+	if out := d.must("images").Stdout; !bytes.Contains([]byte(out), []byte("oci2/app")) {
+		t.Errorf("after --fetch-all the store does not name the image:\n%s", out)
+	}
+	d.must("check", "--read-data")
+}
+
+// TestMountLazyFaults: reads through a lazy mount survive a registry that
+// answers 500 or drops a body mid-way (retried), ignores Range (whole packs)
+// or rotates its bearer token (a new token is fetched); a registry serving
+// corrupt bytes gives EIO, never wrong bytes, and the right bytes once it
+// serves them again.
+func TestMountLazyFaults(t *testing.T) {
+	requireMount(t)
+	dir := workDir(t)
+	proxy, ref, src, _ := lazyImage(t, dir)
+	proxy.RequireBearer("ci", "hunter2")
+	s := newStore(t, filepath.Join(dir, "c"))
+	s.env = dockerEnv(registrytest.DockerConfig(t, proxy.Host, "ci", "hunter2"))
+	mnt := filepath.Join(dir, "mnt")
+	mkdirT(t, mnt)
+	mountCLI(t, s, mnt, "--read-timeout", "20s", ref)
+
+	read := func(p string) error {
+		want, err := os.ReadFile(filepath.Join(src, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(mnt, p))
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%s: wrong bytes served (%d, want %d)", p, len(got), len(want))
+		}
+		return err
+	}
+	for _, c := range []struct {
+		name, file string
+		fault      registrytest.Fault
+	}{
+		{"500", "d01/f0001", registrytest.Fault{Path: "/blobs/", Count: 2, Kind: registrytest.Status, Status: 500}},
+		{"drop mid-body", "d02/f0002", registrytest.Fault{Path: "/blobs/", Count: 1, Kind: registrytest.DropMidBody}},
+		{"ignored Range", "d06/f0006", registrytest.Fault{Path: "/blobs/", Kind: registrytest.IgnoreRange}},
+	} {
+		f := proxy.Add(c.fault)
+		if err := read(c.file); err != nil {
+			t.Errorf("%s: reading %s: %v", c.name, c.file, err)
+		}
+		if proxy.Hits(f) == 0 {
+			t.Errorf("%s: the fault was never hit", c.name)
+		}
+		proxy.Clear()
+	}
+
+	proxy.RotateToken()
+	if err := read("d08/f0008"); err != nil {
+		t.Errorf("after the token rotated: %v", err)
+	}
+
+	// A byte in every 4 KiB: a range may also carry frames not asked for.
+	corrupt := proxy.Add(registrytest.Fault{Path: "/blobs/", Kind: registrytest.Modify, Modify: func(b []byte) []byte {
+		b = bytes.Clone(b)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] ^= 0x55
+		}
+		return b
+	}})
+	if err := read("d12/f0012"); !errors.Is(err, unix.EIO) {
+		t.Errorf("corrupt frames: %v, want EIO (fault hit %d times)", err, proxy.Hits(corrupt))
+	}
+	proxy.Clear()
+	if err := read("d12/f0012"); err != nil {
+		t.Errorf("after the registry serves the right bytes again: %v", err)
+	}
+	served, _ := mountStatus(t, s, mnt, 7)["served"].(map[string]any)
+	if num(served, "read_errors") == 0 {
+		t.Errorf("status counts no read errors: %v", served)
+	}
+}

@@ -27,6 +27,9 @@ type mountFlags struct {
 	debug       bool
 	status      bool
 	fromReg     bool
+	fetchAll    bool
+	record      string
+	prefetch    string
 	readTimeout time.Duration
 	platform    string
 	remote      remoteFlags
@@ -52,6 +55,10 @@ a few range requests per pack), each frame verified and kept in the store,
 so the next mount or 'oci2 pull' does not fetch it again. A read the
 registry does not answer within --read-timeout fails with EIO.
 'oci2 mount --status DIR' prints what a mount has read and fetched.
+--fetch-all then pulls the rest in the background and names the image in
+the store. --record FILE writes the chunks read, in first-read order, at
+unmount; --prefetch FILE fetches a profile's chunks first (chunk IDs name
+content, so a profile of v1 helps v2 where files did not change).
 
 With --bundle, DIR (missing or empty) becomes an OCI runtime bundle for
 runc: DIR/lower is the FUSE mount, DIR/rootfs an overlay of it with
@@ -84,6 +91,9 @@ unread files fail with EIO.`,
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] of a multi-platform image")
 	cmd.Flags().BoolVar(&f.status, "status", false, "print what the mount at DIR has read and fetched (JSON)")
 	cmd.Flags().BoolVar(&f.fromReg, "registry", false, "mount REF from its registry even when the store has the name")
+	cmd.Flags().BoolVar(&f.fetchAll, "fetch-all", false, "lazy mount: pull the rest of the image in the background and name it in the store")
+	cmd.Flags().StringVar(&f.record, "record", "", "write the chunks read, first read first, to FILE at unmount (a prefetch profile)")
+	cmd.Flags().StringVar(&f.prefetch, "prefetch", "", "lazy mount: fetch the chunks of profile FILE (from --record) first")
 	cmd.Flags().DurationVar(&f.readTimeout, "read-timeout", 30*time.Second, "fail a read from the registry with EIO after this long")
 	f.remote.add(cmd, false)
 	cmd.Flags().IntVar(&f.readyFd, "ready-fd", 0, "")
@@ -105,6 +115,11 @@ type mountState struct {
 	// Fetched is what came from the registry (lazy mounts), metadata
 	// included.
 	Fetched *transfer.Result `json:"fetched,omitempty"`
+	// Prefetch and FetchAll are "running", "done" or an error; Pulled is
+	// what --fetch-all's pull fetched.
+	Prefetch string           `json:"prefetch,omitempty"`
+	FetchAll string           `json:"fetch_all,omitempty"`
+	Pulled   *transfer.Result `json:"pulled,omitempty"`
 }
 
 // printMountStatus prints the state of the mount at dir.

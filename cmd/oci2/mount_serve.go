@@ -72,6 +72,16 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 	} else {
 		fmt.Fprintf(os.Stderr, "mounted %s at %s; serving until unmounted (oci2 umount %s) or interrupted\n", arg, abs, dir)
 	}
+	if li.rec != nil {
+		defer func() {
+			if err := li.rec.save(f.record); err != nil {
+				warnf(os.Stderr, "%v", err)
+			}
+		}()
+	}
+	bgctx, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	a.startBackground(bgctx, f, li, arg)
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
 	select {
@@ -89,8 +99,11 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 type loadedImage struct {
 	fsys     *mountfs.FS
 	img      *reader.Image
+	cr       *reader.ChunkReader
 	manifest string
 	lazy     *transfer.LazyImage // from a registry; nil: from the store
+	rec      *recorder           // --record
+	bg       background
 }
 
 // loadMount opens the image under a store lease (released once the
@@ -134,11 +147,15 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 		opts.ReadTimeout = f.readTimeout
 		opts.Fetch = func(ctx context.Context, ids []format.ChunkID) error { return lazy.FetchChunks(ctx, cr, ids) }
 	}
-	fsys, err := mountfs.Load(ctx, img, cr, cr, opts)
-	if err != nil {
+	li := &loadedImage{img: img, cr: cr, manifest: md.Digest.String(), lazy: lazy}
+	if f.record != "" {
+		li.rec = &recorder{}
+		opts.FirstRead = li.rec.add
+	}
+	if li.fsys, err = mountfs.Load(ctx, img, cr, cr, opts); err != nil {
 		return nil, err
 	}
-	return &loadedImage{fsys: fsys, img: img, manifest: md.Digest.String(), lazy: lazy}, nil
+	return li, nil
 }
 
 // openLazy fetches the metadata of REF arg from its registry.
@@ -162,6 +179,7 @@ const statusEvery = 250 * time.Millisecond
 func keepStatus(ctx context.Context, path string, st mountState, li *loadedImage) {
 	write := func() {
 		st.Served = li.fsys.Stats()
+		li.bg.status(&st)
 		if li.lazy != nil {
 			r := li.lazy.Stats()
 			st.Fetched = &r
