@@ -1,7 +1,8 @@
 # oci2 developer targets. Everything here is also what CI runs (.ci/run).
 #
 #   make build        binaries into ./bin (oci2, buildkitd-oci2, ...)
-#   make test         go vet + every Go test (integration tests in tests/ need root)
+#   make test         go vet + every Go test (integration tests in tests/ need root);
+#                     GOTEST="gotestsum --jsonfile f --" runs them under gotestsum (.ci/run)
 #   make fuzz         every go-fuzz target for FUZZTIME each
 #   make corpus       build the ../shared/corpus trees into $(OCI2_CORPUS) (cached)
 #   make bench        full benchmark on the corpus, writes bench/results/<date>.md
@@ -13,6 +14,7 @@ OCI2_CORPUS ?= /var/cache/oci2-corpus
 CORPUS_SRC  ?= $(CURDIR)/../shared/corpus
 # -p 2: the reference machine has 2 cores; the integration tests are heavy.
 TEST_FLAGS  ?= -p 2 -timeout 30m
+GOTEST      ?= $(GO) test
 FUZZTIME    ?= 10s
 BENCH_FLAGS ?=
 
@@ -30,7 +32,7 @@ vet:
 	$(GO) vet ./...
 
 test: vet
-	$(GO) test $(TEST_FLAGS) ./...
+	$(GOTEST) $(TEST_FLAGS) ./...
 
 # One fuzz target per `go test -fuzz` call (go refuses patterns matching several);
 # scripts/fuzz.sh ignores the go1.26 -fuzztime shutdown race (go.dev/issue/75804).

@@ -38,6 +38,13 @@ const (
 	// Value: bool <true|false>
 	KeyInsecure = "registry.insecure"
 
+	// KeyIdleTimeout bounds every wait of push=true on the registry: a
+	// request whose body it stops reading, whose answer does not come, or
+	// whose answer's body moves less than 4 KiB in that long is abandoned,
+	// retried, then fails the export (default 60s; oci2's own spelling).
+	// Value: duration (Go syntax: 30s, 2m)
+	KeyIdleTimeout = "registry.idle-timeout"
+
 	// KeyRewriteTimestamp clamps every mtime later than the SOURCE_DATE_EPOCH
 	// to it, as the stock exporters do.
 	// Value: bool <true|false>
@@ -76,6 +83,7 @@ type Attrs struct {
 	Push             bool
 	PushByDigest     bool
 	Insecure         bool
+	IdleTimeout      time.Duration // 0: the registry client's default
 	RewriteTimestamp bool
 	// Epoch is the SOURCE_DATE_EPOCH given as an attribute (nil: take it from
 	// the frontend's result metadata, if any).
@@ -85,7 +93,7 @@ type Attrs struct {
 
 // ValidKeys lists the keys ParseAttrs accepts (besides the annotation keys).
 func ValidKeys() []string {
-	keys := []string{KeyName, KeyPush, KeyPushByDigest, KeyInsecure, KeyRewriteTimestamp, KeySourceDateEpoch}
+	keys := []string{KeyName, KeyPush, KeyPushByDigest, KeyInsecure, KeyIdleTimeout, KeyRewriteTimestamp, KeySourceDateEpoch}
 	keys = append(keys, slices.Collect(maps.Keys(ignoredKeys))...)
 	slices.Sort(keys)
 	return keys
@@ -127,6 +135,13 @@ func ParseAttrs(attrs map[string]string) (*Attrs, error) {
 			err = parseBool(&a.PushByDigest, k, v)
 		case KeyInsecure:
 			err = parseBool(&a.Insecure, k, v)
+		case KeyIdleTimeout:
+			if a.IdleTimeout, err = time.ParseDuration(v); err == nil && a.IdleTimeout <= 0 {
+				err = fmt.Errorf("not positive")
+			}
+			if err != nil {
+				err = fmt.Errorf("oci2 exporter: %s=%q: want a positive duration (30s, 2m): %w", k, v, err)
+			}
 		case KeyRewriteTimestamp:
 			err = parseBool(&a.RewriteTimestamp, k, v)
 		default:

@@ -61,11 +61,12 @@ func TestParseAttrs(t *testing.T) {
 func TestParseAttrsPush(t *testing.T) {
 	a, err := ParseAttrs(map[string]string{
 		"name": "127.0.0.1:5000/oci2/app:v1", "push": "true", "push-by-digest": "true", "registry.insecure": "true",
+		"registry.idle-timeout": "90s",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.Push || !a.PushByDigest || !a.Insecure || len(a.Names) != 1 {
+	if !a.Push || !a.PushByDigest || !a.Insecure || a.IdleTimeout != 90*time.Second || len(a.Names) != 1 {
 		t.Errorf("push attrs %+v", a)
 	}
 }
@@ -75,11 +76,13 @@ func TestParseAttrsErrors(t *testing.T) {
 		attrs map[string]string
 		want  string
 	}{
-		{map[string]string{"nmae": "x"}, `unknown attribute "nmae" (valid: buildinfo, buildinfo-attrs, name, push, push-by-digest, registry.insecure, rewrite-timestamp, source-date-epoch`},
+		{map[string]string{"nmae": "x"}, `unknown attribute "nmae" (valid: buildinfo, buildinfo-attrs, name, push, push-by-digest, registry.idle-timeout, registry.insecure, rewrite-timestamp, source-date-epoch`},
 		{map[string]string{"dest": "/tmp/x"}, `unknown attribute "dest"`},
 		{map[string]string{"compression": "zstd"}, `unknown attribute "compression"`},
 		{map[string]string{"rewrite-timestamp": "yes please"}, `rewrite-timestamp="yes please": not a bool`},
 		{map[string]string{"push": "true"}, "push=true needs name="},
+		{map[string]string{"registry.idle-timeout": "-5s"}, `registry.idle-timeout="-5s": want a positive duration`},
+		{map[string]string{"registry.idle-timeout": "60"}, `registry.idle-timeout="60": want a positive duration`},
 		{map[string]string{"push-by-digest": "true", "name": "localhost:5000/x"}, "push-by-digest=true needs push=true"},
 		{map[string]string{"push": "maybe", "name": "localhost:5000/x"}, `push="maybe": not a bool`},
 		{map[string]string{"name": "Bad_Name"}, `name="Bad_Name"`},

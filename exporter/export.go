@@ -47,9 +47,9 @@ type PlatformStats struct {
 }
 
 // Export writes one manifest per platform of src and an image index over
-// them into the store, and names the index. Attestations are skipped: they
-// are not part of the image's filesystem (the local exporter skips the
-// inline-only ones too, and an oci2 image has no place for the others yet).
+// them into the store, and names the index. Attestations (provenance,
+// SBOM) follow the images in the index as attestation manifests, the way
+// the image exporter lists them (writeAttestations).
 func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexporter.ExportBuildInfo) (map[string]string, bkexporter.FinalizeFunc, bkexporter.DescriptorReference, error) {
 	st := i.exp.opt.State.Store
 	if len(src.Refs) > 0 {
@@ -92,8 +92,13 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 		return nil, nil, nil, err
 	}
 
+	atts, err := i.writeAttestations(ctx, src, plats, manifests, bi.SessionID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+
 	done := progress.OneOff(ctx, "writing image index")
-	idx, err := writer.WriteIndex(ctx, st, manifests, ag.Platform(nil).Index)
+	idx, err := writer.WriteIndexWith(ctx, st, manifests, atts, ag.Platform(nil).Index)
 	if err := done(err); err != nil {
 		return nil, nil, nil, fmt.Errorf("oci2 exporter: writing index: %w", err)
 	}

@@ -59,6 +59,7 @@ func (i *instance) push(ctx context.Context, idx ocispec.Descriptor, name, sessi
 			Registry: registry.Options{
 				AuthTransport: rt,
 				UserAgent:     "oci2-buildkit",
+				IdleTimeout:   i.attrs.IdleTimeout,
 			},
 			Progress: pr.update,
 			Warn:     func(msg string) { pr.log(msg) },

@@ -28,7 +28,7 @@ type CheckStore interface {
 // CheckOptions configure Check.
 type CheckOptions struct {
 	// ReadData reads and decodes every frame (verifying every chunk ID and
-	// every pack digest) and walks every tree.
+	// every pack digest). Trees are walked either way.
 	ReadData bool
 	// Workers verify packs in parallel (default GOMAXPROCS).
 	Workers  int
@@ -100,11 +100,12 @@ type checker struct {
 // Check verifies every image a ref reaches: the index and manifests parse and
 // validate (reader.Open), and every pack index and frame blob is present with
 // the right size, or the frame is virtual: every one of its chunks is held by
-// a unit or another frame (SPEC.md §8). With ReadData it also decodes every
-// frame verifying each chunk (a virtual frame regenerated from its chunks
-// must give its digest), checks every pack digest against its frames, and
-// walks every tree checking that every data chunk a file references is in
-// the image's packs.
+// a unit or another frame (SPEC.md §8), and every tree is walked as an
+// unpack would (SPEC.md §4.2, §4.3, §7: reading tree frames only), checking
+// that every data chunk a file references is in the image's packs. With
+// ReadData it also decodes every frame verifying each chunk (a virtual frame
+// regenerated from its chunks must give its digest) and checks every pack
+// digest against its frames.
 // Problems are collected in the Report; the error is for failures of Check
 // itself (the store cannot be listed, ctx is done).
 func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, error) {
@@ -124,6 +125,9 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
 	c.rep.Refs = len(refs)
+	if err := c.checkShadowed(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.openAll(ctx, refs); err != nil {
 		return nil, err
 	}
@@ -134,11 +138,33 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 		if err := c.readData(ctx); err != nil {
 			return nil, err
 		}
-		if err := c.walkTrees(ctx); err != nil {
-			return nil, err
-		}
+	}
+	// Trees are walked without ReadData too: an invalid tree makes the
+	// image unusable (unpack, images, du fail on it), and reading the tree
+	// frames costs little next to the data.
+	if err := c.walkTrees(ctx); err != nil {
+		return nil, err
 	}
 	return c.rep, nil
+}
+
+// checkShadowed reports every name the store's list carries more than once
+// (an index.json another tool wrote): the store uses the first entry, as
+// skopeo does, but umoci refuses the name as ambiguous.
+func (c *checker) checkShadowed(ctx context.Context) error {
+	extra, err := extraRoots(ctx, c.st)
+	if err != nil {
+		return fmt.Errorf("listing refs: %w", err)
+	}
+	for _, x := range extra {
+		if x.Name == "" {
+			continue
+		}
+		c.problem([]string{x.Name}, x.Descriptor.Digest, "", fmt.Errorf(
+			"%s: the name is ambiguous (oci2 and skopeo use the first entry, umoci refuses it); "+
+				"oci2 tag NAME NAME keeps the first alone, oci2 rm NAME removes every entry", x))
+	}
+	return nil
 }
 
 func (c *checker) problem(refs []string, blob digest.Digest, path string, err error) {
@@ -159,6 +185,9 @@ func (c *checker) openAll(ctx context.Context, refs []chunkstore.Ref) error {
 		w.desc(ctx, g, ref.Descriptor, 0)
 		for _, p := range g.Problems {
 			c.problem([]string{ref.Name}, p.Blob, "", p.Err)
+		}
+		for _, a := range g.Attestations {
+			c.checkAttestation(ctx, []string{ref.Name}, a)
 		}
 		for _, m := range g.Manifests {
 			if _, ok := c.manRefs[m.Digest]; !ok {

@@ -30,6 +30,10 @@ type ImageUsage struct {
 	StoredBytes  int64         `json:"stored_bytes"`
 	UniqueBytes  int64         `json:"unique_bytes"`
 	SharedBytes  int64         `json:"shared_bytes"`
+	// Problem, when not empty, is why the image is broken (a blob it
+	// reaches is missing or invalid, or its trees break the format): its
+	// figures count only what could be read.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Usage is the space of a whole store. LogicalBytes sums the images' logical
@@ -72,12 +76,13 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 	uses := make([]map[digest.Digest]int64, len(refs)) // blobs each ref needs
 	owners := map[digest.Digest]int{}                  // blob -> number of refs needing it
 	var manifests [][]ocispec.Descriptor
+	problems := make([]string, len(refs))
 	for i, ref := range refs {
 		g := newGraph()
 		w.desc(ctx, g, ref.Descriptor, 0)
 		if len(g.Problems) > 0 {
 			p := g.Problems[0]
-			return nil, fmt.Errorf("image %s: blob %s: %w", ref.Name, p.Blob, p.Err)
+			problems[i] = fmt.Sprintf("blob %s: %v", p.Blob, p.Err)
 		}
 		uses[i] = imageBlobs(g, present, units)
 		manifests = append(manifests, g.Manifests)
@@ -86,11 +91,27 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 		}
 	}
 
+	// What entries that are not refs reach is reachable too (GC keeps it),
+	// though no image row shows it.
+	extra, err := extraRoots(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("listing refs: %w", err)
+	}
+	for _, x := range extra {
+		g := newGraph()
+		w.desc(ctx, g, x.Descriptor, 0)
+		for d := range imageBlobs(g, present, units) {
+			if _, ok := owners[d]; !ok {
+				owners[d] = 0
+			}
+		}
+	}
+
 	u := &Usage{Images: make([]ImageUsage, 0, len(refs))}
 	src := localsource.New(st, nil)
 	logical := map[digest.Digest]int64{} // per manifest
 	for i, ref := range refs {
-		iu := ImageUsage{Name: ref.Name, Digest: ref.Descriptor.Digest}
+		iu := ImageUsage{Name: ref.Name, Digest: ref.Descriptor.Digest, Problem: problems[i]}
 		for d, n := range uses[i] {
 			iu.StoredBytes += n
 			if owners[d] == 1 {
@@ -102,7 +123,15 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 			n, ok := logical[md.Digest]
 			if !ok {
 				if n, err = logicalBytes(ctx, st, src, md); err != nil {
-					return nil, fmt.Errorf("image %s: %w", ref.Name, err)
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					// One broken image must not hide the others: it is
+					// listed with its problem.
+					if iu.Problem == "" {
+						iu.Problem = err.Error()
+					}
+					continue
 				}
 				logical[md.Digest] = n
 			}

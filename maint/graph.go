@@ -36,8 +36,12 @@ type graph struct {
 	Frames    map[digest.Digest]int64
 	Defs      map[digest.Digest]*format.Frame // the frames of Frames, as pack indexes describe them
 	Manifests []ocispec.Descriptor            // oci2 and other manifests, first occurrence order
-	Problems  []blobProblem
-	merged    map[digest.Digest]bool // manifests merged in already
+	// Attestations are the attestation manifests of indexes (provenance,
+	// SBOM: not images), with the blobs each references; their blobs are
+	// in Meta, so gc keeps them with their image.
+	Attestations []attestation
+	Problems     []blobProblem
+	merged       map[digest.Digest]bool // manifests merged in already
 }
 
 func newGraph() *graph {
@@ -96,6 +100,7 @@ func (g *graph) mergeManifest(d digest.Digest, src *graph) {
 		g.Defs[k] = f
 	}
 	g.Manifests = append(g.Manifests, src.Manifests...)
+	g.Attestations = append(g.Attestations, src.Attestations...)
 	g.Problems = append(g.Problems, src.Problems...)
 }
 
@@ -107,7 +112,11 @@ func (w *walker) desc(ctx context.Context, g *graph, desc ocispec.Descriptor, de
 		mg, ok := w.cache[desc.Digest]
 		if !ok {
 			mg = newGraph()
-			w.manifest(ctx, mg, desc)
+			if isAttestation(desc) {
+				w.attestation(ctx, mg, desc)
+			} else {
+				w.manifest(ctx, mg, desc)
+			}
 			w.cache[desc.Digest] = mg
 		}
 		g.mergeManifest(desc.Digest, mg)
@@ -180,6 +189,22 @@ func (w *walker) manifest(ctx context.Context, g *graph, desc ocispec.Descriptor
 			g.Meta[l.Digest] = l.Size
 		}
 	}
+}
+
+// attestation adds an attestation manifest and the blobs it references
+// (config, in-toto statements), which are plain blobs, not packs.
+func (w *walker) attestation(ctx context.Context, g *graph, desc ocispec.Descriptor) {
+	g.Meta[desc.Digest] = desc.Size
+	var m ocispec.Manifest
+	if err := w.readJSON(ctx, desc, &m); err != nil {
+		g.Problems = append(g.Problems, blobProblem{desc.Digest, err})
+		return
+	}
+	a := attestation{Manifest: desc, Blobs: append([]ocispec.Descriptor{m.Config}, m.Layers...)}
+	for _, b := range a.Blobs {
+		g.Meta[b.Digest] = b.Size
+	}
+	g.Attestations = append(g.Attestations, a)
 }
 
 func (w *walker) packIndex(ctx context.Context, g *graph, desc ocispec.Descriptor) {

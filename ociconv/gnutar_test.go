@@ -2,21 +2,20 @@ package ociconv
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/internal/testenv"
 )
 
 // TestGNUTarLayer imports a layer written by GNU tar: PAX sparse files,
 // SCHILY xattrs, hardlinks, "./"-prefixed names.
 func TestGNUTarLayer(t *testing.T) {
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("tar not installed")
-	}
+	testenv.RequireTools(t, "tar")
 	src := t.TempDir()
 	f, err := os.Create(filepath.Join(src, "sparse"))
 	if err != nil {

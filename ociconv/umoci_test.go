@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/chunkstore/memstore"
+	"github.com/oci2/oci2/internal/testenv"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/unpack"
 	"github.com/oci2/oci2/unpack/unpacktest"
@@ -102,14 +103,8 @@ func xattrString(t testing.TB, p string) string {
 // TestExportUmociUnpack: umoci unpacks an export to exactly the imported
 // tree, and skopeo inspects both transports.
 func TestExportUmociUnpack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (devices, ownership, security xattrs)")
-	}
-	for _, tool := range []string{"umoci", "skopeo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testenv.RequireRoot(t, "devices, ownership, security xattrs")
+	testenv.RequireTools(t, "umoci", "skopeo")
 	ctx := context.Background()
 	st, _ := importBase(t)
 	dir := t.TempDir()
@@ -183,9 +178,7 @@ func umociRepack(t *testing.T, layout, bundle string) {
 // TestSkopeoCopies: archives and layouts written by skopeo (including a
 // recompression to zstd) import to the same OCIv2 image.
 func TestSkopeoCopies(t *testing.T) {
-	if _, err := exec.LookPath("skopeo"); err != nil {
-		t.Skip("skopeo not installed")
-	}
+	testenv.RequireTools(t, "skopeo")
 	ctx := context.Background()
 	st, res := importBase(t)
 	dir := t.TempDir()

@@ -10,12 +10,15 @@
 #                  CGO_ENABLED=0 (the btrfs snapshotter, which needs cgo, is
 #                  left out by its build constraint)
 #   registry       distribution v3 (tools/build-registry.sh), when present
+#   gotestsum      gotest.tools/gotestsum: .ci/run's test runner, whose summary
+#                  counts the tests that ran and lists every skip with its reason
 # Idempotent: a tool already built at the pinned version is kept.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/bin}
 BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.34.2}
 BUILDX_VERSION=${BUILDX_VERSION:-v0.38.2}
+GOTESTSUM_VERSION=${GOTESTSUM_VERSION:-v1.13.0}
 # the version go.mod requires
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 mkdir -p "$BIN"
@@ -50,6 +53,14 @@ if want containerd && { ! stamp containerd "$CONTAINERD_VERSION" || ! stamp cont
 	rm -rf "$d"
 	echo "$CONTAINERD_VERSION" > "$BIN/.containerd.version"
 	echo "$CONTAINERD_VERSION" > "$BIN/.containerd-shim-runc-v2.version"
+fi
+
+if want gotestsum && ! stamp gotestsum "$GOTESTSUM_VERSION"; then
+	d=$(mktemp -d)
+	GOBIN=$d CGO_ENABLED=0 go install "gotest.tools/gotestsum@$GOTESTSUM_VERSION"
+	mv "$d/gotestsum" "$BIN/gotestsum"
+	rm -rf "$d"
+	echo "$GOTESTSUM_VERSION" > "$BIN/.gotestsum.version"
 fi
 
 if want registry && [ -x "$ROOT/tools/build-registry.sh" ]; then

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oci2/oci2/internal/testenv"
 )
 
 // binDir holds the binaries built by TestMain; buildErr records, per
@@ -71,35 +73,21 @@ func bin(t testing.TB, name string) string {
 	return p
 }
 
-// inCI reports whether missing prerequisites must fail rather than skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// unavailable skips t, or fails it when running in CI.
+// unavailable, requireRoot and requireTools are internal/testenv's: a missing
+// prerequisite skips on a developer machine and fails under CI=true.
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if inCI() {
-		t.Fatalf("%s (CI=true: prerequisites must be present)", msg)
-	}
-	t.Skip(msg)
+	testenv.Unavailable(t, format, args...)
 }
 
-// requireRoot skips (fails in CI) unless running as root.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		unavailable(t, "needs root")
-	}
+	testenv.RequireRoot(t, "devices, ownership, mounts and runc bundles")
 }
 
-// requireTools skips (fails in CI) unless every named command is on PATH.
 func requireTools(t testing.TB, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			unavailable(t, "%s not found on PATH (.ci/run installs or builds it)", n)
-		}
-	}
+	testenv.RequireTools(t, names...)
 }
 
 // workDir returns a fresh directory on a disk-backed filesystem (/var/tmp

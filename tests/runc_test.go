@@ -27,21 +27,7 @@ func main() {
 `
 
 // buildStaticHello compiles helloSource with CGO_ENABLED=0 to dst.
-func buildStaticHello(t testing.TB, dst string) {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(helloSource), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.26\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", dst, "."}
-	r := run(t.Context(), []string{"CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off"}, "go", append([]string{"-C", dir}, cmd...)...)
-	if r.Err != nil {
-		t.Fatalf("building static hello: %v\n%s", r.Err, r.Stderr)
-	}
-}
+func buildStaticHello(t testing.TB, dst string) { buildStatic(t, helloSource, dst) }
 
 // runtimeConfig is the part of a bundle's config.json the test reads.
 type runtimeConfig struct {

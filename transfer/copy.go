@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/reader"
 )
 
 // CopyOptions configure Copy.
@@ -77,6 +78,13 @@ func Copy(ctx context.Context, src, dst string, opts CopyOptions) (*Result, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("copy %s: %w", src, err)
+	}
+	images, err := openImages(ctx, from, g)
+	if err == nil {
+		err = validateTrees(ctx, images, reader.PackRanges(from))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: refusing to copy an invalid image: %w", src, err)
 	}
 	c := &copier{from: from, to: to, g: g, mount: same && sref.repo != dref.repo, opts: opts,
 		m: newMeter(opts.Progress, ro.Stats)}

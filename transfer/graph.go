@@ -162,11 +162,16 @@ func isPack(desc ocispec.Descriptor) bool {
 	return desc.MediaType == format.MediaTypeTreePack || desc.MediaType == format.MediaTypeDataPack
 }
 
+// isManifest reports whether mt is an image manifest's media type.
+func isManifest(mt string) bool {
+	return mt == ocispec.MediaTypeImageManifest || mt == registry.MediaTypeDockerManifest
+}
+
 // manifestDigests returns the digests of g's image manifests.
 func (g *graph) manifestDigests() []digest.Digest {
 	var ds []digest.Digest
 	for _, n := range g.nodes {
-		if n.desc.MediaType == ocispec.MediaTypeImageManifest || n.desc.MediaType == registry.MediaTypeDockerManifest {
+		if isManifest(n.desc.MediaType) {
 			ds = append(ds, n.desc.Digest)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -70,27 +71,16 @@ func (o *PullOptions) defaults() {
 // fails or is killed leaves no ref, and the next one resumes (frames already
 // stored are not fetched again).
 func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Result, error) {
-	opts.defaults()
-	ref, err := parseRemote(src)
+	pl, ref, err := newPuller(ctx, st, src, opts)
 	if err != nil {
 		return nil, err
 	}
+	opts = pl.opts
 	name := opts.Name
 	if name == "" {
 		name = ref.String()
 	}
-	ro := opts.Registry
-	ro.Push = false
-	if ro.Stats == nil {
-		ro.Stats = &registry.Stats{}
-	}
-	ro.Warn = joinWarn(ro.Warn, opts.Warn)
-	before := ro.Stats.Snapshot()
-	repo, err := registry.New(ctx, ref.repo, ro)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", src, err)
-	}
-	pl := &puller{st: st, repo: repo, opts: opts, m: newMeter(opts.Progress, ro.Stats), res: &Result{Ref: ref.String()}}
+	before := pl.stats.Snapshot()
 	root, err := pl.manifests(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
@@ -98,23 +88,51 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
+	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.idx)); err != nil {
+		return nil, fmt.Errorf("pull %s: %w (stored unnamed; gc removes it)", src, err)
+	}
 	if err := st.SetRef(ctx, name, root); err != nil {
 		return nil, fmt.Errorf("pull %s: naming it %s: %w", src, name, err)
 	}
 	pl.res.Ref = name
-	pl.res.Snapshot = ro.Stats.Snapshot().Sub(before)
+	pl.res.Snapshot = pl.stats.Snapshot().Sub(before)
 	if opts.Remotes != nil {
 		opts.Remotes.Record(ref.repo, pl.g.manifestDigests())
 	}
 	return pl.res, nil
 }
 
+// newPuller connects to src's repository for reading.
+func newPuller(ctx context.Context, st PullStore, src string, opts PullOptions) (*puller, remoteRef, error) {
+	opts.defaults()
+	ref, err := parseRemote(src)
+	if err != nil {
+		return nil, ref, err
+	}
+	ro := opts.Registry
+	ro.Push = false
+	if ro.Stats == nil {
+		ro.Stats = &registry.Stats{}
+	}
+	ro.Warn = joinWarn(ro.Warn, opts.Warn)
+	repo, err := registry.New(ctx, ref.repo, ro)
+	if err != nil {
+		return nil, ref, fmt.Errorf("pull %s: %w", src, err)
+	}
+	return &puller{st: st, repo: repo, opts: opts, stats: ro.Stats, m: newMeter(opts.Progress, ro.Stats),
+		res: &Result{Ref: ref.String()}}, ref, nil
+}
+
 type puller struct {
-	st   PullStore
-	repo *registry.Repo
-	opts PullOptions
-	m    *meter
-	res  *Result
+	st    PullStore
+	repo  *registry.Repo
+	opts  PullOptions
+	stats *registry.Stats
+	m     *meter
+	res   *Result
+	idx   *storeindex.Index // the store's frames, once content ran
+
+	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
 
 	g      *graph
 	images []*reader.Image
@@ -163,7 +181,7 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 		pl.mu.Unlock()
 	}}
 	for _, n := range pl.g.nodes {
-		if n.desc.MediaType != ocispec.MediaTypeImageManifest && n.desc.MediaType != registry.MediaTypeDockerManifest {
+		if !isManifest(n.desc.MediaType) {
 			continue
 		}
 		img, err := reader.Open(ctx, through, n.desc)
@@ -264,8 +282,11 @@ func (pl *puller) content(ctx context.Context) error {
 			return err
 		}
 	}
-	f := &fetcher{pl: pl, idx: idx}
-	return f.run(ctx)
+	pl.idx = idx
+	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly}
+		return f.run(ctx)
+	})
 }
 
 // copyBlob stores blob b unless the store has it.

@@ -51,6 +51,13 @@ func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, ta
 		return nil, fmt.Errorf("push: reading image %s: %w", root.Digest, err)
 	}
 	p := &pusher{st: st, frames: localsource.New(st, nil), g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
+	images, err := openImages(ctx, st, g)
+	if err == nil {
+		err = validateTrees(ctx, images, p.frames)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("push %s: refusing to send an invalid image: %w", target, err)
+	}
 	p.pool = newFramePool(p.localFrame, 0, 0)
 	p.planMounts(ctx)
 	ro := opts.Registry

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/oci2/oci2/internal/testenv"
 	"github.com/oci2/oci2/unpack"
 	"github.com/oci2/oci2/unpack/unpacktest"
 )
@@ -19,9 +20,7 @@ const childEnv = "OCI2_UNPACK_TEST_NOBODY_DEST"
 // unprivileged process: the test binary re-executed) and checks what it
 // could and could not do.
 func TestUnpackAsNobody(t *testing.T) {
-	if !isRoot() {
-		t.Skip("needs root to switch to nobody")
-	}
+	testenv.RequireRoot(t, "switching to nobody")
 	top, err := os.MkdirTemp("", "oci2-unpack-nobody-")
 	if err != nil {
 		t.Fatal(err)

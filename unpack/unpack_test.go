@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/internal/testenv"
 	"github.com/oci2/oci2/reader"
 	rt "github.com/oci2/oci2/reader/readertest"
 	"github.com/oci2/oci2/unpack"
@@ -16,9 +17,7 @@ import (
 )
 
 func TestUnpackFixture(t *testing.T) {
-	if !isRoot() {
-		t.Skip("needs root (devices, owners, trusted.* xattrs)")
-	}
+	testenv.RequireRoot(t, "devices, owners, trusted.* xattrs")
 	root := richTree()
 	img, cr := image(t, root)
 	sb := newSandbox(t)

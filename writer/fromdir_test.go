@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/internal/testenv"
 	"github.com/oci2/oci2/writer"
 	wt "github.com/oci2/oci2/writer/writertest"
 )
@@ -47,9 +48,7 @@ func mkfixture(t *testing.T, tr wt.Tree) string {
 }
 
 func TestFromDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for devices and chown")
-	}
+	testenv.RequireRoot(t, "devices and chown")
 	d := mkfixture(t, fixture())
 	var warns []string
 	root, err := writer.FromDir(context.Background(), d, writer.DirOptions{Warn: func(p string, err error) {
@@ -122,7 +121,7 @@ func TestFromDirXattrs(t *testing.T) {
 	}
 	if err := unix.Lsetxattr(p, "user.empty", nil, 0); err != nil {
 		if errors.Is(err, unix.ENOTSUP) {
-			t.Skip("no user xattrs on", d)
+			testenv.Unavailable(t, "no user xattrs on %s", d)
 		}
 		t.Fatal(err)
 	}
@@ -153,9 +152,7 @@ func TestFromDirXattrs(t *testing.T) {
 // TestSameTreeSameDigest creates the same tree in two directories and
 // writes it into two fresh stores.
 func TestSameTreeSameDigest(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for devices and chown")
-	}
+	testenv.RequireRoot(t, "devices and chown")
 	var digests []string
 	for range 2 {
 		d := mkfixture(t, fixture())
@@ -193,7 +190,7 @@ func TestFromDirSkipsMountPoints(t *testing.T) {
 	// instead walk a tmpfs-backed /dev/shm entry if it is a mount point.
 	var st1, st2 unix.Stat_t
 	if unix.Lstat("/dev", &st1) != nil || unix.Lstat("/dev/shm", &st2) != nil || st1.Dev == st2.Dev {
-		t.Skip("/dev/shm is not a separate mount")
+		testenv.Unavailable(t, "/dev/shm is not a separate mount")
 	}
 	var warned bool
 	root, err := writer.FromDir(context.Background(), "/dev", writer.DirOptions{Warn: func(p string, err error) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/oci2/oci2/internal/testenv"
 )
 
 // Both write paths (unnamed files where supported, named temp files in
@@ -20,7 +22,7 @@ func TestWritePaths(t *testing.T) {
 			dir := t.TempDir()
 			st := mustOpen(t, dir)
 			if unnamed && !st.unnamedSupported() {
-				t.Skip("O_TMPFILE or /proc not available here")
+				testenv.Unavailable(t, "O_TMPFILE or /proc not available here")
 			}
 			if !unnamed {
 				st.unnamedOnce.Do(func() {}) // unnamedOK stays false

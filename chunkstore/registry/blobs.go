@@ -87,10 +87,10 @@ func (r *Repo) readBlob(ctx context.Context, d digest.Digest, want, maxSize int6
 	}
 	for attempt := 0; ; attempt++ {
 		b, err := r.readBlobOnce(ctx, d, want, maxSize)
-		if err == nil || !retryableNetError(err) || ctx.Err() != nil || attempt >= r.o.Retries {
+		if err == nil || !retryAgain(err) || ctx.Err() != nil || attempt >= r.o.Retries {
 			return b, err
 		}
-		r.o.Warn(fmt.Sprintf("blob %s: %v; retrying", d, err))
+		r.o.Warn(fmt.Sprintf("%v; retrying", err)) // err names the blob
 		if err := sleep(ctx, backoff(r.o, attempt, 0)); err != nil {
 			return nil, err
 		}
@@ -154,11 +154,11 @@ func (r *Repo) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
 func (r *Repo) ReadRange(ctx context.Context, d digest.Digest, offset, length int64) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		b, err := r.readRangeOnce(ctx, d, offset, length)
-		if err == nil || !retryableNetError(err) || errors.Is(err, io.ErrUnexpectedEOF) && !isShortBody(err) ||
+		if err == nil || !retryAgain(err) || errors.Is(err, io.ErrUnexpectedEOF) && !isShortBody(err) ||
 			ctx.Err() != nil || attempt >= r.o.Retries {
 			return b, err
 		}
-		r.o.Warn(fmt.Sprintf("blob %s: %v; retrying", d, err))
+		r.o.Warn(fmt.Sprintf("%v; retrying", err)) // err names the blob
 		if err := sleep(ctx, backoff(r.o, attempt, 0)); err != nil {
 			return nil, err
 		}

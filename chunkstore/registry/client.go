@@ -70,14 +70,34 @@ func (c *client) do(ctx context.Context, k call) (*http.Response, error) {
 				err = fmt.Errorf("%w (after %d attempts)", err, attempt+1)
 			}
 		}
-		if !retry || k.once || attempt >= c.o.Retries {
+		if !retry || k.once {
 			return nil, err
+		}
+		if attempt >= c.o.Retries {
+			return nil, &exhaustedError{err}
 		}
 		c.o.Warn(fmt.Sprintf("%v; retrying", err))
 		if err := sleep(ctx, backoff(c.o, attempt, wait)); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// exhaustedError is a request do retried as often as Options.Retries
+// allows: a caller retrying a larger operation (a blob read that failed
+// mid-body, an upload session) must not retry it again, or the waits would
+// multiply (see retryAgain).
+type exhaustedError struct{ err error }
+
+func (e *exhaustedError) Error() string { return e.err.Error() }
+func (e *exhaustedError) Unwrap() error { return e.err }
+
+// retryAgain reports whether an operation that failed with err may be
+// tried again: a dropped connection or a stall that do did not already
+// retry to the end.
+func retryAgain(err error) bool {
+	var ex *exhaustedError
+	return retryableNetError(err) && !errors.As(err, &ex)
 }
 
 // errBody marks a failure to produce the request body (not retried).

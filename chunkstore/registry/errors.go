@@ -9,8 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/oci2/oci2/chunkstore"
 )
@@ -90,10 +93,29 @@ func (e *HTTPError) retryable() bool {
 		(e.Status >= 500 && e.Status != http.StatusNotImplemented && e.Status != http.StatusHTTPVersionNotSupported)
 }
 
+// Bounds of what an error answer may put into an error message: a hostile
+// or broken registry must not fill a terminal or a CI log with its body.
+const (
+	maxErrorBody    = 64 << 10 // bytes of the body read
+	maxErrorMessage = 512      // bytes of HTTPError.Message
+	maxErrorCodes   = 16       // codes kept
+	maxErrorCode    = 64       // bytes of one code
+)
+
 // newHTTPError reads the error body of resp (bounded) into an HTTPError.
 func newHTTPError(host string, req *http.Request, resp *http.Response) *HTTPError {
 	e := &HTTPError{Host: host, Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e.Codes, e.Message = parseErrorBody(b)
+	return e
+}
+
+// parseErrorBody returns the distribution error codes of an error body and
+// a message for people: the codes with their messages and short details,
+// or the body itself when it is short and not a distribution error. The
+// message is printable (control characters and invalid UTF-8 are escaped,
+// so a body cannot send terminal escapes) and at most maxErrorMessage bytes.
+func parseErrorBody(b []byte) (codes []string, message string) {
 	var body struct {
 		Errors []struct {
 			Code    string `json:"code"`
@@ -101,26 +123,58 @@ func newHTTPError(host string, req *http.Request, resp *http.Response) *HTTPErro
 			Detail  any    `json:"detail"`
 		} `json:"errors"`
 	}
-	if json.Unmarshal(b, &body) == nil && len(body.Errors) > 0 {
-		var msgs []string
-		for _, x := range body.Errors {
-			e.Codes = append(e.Codes, x.Code)
-			m := x.Code
-			if x.Message != "" {
-				m += ": " + x.Message
-			}
-			if x.Detail != nil {
-				if d, err := json.Marshal(x.Detail); err == nil && len(d) < 300 {
-					m += " " + string(d)
-				}
-			}
-			msgs = append(msgs, m)
+	if json.Unmarshal(b, &body) != nil || len(body.Errors) == 0 {
+		if s := strings.TrimSpace(string(b)); s != "" && len(s) < 300 {
+			return nil, printable(s, maxErrorMessage)
 		}
-		e.Message = strings.Join(msgs, "; ")
-	} else if s := strings.TrimSpace(string(b)); s != "" && len(s) < 300 {
-		e.Message = s
+		return nil, ""
 	}
-	return e
+	var msgs []string
+	for _, x := range body.Errors {
+		code := printable(x.Code, maxErrorCode)
+		if len(codes) < maxErrorCodes {
+			codes = append(codes, code)
+		}
+		m := code
+		if x.Message != "" {
+			m += ": " + x.Message
+		}
+		if x.Detail != nil {
+			if d, err := json.Marshal(x.Detail); err == nil && len(d) < 300 {
+				m += " " + string(d)
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	return codes, printable(strings.Join(msgs, "; "), maxErrorMessage)
+}
+
+// printable escapes what is not printable in s (as Go escapes it in a
+// quoted string) and cuts the result to at most limit bytes, marking the
+// cut with "...".
+func printable(s string, limit int) string {
+	var sb strings.Builder
+	for i := 0; i < len(s) && sb.Len() <= limit; {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&sb, `\x%02x`, s[i])
+		case unicode.IsPrint(r):
+			sb.WriteRune(r)
+		default:
+			sb.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		}
+		i += n
+	}
+	out := sb.String()
+	if len(out) <= limit {
+		return out
+	}
+	cut := limit - 3
+	for cut > 0 && !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return out[:cut] + "..."
 }
 
 // retryableNetError reports whether a transport error is a dropped or
@@ -140,7 +194,7 @@ func retryableNetError(err error) bool {
 	case errors.As(err, &uae), errors.As(err, &cie), errors.As(err, &hne),
 		errors.As(err, &rhe), errors.As(err, &verr), errors.Is(err, ErrPlainHTTP):
 		return false
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+	case errors.Is(err, ErrStalled), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
 		return true

@@ -65,7 +65,7 @@ func (r *Repo) HeadManifest(ctx context.Context, ref string) (ocispec.Descriptor
 func (r *Repo) GetManifest(ctx context.Context, ref string) (ocispec.Descriptor, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		desc, b, err := r.getManifestOnce(ctx, ref)
-		if err == nil || !retryableNetError(err) || ctx.Err() != nil || attempt >= r.o.Retries {
+		if err == nil || !retryAgain(err) || ctx.Err() != nil || attempt >= r.o.Retries {
 			return desc, b, err
 		}
 		if err := sleep(ctx, backoff(r.o, attempt, 0)); err != nil {

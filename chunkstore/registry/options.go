@@ -47,6 +47,11 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait before a retry (defaults
 	// 200ms and 5s); a Retry-After header is honoured up to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// IdleTimeout bounds every wait on the registry (default 60s): a
+	// request whose body it stops reading, whose answer does not come, or
+	// whose answer's body moves less than 4 KiB in that long is abandoned
+	// with ErrStalled, then retried as a dropped connection is.
+	IdleTimeout time.Duration
 	// ChunkSize > 0 uploads blobs in chunks of that size (raised to the
 	// registry's OCI-Chunk-Min-Length); 0 uploads each blob in one PUT.
 	ChunkSize int64
@@ -65,6 +70,9 @@ const (
 	defaultRetries    = 4
 	defaultMinBackoff = 200 * time.Millisecond
 	defaultMaxBackoff = 5 * time.Second
+	// DefaultIdleTimeout is Options.IdleTimeout's default: far above what a
+	// working registry takes to answer or to send 4 KiB.
+	DefaultIdleTimeout = 60 * time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -84,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Keychain == nil {
 		o.Keychain = authn.DefaultKeychain

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -27,9 +26,11 @@ func baseTransport(o Options) http.RoundTripper {
 		t.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure} //nolint:gosec // asked for
 		t.MaxConnsPerHost = 2 * o.Jobs
 		t.MaxIdleConnsPerHost = 2 * o.Jobs
-		t.ResponseHeaderTimeout = 2 * time.Minute
 		rt = t
 	}
+	// The idle deadline (Options.IdleTimeout) bounds the wait for headers
+	// as well as bodies.
+	rt = &idleTransport{inner: rt, idle: o.IdleTimeout}
 	rt = &httpGuard{inner: rt, allow: o.Insecure || o.PlainHTTP}
 	return CountingTransport(rt, o.Stats)
 }
@@ -70,7 +71,7 @@ func IsLoopback(host string) bool {
 // pinging the registry (with retries on transient failures).
 func authTransport(ctx context.Context, reg name.Registry, scopes []string, o Options) (http.RoundTripper, error) {
 	if o.AuthTransport != nil {
-		return CountingTransport(o.AuthTransport, o.Stats), nil
+		return CountingTransport(&idleTransport{inner: o.AuthTransport, idle: o.IdleTimeout}, o.Stats), nil
 	}
 	auth := o.Auth
 	if auth == nil {

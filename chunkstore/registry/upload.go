@@ -122,7 +122,7 @@ func (r *Repo) UploadSession(ctx context.Context, session string, d digest.Diges
 			return nil
 		}
 		var he *HTTPError
-		retry := retryableNetError(err) || errors.As(err, &he) && he.retryable()
+		retry := retryAgain(err) || errors.As(err, &he) && he.retryable()
 		if errors.Is(err, errBody) || !retry || ctx.Err() != nil || attempt >= r.o.Retries {
 			return fmt.Errorf("uploading blob %s: %w", d, err)
 		}

@@ -16,15 +16,16 @@ func (a *app) checkCmd() *cobra.Command {
 		Use:   "check [--read-data]",
 		Short: "Verify every named image (exit code 3 when problems are found)",
 		Long: `Verify every named image: indexes, manifests, configs and pack indexes
-parse and validate, and every frame is stored with its size. With --read-data
-every frame is also read, decompressed and its chunks verified, every pack
-digest is checked against its frames, and every tree is walked.
+parse and validate, every frame is stored with its size, and every tree is
+walked and validated (SPEC.md §4.2, §4.3 and the §7 limits; tree frames only).
+With --read-data every frame is also read, decompressed and its chunks
+verified, and every pack digest is checked against its frames.
 
 Exit code 0: no problem; 3: problems found (listed); 1: check could not run.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.check(cmd.Context(), readData) },
 	}
-	cmd.Flags().BoolVar(&readData, "read-data", false, "read and verify every frame and walk every tree")
+	cmd.Flags().BoolVar(&readData, "read-data", false, "also read and verify every data frame and pack digest")
 	a.jsonFlag(cmd)
 	return cmd
 }

@@ -21,7 +21,9 @@ func (a *app) duCmd() *cobra.Command {
 LOGICAL is what unpacking the image writes; STORED the frames and metadata it
 needs; UNIQUE the part of STORED no other name reaches (what rm + gc would
 free); SHARED the rest. The totals give the sum of the logical sizes and the
-bytes of every blob in the store (UNREACHABLE is what gc would free).`,
+bytes of every blob in the store (UNREACHABLE is what gc would free).
+
+` + brokenHelp,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.du(cmd.Context()) },
 	}
@@ -38,13 +40,26 @@ func (a *app) du(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	broken := 0
+	for _, i := range u.Images {
+		if i.Problem != "" {
+			broken++
+		}
+	}
 	if a.jsonOut {
-		return printJSON(u)
+		if err := printJSON(u); err != nil {
+			return err
+		}
+		return brokenImages(broken)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "NAME\tLOGICAL\tSTORED\tUNIQUE\tSHARED\t")
 	for _, i := range u.Images {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", refname.Familiar(i.Name), humanBytes(i.LogicalBytes),
+		logical := humanBytes(i.LogicalBytes)
+		if i.Problem != "" {
+			logical = "BROKEN"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", refname.Familiar(i.Name), logical,
 			humanBytes(i.StoredBytes), humanBytes(i.UniqueBytes), humanBytes(i.SharedBytes))
 	}
 	if err := tw.Flush(); err != nil {
@@ -56,5 +71,10 @@ func (a *app) du(ctx context.Context) error {
 	}
 	fmt.Printf("total: %s logical, %s stored in %d blobs%s, %s unreachable\n",
 		humanBytes(u.LogicalBytes), humanBytes(u.StoredBytes), u.Blobs, ratio, humanBytes(u.UnreachableBytes))
-	return nil
+	for _, i := range u.Images {
+		if i.Problem != "" {
+			warnf(os.Stderr, "image %s is broken: %s", refname.Familiar(i.Name), i.Problem)
+		}
+	}
+	return brokenImages(broken)
 }

@@ -20,12 +20,21 @@ type imageRow struct {
 	Digest       string   `json:"digest"`
 	Platforms    []string `json:"platforms"`
 	LogicalBytes int64    `json:"logical_bytes"`
+	// Problem, when not empty, is why the image is broken.
+	Problem string `json:"problem,omitempty"`
 }
+
+// brokenHelp is how images and du document broken images.
+const brokenHelp = `An image that cannot be read (a blob it names is missing or invalid, or its
+trees break the format) is still listed, marked BROKEN, with its problem on
+stderr; the command then exits with code 3 (as check does when it finds
+problems) after listing every image. oci2 check says more; rm and gc remove it.`
 
 func (a *app) imagesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "List named images",
+		Long:  "List named images.\n\n" + brokenHelp,
 		Args:  exactArgs(0, "no arguments"),
 		RunE:  func(cmd *cobra.Command, args []string) error { return a.images(cmd.Context()) },
 	}
@@ -46,33 +55,71 @@ func (a *app) images(ctx context.Context) error {
 	sizes := map[string]int64{} // per manifest digest
 	for _, ref := range refs {
 		row := imageRow{Name: ref.Name, Digest: ref.Descriptor.Digest.String(), Platforms: []string{}}
-		manifests, err := listManifests(ctx, st, ref.Descriptor)
-		if err != nil {
-			return fmt.Errorf("image %s: %w", ref.Name, err)
-		}
-		for _, m := range manifests {
-			row.Platforms = append(row.Platforms, platformString(m.Platform))
-			n, ok := sizes[m.Digest.String()]
-			if !ok {
-				if n, err = maint.LogicalBytes(ctx, st, m); err != nil {
-					return fmt.Errorf("image %s: %w", ref.Name, err)
-				}
-				sizes[m.Digest.String()] = n
+		if err := fillImageRow(ctx, st, ref.Descriptor, &row, sizes); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			row.LogicalBytes += n
+			row.Problem = err.Error()
 		}
 		rows = append(rows, row)
 	}
 	if a.jsonOut {
-		return printJSON(rows)
+		if err := printJSON(rows); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tDIGEST\tPLATFORM\tSIZE")
+		for _, r := range rows {
+			size := humanBytes(r.LogicalBytes)
+			if r.Problem != "" {
+				size = "BROKEN"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", refname.Familiar(r.Name), shortDigest(r.Digest),
+				strings.Join(r.Platforms, ","), size)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDIGEST\tPLATFORM\tSIZE")
+	broken := 0
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", refname.Familiar(r.Name), shortDigest(r.Digest),
-			strings.Join(r.Platforms, ","), humanBytes(r.LogicalBytes))
+		if r.Problem != "" {
+			broken++
+			warnf(os.Stderr, "image %s is broken: %s", refname.Familiar(r.Name), r.Problem)
+		}
 	}
-	return tw.Flush()
+	return brokenImages(broken)
+}
+
+// brokenImages is the result of a listing that found broken images: exit
+// code 3, as check's.
+func brokenImages(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d broken images (run oci2 check): %w", n, errProblems)
+}
+
+// fillImageRow fills the platforms and logical size of the image desc
+// names; sizes caches logical sizes per manifest digest.
+func fillImageRow(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, row *imageRow, sizes map[string]int64) error {
+	manifests, err := listManifests(ctx, st, desc)
+	if err != nil {
+		return err
+	}
+	for _, m := range manifests {
+		row.Platforms = append(row.Platforms, platformString(m.Platform))
+		n, ok := sizes[m.Digest.String()]
+		if !ok {
+			if n, err = maint.LogicalBytes(ctx, st, m); err != nil {
+				return err
+			}
+			sizes[m.Digest.String()] = n
+		}
+		row.LogicalBytes += n
+	}
+	return nil
 }
 
 // shortDigest abbreviates sha256:<hex> to 12 hex digits for tables.

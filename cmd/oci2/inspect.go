@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -22,6 +23,22 @@ type inspectOutput struct {
 	Root               string             `json:"root"`
 	Packs              []packInfo         `json:"packs"`
 	Stats              imageStats         `json:"stats"`
+	// Attestations are the index's attestation manifests (provenance,
+	// SBOM), as BuildKit lists them: platform unknown/unknown.
+	Attestations []attestationInfo `json:"attestations,omitempty"`
+}
+
+// attestationInfo is one attestation manifest of an index.
+type attestationInfo struct {
+	Manifest  string             `json:"manifest"`
+	Reference string             `json:"reference"` // the image manifest it is about
+	Layers    []attestationLayer `json:"layers"`
+}
+
+type attestationLayer struct {
+	PredicateType string `json:"predicate_type"`
+	Digest        string `json:"digest"`
+	Size          int64  `json:"size"`
 }
 
 type packInfo struct {
@@ -85,6 +102,9 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 			return err
 		}
 		out.Index = &idx
+		if out.Attestations, err = attestationsOf(ctx, st, &idx); err != nil {
+			return err
+		}
 	}
 	md, err := resolveManifest(ctx, st, arg, plat)
 	if err != nil {
@@ -148,3 +168,32 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 	}
 	return printJSON(out)
 }
+
+// attestationsOf reads the attestation manifests idx lists.
+func attestationsOf(ctx context.Context, st *storeHandle, idx *ocispec.Index) ([]attestationInfo, error) {
+	var out []attestationInfo
+	for _, d := range idx.Manifests {
+		if d.Annotations[annotationReferenceType] != referenceTypeAttestation {
+			continue
+		}
+		var m ocispec.Manifest
+		if err := readJSON(ctx, st, d, &m); err != nil {
+			return nil, fmt.Errorf("attestation manifest %s: %w", d.Digest, err)
+		}
+		a := attestationInfo{Manifest: d.Digest.String(), Reference: d.Annotations[annotationReferenceDigest], Layers: []attestationLayer{}}
+		for _, l := range m.Layers {
+			a.Layers = append(a.Layers, attestationLayer{
+				PredicateType: l.Annotations["in-toto.io/predicate-type"], Digest: l.Digest.String(), Size: l.Size,
+			})
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// BuildKit's annotations of an attestation manifest's descriptor.
+const (
+	annotationReferenceType   = "vnd.docker.reference.type"
+	annotationReferenceDigest = "vnd.docker.reference.digest"
+	referenceTypeAttestation  = "attestation-manifest"
+)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,11 @@ type remoteFlags struct {
 	caCerts   []string
 	jobs      int
 	chunkSize int64
+	idle      time.Duration
 }
+
+// envIdleTimeout is the environment's default for --idle-timeout.
+const envIdleTimeout = "OCI2_IDLE_TIMEOUT"
 
 func (f *remoteFlags) add(cmd *cobra.Command, upload bool) {
 	fl := cmd.Flags()
@@ -28,6 +33,9 @@ func (f *remoteFlags) add(cmd *cobra.Command, upload bool) {
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "talk plain HTTP to the registry (loopback registries get it without asking)")
 	fl.StringArrayVar(&f.caCerts, "ca-cert", nil, "PEM file of a CA to trust besides the system's (repeatable)")
 	fl.IntVar(&f.jobs, "jobs", 4, "requests in flight at most")
+	fl.DurationVar(&f.idle, "idle-timeout", 0, fmt.Sprintf("abandon a request when the registry does not answer, stops reading the upload, "+
+		"or sends less than 4 KiB of an answer in this long; it is retried, then the command fails naming the registry and blob "+
+		"(0: $%s, else %v)", envIdleTimeout, registry.DefaultIdleTimeout))
 	if upload {
 		fl.Int64Var(&f.chunkSize, "chunk-size", 0, "upload blobs in chunks of this many bytes (0: one request per blob)")
 	}
@@ -42,6 +50,17 @@ func (f *remoteFlags) options(warn func(string)) (registry.Options, error) {
 	}
 	if f.jobs < 1 {
 		return o, usagef("--jobs %d: want at least 1", f.jobs)
+	}
+	o.IdleTimeout = f.idle
+	if s := os.Getenv(envIdleTimeout); f.idle == 0 && s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return o, usagef("$%s=%q: want a positive duration (30s, 2m)", envIdleTimeout, s)
+		}
+		o.IdleTimeout = d
+	}
+	if o.IdleTimeout < 0 {
+		return o, usagef("--idle-timeout %v: want a positive duration", f.idle)
 	}
 	if len(f.caCerts) > 0 {
 		pool, err := x509.SystemCertPool()

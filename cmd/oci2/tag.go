@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/maint"
 	"github.com/oci2/oci2/refname"
 )
 
@@ -37,6 +38,11 @@ func (a *app) tag(ctx context.Context, src, dst string) error {
 		return err
 	}
 	desc := t.Descriptor
+	// A pull that found invalid trees left the image's blobs unnamed: a
+	// tag by digest must not name them either.
+	if err := maint.ValidateImage(ctx, st, desc); err != nil {
+		return fmt.Errorf("tag %s: %w", src, err)
+	}
 	desc.Annotations = nil // the store sets the ref name annotation itself
 	desc.Platform = nil
 	return st.SetRef(ctx, name, desc)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Kind is a way of misbehaving.
@@ -36,6 +37,15 @@ const (
 	Pass
 	// Stall never answers: the request hangs until the client goes away.
 	Stall
+	// StallBody sends the headers (with the full Content-Length) and half
+	// the body, then holds the rest until the client goes away.
+	StallBody
+	// Trickle sends the headers, then the body one byte every
+	// Fault.Interval (default 1s) until it is sent or the client goes away.
+	Trickle
+	// StallUpload never reads the request body and never answers: a client
+	// sending a body larger than the socket buffers blocks on its write.
+	StallUpload
 )
 
 // Fault makes matching requests misbehave.
@@ -47,6 +57,8 @@ type Fault struct {
 	Status int               // Status
 	Header map[string]string // added to the answer (Retry-After, OCI-Chunk-Min-Length)
 	Modify func([]byte) []byte
+	// Interval is Trickle's pause between bytes.
+	Interval time.Duration
 
 	hits int
 }
@@ -63,6 +75,8 @@ type Proxy struct {
 	faults   []*Fault
 	requests []string
 	bearer   *bearer
+
+	done chan struct{} // closed when the test ends: stalls give up
 }
 
 // bearer is token authentication in front of the registry: requests need
@@ -134,8 +148,11 @@ func NewProxy(t testing.TB, upstream string) *Proxy {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	p.done = make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(p.done) }) // first: the stalled handlers return
+
 	p.URL = srv.URL
 	p.Host = strings.TrimPrefix(srv.URL, "http://")
 	return p
@@ -219,8 +236,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		case IgnoreRange:
 			r.Header.Del("Range")
-		case Stall:
-			<-r.Context().Done()
+		case Stall, StallUpload:
+			p.hold(r)
 			return
 		}
 	}
@@ -251,15 +268,23 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	case DropMidBody:
 		w.WriteHeader(resp.StatusCode)
 		w.Write(body[:len(body)/2])
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
+		flush(w)
 		panic(http.ErrAbortHandler)
 	case Corrupt:
 		body = bytes.Clone(body)
 		if len(body) > 0 {
 			body[len(body)/2] ^= 0x55
 		}
+	case StallBody:
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body[:len(body)/2])
+		flush(w)
+		p.hold(r)
+		return
+	case Trickle:
+		p.trickle(w, r, resp.StatusCode, body, f.Interval)
+		return
 	case Truncate:
 		body = body[:len(body)/2]
 	case Modify:
@@ -268,6 +293,45 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.StatusCode)
 	w.Write(body)
+}
+
+// hold waits until the client goes away or the test ends.
+func (p *Proxy) hold(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-p.done:
+	}
+}
+
+// trickle sends body one byte every interval after the headers.
+func (p *Proxy) trickle(w http.ResponseWriter, r *http.Request, status int, body []byte, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	flush(w)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := range body {
+		select {
+		case <-tick.C:
+		case <-r.Context().Done():
+			return
+		case <-p.done:
+			return
+		}
+		if _, err := w.Write(body[i : i+1]); err != nil {
+			return
+		}
+		flush(w)
+	}
+}
+
+func flush(w http.ResponseWriter) {
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
 }
 
 // forward sends r to the registry, keeping the Host header so that the
@@ -286,4 +350,14 @@ func (p *Proxy) forward(r *http.Request) (*http.Response, error) {
 	}
 	out.Host = r.Host
 	return p.client.Do(out)
+}
+
+// RotateToken makes the proxy issue a new bearer token and refuse the old
+// one, as when a token expires: clients must ask /token again.
+func (p *Proxy) RotateToken() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bearer != nil {
+		p.bearer.token += "-rotated"
+	}
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/oci2/oci2/internal/testenv"
 )
 
 // EnvBinary names the registry binary when it is not on PATH.
@@ -43,16 +45,13 @@ func Binary() (string, error) {
 	return "", errors.New("registry binary not found: run tools/build-registry.sh, put it on PATH or set $" + EnvBinary)
 }
 
-// Require returns the registry binary, skipping t when it is missing (or
-// failing it when $CI is "true": CI must run these tests).
+// Require returns the registry binary; when it is missing, t skips on a
+// developer machine and fails under CI=true (testenv.Unavailable).
 func Require(t testing.TB) string {
 	t.Helper()
 	p, err := Binary()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true: the registry must be present)", err)
-		}
-		t.Skip(err)
+		testenv.Unavailable(t, "%v", err)
 	}
 	return p
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
+	"github.com/oci2/oci2/mountfs"
+	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/transfer"
+	"github.com/oci2/oci2/unpack"
+)
+
+// unmountWait bounds how long an unmount waits for a busy mount before
+// detaching it lazily (a serving process must never leave a dead mount).
+const unmountWait = 10 * time.Second
+
+// serveMount loads the image, mounts it (and the bundle's overlay), reports
+// ready and serves until the mount goes away or ctx ends.
+func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	li, err := a.loadMount(ctx, f, arg)
+	if err != nil {
+		return err
+	}
+	fuseDir := abs
+	if f.bundle {
+		if fuseDir, err = prepareBundle(abs); err != nil {
+			return err
+		}
+	}
+	srv, err := li.fsys.Mount(fuseDir, mountfs.MountOptions{Name: arg, Debug: f.debug})
+	if err != nil {
+		return err
+	}
+	if f.bundle {
+		if err := finishBundle(li.img, abs); err != nil {
+			unmountFUSE(srv, fuseDir)
+			return err
+		}
+	}
+	statePath, logPath := statePaths(abs)
+	defer removeIfEmpty(logPath)
+	st := mountState{PID: os.Getpid(), Dir: abs, Image: arg, Manifest: li.manifest, Bundle: f.bundle,
+		Lazy: li.lazy != nil, Started: time.Now().UTC()}
+	if err := writeState(statePath, &st); err != nil { // before ready: umount reads it
+		warnf(os.Stderr, "%v", err)
+	}
+	sctx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := make(chan struct{})
+	go func() { keepStatus(sctx, statePath, st, li); close(statusDone) }()
+	defer func() { stopStatus(); <-statusDone; os.Remove(statePath) }()
+	if f.readyFd > 0 {
+		ready := os.NewFile(uintptr(f.readyFd), "ready")
+		fmt.Fprint(ready, "ready\n")
+		ready.Close()
+	} else {
+		fmt.Fprintf(os.Stderr, "mounted %s at %s; serving until unmounted (oci2 umount %s) or interrupted\n", arg, abs, dir)
+	}
+	if li.rec != nil {
+		defer func() {
+			if err := li.rec.save(f.record); err != nil {
+				warnf(os.Stderr, "%v", err)
+			}
+		}()
+	}
+	bgctx, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	a.startBackground(bgctx, f, li, arg)
+	served := make(chan struct{})
+	go func() { srv.Wait(); close(served) }()
+	select {
+	case <-served: // unmounted from outside
+	case <-ctx.Done():
+		if f.bundle {
+			detach(filepath.Join(abs, "rootfs"))
+		}
+		unmountFUSE(srv, fuseDir)
+	}
+	return nil
+}
+
+// loadedImage is an image ready to mount.
+type loadedImage struct {
+	fsys     *mountfs.FS
+	img      *reader.Image
+	cr       *reader.ChunkReader
+	manifest string
+	lazy     *transfer.LazyImage // from a registry; nil: from the store
+	rec      *recorder           // --record
+	bg       background
+}
+
+// loadMount opens the image under a store lease (released once the
+// metadata is loaded) and walks its tree into a mountable filesystem. A
+// name the store lacks, or any with --registry, comes from its registry.
+func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedImage, error) {
+	plat, err := parsePlatform(f.platform)
+	if err != nil {
+		return nil, err
+	}
+	st, release, err := a.leasedStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var md ocispec.Descriptor
+	if !f.fromReg {
+		md, err = resolveManifest(ctx, st, arg, plat)
+	}
+	var lazy *transfer.LazyImage
+	var src reader.FrameSource = localsource.New(st, nil)
+	if f.fromReg || errors.Is(err, chunkstore.ErrNotFound) && !strings.HasPrefix(arg, "sha256:") {
+		if lazy, err = openLazy(ctx, f, st, arg); err != nil {
+			return nil, err
+		}
+		src = lazy
+		md, err = reader.Resolve(ctx, st, nil, lazy.Root.Digest.String(), plat)
+	}
+	if err != nil {
+		return nil, err
+	}
+	img, err := reader.Open(ctx, st, md)
+	if err != nil {
+		return nil, err
+	}
+	cr := reader.NewChunkReader(img, src)
+	opts := mountfs.Options{
+		ReadError: func(_ string, ino uint64, err error) { warnf(os.Stderr, "read of inode %d: %v", ino, err) },
+	}
+	if lazy != nil {
+		opts.ReadTimeout = f.readTimeout
+		opts.Fetch = func(ctx context.Context, ids []format.ChunkID) error { return lazy.FetchChunks(ctx, cr, ids) }
+	}
+	li := &loadedImage{img: img, cr: cr, manifest: md.Digest.String(), lazy: lazy}
+	if f.record != "" {
+		li.rec = &recorder{}
+		opts.FirstRead = li.rec.add
+	}
+	if li.fsys, err = mountfs.Load(ctx, img, cr, cr, opts); err != nil {
+		return nil, err
+	}
+	return li, nil
+}
+
+// openLazy fetches the metadata of REF arg from its registry.
+func openLazy(ctx context.Context, f mountFlags, st *storeHandle, arg string) (*transfer.LazyImage, error) {
+	warn := warner()
+	ro, err := f.remote.options(warn)
+	if err != nil {
+		return nil, err
+	}
+	lazy, err := transfer.OpenLazy(ctx, st, arg, transfer.PullOptions{Options: transfer.Options{Registry: ro, Warn: warn}})
+	if err != nil {
+		return nil, fmt.Errorf("%s is not in the store, and from its registry: %w", arg, err)
+	}
+	return lazy, nil
+}
+
+// statusEvery is how often a serving process updates its state file.
+const statusEvery = 250 * time.Millisecond
+
+// keepStatus rewrites the state file with the counters until ctx ends.
+func keepStatus(ctx context.Context, path string, st mountState, li *loadedImage) {
+	write := func() {
+		st.Served = li.fsys.Stats()
+		li.bg.status(&st)
+		if li.lazy != nil {
+			r := li.lazy.Stats()
+			st.Fetched = &r
+		}
+		if err := writeState(path, &st); err != nil {
+			warnf(os.Stderr, "%v", err)
+		}
+	}
+	write()
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			write()
+		}
+	}
+}
+
+// prepareBundle creates the bundle's directories in dir (missing or empty)
+// and returns where the FUSE mount goes.
+func prepareBundle(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(ents) > 0 {
+		return "", fmt.Errorf("bundle directory %q: %w", dir, unpack.ErrNotEmpty)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", err
+	}
+	for _, d := range []string{"lower", "upper", "work", "rootfs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "lower"), nil
+}
+
+// finishBundle mounts the overlay rootfs over the FUSE mount and writes
+// config.json, resolving the image's user through the mounted /etc.
+func finishBundle(img *reader.Image, dir string) error {
+	p := func(s string) string { return filepath.Join(dir, s) }
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", p("lower"), p("upper"), p("work"))
+	if err := unix.Mount("overlay", p("rootfs"), "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mounting the overlay rootfs: %w", err)
+	}
+	spec, err := unpack.Spec(img, p("rootfs"), func(_ string, err error) { warnf(os.Stderr, "%v", err) })
+	if err == nil {
+		var b []byte
+		if b, err = json.MarshalIndent(spec, "", "\t"); err == nil {
+			err = os.WriteFile(p("config.json"), b, 0o600)
+		}
+	}
+	if err != nil {
+		detach(p("rootfs"))
+		return fmt.Errorf("writing the bundle's config.json: %w", err)
+	}
+	return nil
+}
+
+// writeState replaces the state file atomically (readers never see half).
+func writeState(path string, st *mountState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// unmountFUSE unmounts the FUSE mount, detaching it when it stays busy.
+func unmountFUSE(srv *fuse.Server, dir string) {
+	done := make(chan error, 1)
+	go func() { done <- srv.Unmount() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return
+		}
+	case <-time.After(unmountWait):
+	}
+	detach(dir)
+}
+
+// detach unmounts dir lazily: it disappears now, and the kernel lets go of
+// it when its last user does.
+func detach(dir string) {
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		warnf(os.Stderr, "unmounting %s: %v", dir, err)
+	}
+}
+
+// removeIfEmpty removes a serving process's log when nothing was logged.
+func removeIfEmpty(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		os.Remove(path)
+	}
+}
