@@ -125,6 +125,9 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
 	c.rep.Refs = len(refs)
+	if err := c.checkShadowed(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.openAll(ctx, refs); err != nil {
 		return nil, err
 	}
@@ -143,6 +146,25 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 		return nil, err
 	}
 	return c.rep, nil
+}
+
+// checkShadowed reports every name the store's list carries more than once
+// (an index.json another tool wrote): the store uses the first entry, as
+// skopeo does, but umoci refuses the name as ambiguous.
+func (c *checker) checkShadowed(ctx context.Context) error {
+	extra, err := extraRoots(ctx, c.st)
+	if err != nil {
+		return fmt.Errorf("listing refs: %w", err)
+	}
+	for _, x := range extra {
+		if x.Name == "" {
+			continue
+		}
+		c.problem([]string{x.Name}, x.Descriptor.Digest, "", fmt.Errorf(
+			"%s: the name is ambiguous (oci2 and skopeo use the first entry, umoci refuses it); "+
+				"oci2 tag NAME NAME keeps the first alone, oci2 rm NAME removes every entry", x))
+	}
+	return nil
 }
 
 func (c *checker) problem(refs []string, blob digest.Digest, path string, err error) {

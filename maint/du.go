@@ -91,6 +91,22 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 		}
 	}
 
+	// What entries that are not refs reach is reachable too (GC keeps it),
+	// though no image row shows it.
+	extra, err := extraRoots(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("listing refs: %w", err)
+	}
+	for _, x := range extra {
+		g := newGraph()
+		w.desc(ctx, g, x.Descriptor, 0)
+		for d := range imageBlobs(g, present, units) {
+			if _, ok := owners[d]; !ok {
+				owners[d] = 0
+			}
+		}
+	}
+
 	u := &Usage{Images: make([]ImageUsage, 0, len(refs))}
 	src := localsource.New(st, nil)
 	logical := map[digest.Digest]int64{} // per manifest

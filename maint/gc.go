@@ -76,7 +76,8 @@ type GCReport struct {
 // to keep it as it is; below, its live chunks are rewritten (restic's prune).
 const compactBelow = 0.5
 
-// GC deletes every blob no ref reaches. It marks from the refs (image index
+// GC deletes every blob no ref reaches. It marks from the refs, and from the
+// entries of the store's list that are not refs (RootLister) (image index
 // -> manifests -> config, pack indexes, packs, and the frames each pack index
 // names). A frame whose blob is missing is virtual (SPEC.md §8): for its
 // chunks that no live frame holds, GC marks units holding them, the units
@@ -108,9 +109,19 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
-	progress(GCProgress{Phase: "mark", Total: int64(len(refs))})
+	// Entries of the store's list that are not refs (another tool's,
+	// shadowed duplicates) are kept too: deleting their blobs would leave
+	// the layout naming blobs it does not have.
+	extra, err := extraRoots(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("listing refs: %w", err)
+	}
+	progress(GCProgress{Phase: "mark", Total: int64(len(refs) + len(extra))})
 	g, err := live(ctx, st, refs)
 	if err != nil {
+		return nil, fmt.Errorf("marking: %w", err)
+	}
+	if err := markExtra(ctx, st, g, extra); err != nil {
 		return nil, fmt.Errorf("marking: %w", err)
 	}
 	rep := &GCReport{DryRun: opts.DryRun, Refs: len(refs)}

@@ -34,8 +34,9 @@ func (n *inode) extentOffsets() []uint64 {
 }
 
 // readAt fills dest with the file's bytes at off (short at EOF) and returns
-// how many it filled. Zero extents read as zeros without any I/O.
-func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uint64) (int, error) {
+// how many it filled. Zero extents read as zeros without any I/O. touched,
+// when not nil, is told about every data chunk read.
+func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uint64, touched func(format.ChunkID)) (int, error) {
 	size := n.e.Size
 	if off >= size {
 		return 0, nil
@@ -52,6 +53,9 @@ func (n *inode) readAt(ctx context.Context, cv ChunkViewer, dest []byte, off uin
 		if x.Zero {
 			clear(out)
 		} else {
+			if touched != nil {
+				touched(x.Chunk)
+			}
 			err := cv.ViewChunk(ctx, x.Chunk, func(b []byte) error {
 				if uint64(len(b)) != x.Length {
 					return fmt.Errorf("chunk %s has %d bytes, its extent %d", x.Chunk, len(b), x.Length)
@@ -128,4 +132,41 @@ func (n *inode) seekHole(off uint64) uint64 {
 		return true
 	})
 	return min(res, n.e.Size)
+}
+
+// Fetching ahead: a file up to fetchWholeBytes is fetched whole on its
+// first read (most files a program opens it reads whole); a larger one a
+// window of fetchWindowBytes from each read's offset, so reading the header
+// of a large binary does not fetch all of it.
+const (
+	fetchWholeBytes  = 8 << 20
+	fetchWindowBytes = 4 << 20
+)
+
+// fetch gives fetch the data chunks a read at off is about to need.
+func (n *inode) fetch(ctx context.Context, fetch func(context.Context, []format.ChunkID) error, off uint64) error {
+	n.fetchMu.Lock()
+	defer n.fetchMu.Unlock()
+	if n.fetched {
+		return nil
+	}
+	lo, hi := uint64(0), n.e.Size
+	whole := n.e.Size <= fetchWholeBytes
+	if !whole {
+		lo, hi = off, off+fetchWindowBytes
+	}
+	var ids []format.ChunkID
+	offs := n.extentOffsets()
+	for i, x := range n.e.Extents {
+		if !x.Zero && offs[i] < hi && offs[i]+x.Length > lo {
+			ids = append(ids, x.Chunk)
+		}
+	}
+	if len(ids) == 0 {
+		n.fetched = whole
+		return nil
+	}
+	err := fetch(ctx, ids)
+	n.fetched = whole && err == nil
+	return err
 }

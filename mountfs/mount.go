@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -29,6 +31,18 @@ type Options struct {
 	// ReadError is told about every read that failed (the reader gets EIO);
 	// calls may overlap.
 	ReadError func(path string, ino uint64, err error)
+	// Fetch, when set, is given the data chunks a read is about to need
+	// before it reads them (a lazy source fetches them together): a whole
+	// file on its first read, or for a large file the chunks of a window
+	// from the read's offset. A failure is reported and the read goes on
+	// chunk by chunk.
+	Fetch func(ctx context.Context, chunks []format.ChunkID) error
+	// FirstRead, when set, is told about every data chunk the first time a
+	// read needs it, in that order (a prefetch profile); calls may overlap.
+	FirstRead func(id format.ChunkID)
+	// ReadTimeout bounds one read (0: unbounded); a read that takes longer
+	// fails with EIO, so a stalled source never hangs a reader.
+	ReadTimeout time.Duration
 }
 
 // FS is a loaded image, ready to be mounted (any number of times).
@@ -39,6 +53,7 @@ type FS struct {
 	timeout time.Duration
 
 	reads, readBytes, readErrors atomic.Int64
+	seen                         sync.Map // format.ChunkID: chunks read (with FirstRead)
 }
 
 // Stats count what a mount served.
@@ -69,7 +84,18 @@ func (fsys *FS) Stats() Stats {
 }
 
 func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (int, error) {
-	n, err := fsys.t.get(ino).readAt(ctx, fsys.cv, dest, off)
+	if fsys.opts.ReadTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fsys.opts.ReadTimeout)
+		defer cancel()
+	}
+	in := fsys.t.get(ino)
+	if fsys.opts.Fetch != nil {
+		if err := in.fetch(ctx, fsys.opts.Fetch, off); err != nil && fsys.opts.ReadError != nil {
+			fsys.opts.ReadError("", ino, fmt.Errorf("fetching ahead: %w", err))
+		}
+	}
+	n, err := in.readAt(ctx, fsys.cv, dest, off, fsys.firstRead())
 	fsys.reads.Add(1)
 	fsys.readBytes.Add(int64(n))
 	if err != nil {
@@ -79,6 +105,18 @@ func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (
 		}
 	}
 	return n, err
+}
+
+// firstRead passes on the first read of each chunk, or is nil.
+func (fsys *FS) firstRead() func(format.ChunkID) {
+	if fsys.opts.FirstRead == nil {
+		return nil
+	}
+	return func(id format.ChunkID) {
+		if _, loaded := fsys.seen.LoadOrStore(id, true); !loaded {
+			fsys.opts.FirstRead(id)
+		}
+	}
 }
 
 // MountOptions configure Mount.

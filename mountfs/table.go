@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/oci2/oci2/format"
@@ -30,6 +31,9 @@ type inode struct {
 	children []dirent // directories: sorted by name, as in the tree object
 
 	offs atomic.Pointer[[]uint64] // regular files: start offset of each extent, built on first read
+
+	fetchMu sync.Mutex // regular files: one fetch ahead at a time
+	fetched bool       // the whole file was fetched ahead
 }
 
 // dirent is a name in a directory.

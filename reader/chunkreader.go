@@ -62,6 +62,13 @@ func (r *ChunkReader) Has(id format.ChunkID) (uint32, bool) {
 	return l.size, ok
 }
 
+// Locate returns the pack and the index in it of the frame holding chunk
+// id (for callers that fetch frames ahead of reading them).
+func (r *ChunkReader) Locate(id format.ChunkID) (*Pack, int, bool) {
+	l, ok := r.locs[id]
+	return l.pack, int(l.frame), ok
+}
+
 // ReadChunk returns a data or tree chunk's verified bytes (a fresh copy the
 // caller may keep and modify).
 func (r *ChunkReader) ReadChunk(ctx context.Context, id format.ChunkID) ([]byte, error) {

@@ -2,12 +2,12 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 )
@@ -142,26 +142,10 @@ func TestHostileTreesNamed(t *testing.T) {
 // image index blob the store does not have; it returns that digest.
 func addGhostRef(t *testing.T, dir, name string) digest.Digest {
 	t.Helper()
-	p := filepath.Join(dir, "index.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var idx map[string]any
-	if err := json.Unmarshal(b, &idx); err != nil {
-		t.Fatal(err)
-	}
 	ghost := digest.FromString("not in the store")
-	ms, _ := idx["manifests"].([]any)
-	idx["manifests"] = append(ms, map[string]any{
-		"mediaType": "application/vnd.oci.image.index.v1+json", "digest": ghost.String(), "size": 321,
-		"annotations": map[string]string{"org.opencontainers.image.ref.name": name},
+	rewriteIndex(t, dir, func(ms []ocispec.Descriptor) []ocispec.Descriptor {
+		return append(ms, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: ghost, Size: 321,
+			Annotations: map[string]string{ocispec.AnnotationRefName: name}})
 	})
-	if b, err = json.Marshal(idx); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return ghost
 }

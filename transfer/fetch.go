@@ -20,8 +20,9 @@ import (
 
 // fetcher gets the frames of the pulled images' packs into the store.
 type fetcher struct {
-	pl  *puller
-	idx *storeindex.Index
+	pl        *puller
+	idx       *storeindex.Session
+	treesOnly bool // skip the data packs (their frames are fetched on demand)
 
 	packs   []*reader.Pack
 	rebuild []frameRef
@@ -47,19 +48,20 @@ func (f *fetcher) run(ctx context.Context) error {
 	if err := f.rebuildAll(ctx); err != nil {
 		return err
 	}
-	if err := f.fetchAll(ctx); err != nil {
-		return err
-	}
 	// Frames kept virtual (SPEC.md §8) have their new chunks buffered for
-	// units: store them before any ref names the images.
-	return f.idx.Flush(ctx)
+	// units: the session's end stores them before any ref names the images.
+	return f.fetchAll(ctx)
 }
 
 // collectPacks lists every pack of the images once.
 func (f *fetcher) collectPacks() {
 	f.byPack = map[digest.Digest]*reader.Pack{}
 	for _, img := range f.pl.images {
-		for _, list := range [][]reader.Pack{img.TreePacks, img.DataPacks} {
+		lists := [][]reader.Pack{img.TreePacks, img.DataPacks}
+		if f.treesOnly {
+			lists = lists[:1]
+		}
+		for _, list := range lists {
 			for i := range list {
 				p := &list[i]
 				if f.byPack[p.Descriptor.Digest] == nil {

@@ -71,27 +71,16 @@ func (o *PullOptions) defaults() {
 // fails or is killed leaves no ref, and the next one resumes (frames already
 // stored are not fetched again).
 func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Result, error) {
-	opts.defaults()
-	ref, err := parseRemote(src)
+	pl, ref, err := newPuller(ctx, st, src, opts)
 	if err != nil {
 		return nil, err
 	}
+	opts = pl.opts
 	name := opts.Name
 	if name == "" {
 		name = ref.String()
 	}
-	ro := opts.Registry
-	ro.Push = false
-	if ro.Stats == nil {
-		ro.Stats = &registry.Stats{}
-	}
-	ro.Warn = joinWarn(ro.Warn, opts.Warn)
-	before := ro.Stats.Snapshot()
-	repo, err := registry.New(ctx, ref.repo, ro)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", src, err)
-	}
-	pl := &puller{st: st, repo: repo, opts: opts, m: newMeter(opts.Progress, ro.Stats), res: &Result{Ref: ref.String()}}
+	before := pl.stats.Snapshot()
 	root, err := pl.manifests(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
@@ -106,20 +95,44 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 		return nil, fmt.Errorf("pull %s: naming it %s: %w", src, name, err)
 	}
 	pl.res.Ref = name
-	pl.res.Snapshot = ro.Stats.Snapshot().Sub(before)
+	pl.res.Snapshot = pl.stats.Snapshot().Sub(before)
 	if opts.Remotes != nil {
 		opts.Remotes.Record(ref.repo, pl.g.manifestDigests())
 	}
 	return pl.res, nil
 }
 
+// newPuller connects to src's repository for reading.
+func newPuller(ctx context.Context, st PullStore, src string, opts PullOptions) (*puller, remoteRef, error) {
+	opts.defaults()
+	ref, err := parseRemote(src)
+	if err != nil {
+		return nil, ref, err
+	}
+	ro := opts.Registry
+	ro.Push = false
+	if ro.Stats == nil {
+		ro.Stats = &registry.Stats{}
+	}
+	ro.Warn = joinWarn(ro.Warn, opts.Warn)
+	repo, err := registry.New(ctx, ref.repo, ro)
+	if err != nil {
+		return nil, ref, fmt.Errorf("pull %s: %w", src, err)
+	}
+	return &puller{st: st, repo: repo, opts: opts, stats: ro.Stats, m: newMeter(opts.Progress, ro.Stats),
+		res: &Result{Ref: ref.String()}}, ref, nil
+}
+
 type puller struct {
-	st   PullStore
-	repo *registry.Repo
-	opts PullOptions
-	m    *meter
-	res  *Result
-	idx  *storeindex.Index // the store's frames, once content ran
+	st    PullStore
+	repo  *registry.Repo
+	opts  PullOptions
+	stats *registry.Stats
+	m     *meter
+	res   *Result
+	idx   *storeindex.Index // the store's frames, once content ran
+
+	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
 
 	g      *graph
 	images []*reader.Image
@@ -270,8 +283,10 @@ func (pl *puller) content(ctx context.Context) error {
 		}
 	}
 	pl.idx = idx
-	f := &fetcher{pl: pl, idx: idx}
-	return f.run(ctx)
+	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly}
+		return f.run(ctx)
+	})
 }
 
 // copyBlob stores blob b unless the store has it.

@@ -23,6 +23,13 @@ import (
 // lock (it is only ever replaced by rename); writers read, modify and write
 // it under an exclusive flock on oci2/index.lock. Entries without a name
 // (written by other tools) are kept but are not refs.
+//
+// A name that several entries carry (index.json written by another tool)
+// means the first of them, as skopeo (containers/image) reads it; umoci
+// refuses such a name as ambiguous. The later entries are shadowed: not
+// refs, but kept, and GC keeps what they reach (ListRoots), so index.json
+// never names a deleted blob. SetRef and DeleteRef replace or remove every
+// entry of the name.
 
 func emptyIndex() ocispec.Index {
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
@@ -114,40 +121,49 @@ func asRef(d ocispec.Descriptor) chunkstore.Ref {
 	return chunkstore.Ref{Name: name, Descriptor: d}
 }
 
-// ListRefs implements chunkstore.Refs. When a foreign index.json names a ref
-// twice, the last entry wins, as it does for GetRef.
+// ListRefs implements chunkstore.Refs, sorted by name. When a foreign
+// index.json names a ref twice, the first entry wins, as it does for GetRef.
 func (s *Store) ListRefs(ctx context.Context) ([]chunkstore.Ref, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return nil, fmt.Errorf("list refs: %w", err)
 	}
 	var refs []chunkstore.Ref
+	seen := map[string]bool{}
 	for _, d := range idx.Manifests {
-		if refName(d) != "" {
+		if name := refName(d); name != "" && !seen[name] {
+			seen[name] = true
 			refs = append(refs, asRef(d))
 		}
 	}
 	slices.SortStableFunc(refs, func(a, b chunkstore.Ref) int { return strings.Compare(a.Name, b.Name) })
-	// Keep the last of each run of equal names.
-	out := refs[:0]
-	for i, r := range refs {
-		if i+1 == len(refs) || refs[i+1].Name != r.Name {
-			out = append(out, r)
-		}
-	}
-	refs = out
 	return refs, nil
 }
 
-// GetRef implements chunkstore.Refs.
+// ListRoots returns every entry of index.json in file order, as refs whose
+// Name is "" for an entry without a name and repeats for a name several
+// entries carry: what GC must keep for the layout to stay valid.
+func (s *Store) ListRoots(ctx context.Context) ([]chunkstore.Ref, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, fmt.Errorf("list index entries: %w", err)
+	}
+	roots := make([]chunkstore.Ref, 0, len(idx.Manifests))
+	for _, d := range idx.Manifests {
+		roots = append(roots, asRef(d))
+	}
+	return roots, nil
+}
+
+// GetRef implements chunkstore.Refs: the first entry carrying name.
 func (s *Store) GetRef(ctx context.Context, name string) (ocispec.Descriptor, error) {
 	idx, err := s.readIndex()
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("ref %q: %w", name, err)
 	}
-	for i := len(idx.Manifests) - 1; i >= 0; i-- {
-		if name != "" && refName(idx.Manifests[i]) == name {
-			return asRef(idx.Manifests[i]).Descriptor, nil
+	for _, d := range idx.Manifests {
+		if name != "" && refName(d) == name {
+			return asRef(d).Descriptor, nil
 		}
 	}
 	return ocispec.Descriptor{}, fmt.Errorf("ref %q: %w", name, chunkstore.ErrNotFound)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ type stallRepo struct {
 }
 
 func newStallRepo(t *testing.T, retries int) *stallRepo {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	s := &stallRepo{proxy: registrytest.NewProxy(t, srv.URL())}
 	s.repo = newRepo(t, s.proxy.Host, registry.Options{IdleTimeout: time.Second, Retries: retries,
 		Warn: func(m string) { s.mu.Lock(); s.warns = append(s.warns, m); s.mu.Unlock() }})
@@ -142,4 +143,17 @@ func TestStalledUpload(t *testing.T) {
 	if s.proxy.Hits(f) != 2 {
 		t.Errorf("%d uploads stalled, want 2 (one retry from a new session)", s.proxy.Hits(f))
 	}
+}
+
+// TestStalledAuthTransport: the idle deadline also bounds a caller's own
+// authenticated transport (the exporter's push=true goes through BuildKit's
+// session transport, which has no timeout of its own).
+func TestStalledAuthTransport(t *testing.T) {
+	srv := registrytest.Start(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, srv.URL())
+	r := newRepo(t, proxy.Host, registry.Options{AuthTransport: &http.Transport{}, PlainHTTP: true, IdleTimeout: time.Second, Retries: -1})
+	_, d := putRandom(t, r, 256<<10)
+	proxy.Add(registrytest.Fault{Method: "GET", Path: "/blobs/", Kind: registrytest.StallBody})
+	_, err := r.ReadBlob(bounded(t), d, 0)
+	checkStalled(t, err, proxy.Host, d, "reading the answer")
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -43,78 +39,6 @@ func unpackSame(t *testing.T, c cli, ref string, want map[string]entry) {
 	c.must("unpack", ref, dest)
 	sameTree(t, want, snapshot(t, dest))
 	os.RemoveAll(dest)
-}
-
-// TestKilledCreate SIGKILLs `oci2 create` of a ~200 MB tree at seeded random
-// points. After every kill `check --read-data` passes and the image
-// committed before still unpacks identically; at the end the store still
-// takes a whole create, gc and check.
-func TestKilledCreate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and packs 200 MB several times")
-	}
-	dir := t.TempDir()
-	big, small := filepath.Join(dir, "big"), filepath.Join(dir, "small")
-	writeBigTree(t, big, 7, 200<<20)
-	writeA(t, small)
-	wantSmall := snapshot(t, small)
-
-	// How long a whole create takes, in a scratch store.
-	scratch := cli{t, filepath.Join(dir, "scratch")}
-	t0 := time.Now()
-	scratch.must("create", big)
-	full := time.Since(t0)
-	os.RemoveAll(scratch.store)
-	t.Logf("whole create of the big tree: %v", full)
-
-	c := cli{t, filepath.Join(dir, "store")}
-	c.must("create", "--tag", "committed", small)
-	rng := rand.New(rand.NewSource(20261127))
-	completed := 0
-	for i := 0; i < 8; i++ {
-		delay := time.Duration(rng.Int63n(int64(full) * 11 / 10))
-		cmd := exec.Command(oci2Bin, "--store", c.store, "create", "--tag", "victim", big)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(delay)
-		cmd.Process.Signal(syscall.SIGKILL)
-		err := cmd.Wait()
-		t.Logf("kill %d after %v: %v", i, delay, err)
-		if err == nil {
-			completed++
-		} else if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {
-			t.Fatalf("create failed by itself: %v\n%s", err, stderr.String())
-		}
-
-		if r := c.run("check", "--read-data"); r.code != 0 {
-			t.Fatalf("after kill %d at %v: check: exit %d\n%s%s", i, delay, r.code, r.stdout, r.stderr)
-		}
-		imgs := images(c)
-		if imgs["docker.io/library/committed:latest"].Digest == "" {
-			t.Fatalf("committed image lost: %+v", imgs)
-		}
-		if _, ok := imgs["docker.io/library/victim:latest"]; ok {
-			// It finished before the kill: start the next round from scratch.
-			c.must("rm", "victim")
-		}
-		if i%2 == 1 {
-			c.must("gc")
-		}
-	}
-	t.Logf("%d of 8 creates finished before their kill", completed)
-	unpackSame(t, c, "committed", wantSmall)
-
-	c.must("create", "--tag", "victim", big)
-	c.must("gc")
-	c.must("check", "--read-data")
-	unpackSame(t, c, "victim", snapshot(t, big))
-	unpackSame(t, c, "committed", wantSmall)
-	if ents, _ := os.ReadDir(filepath.Join(c.store, "oci2", "ingest")); len(ents) != 0 {
-		t.Errorf("gc left %d ingest files", len(ents))
-	}
 }
 
 // TestConcurrentCreatesAndGC runs two creates and a gc (plus a gc that does

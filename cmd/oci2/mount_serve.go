@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/mountfs"
 	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/transfer"
 	"github.com/oci2/oci2/unpack"
 )
 
@@ -29,7 +34,7 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 	if err != nil {
 		return err
 	}
-	fsys, img, manifest, err := a.loadMount(ctx, f, arg)
+	li, err := a.loadMount(ctx, f, arg)
 	if err != nil {
 		return err
 	}
@@ -39,22 +44,27 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 			return err
 		}
 	}
-	srv, err := fsys.Mount(fuseDir, mountfs.MountOptions{Name: arg, Debug: f.debug})
+	srv, err := li.fsys.Mount(fuseDir, mountfs.MountOptions{Name: arg, Debug: f.debug})
 	if err != nil {
 		return err
 	}
 	if f.bundle {
-		if err := finishBundle(img, abs); err != nil {
+		if err := finishBundle(li.img, abs); err != nil {
 			unmountFUSE(srv, fuseDir)
 			return err
 		}
 	}
-	statePath, _ := statePaths(abs)
-	st := mountState{PID: os.Getpid(), Dir: abs, Image: arg, Manifest: manifest, Bundle: f.bundle, Started: time.Now().UTC()}
-	if err := writeState(statePath, &st); err != nil {
+	statePath, logPath := statePaths(abs)
+	defer removeIfEmpty(logPath)
+	st := mountState{PID: os.Getpid(), Dir: abs, Image: arg, Manifest: li.manifest, Bundle: f.bundle,
+		Lazy: li.lazy != nil, Started: time.Now().UTC()}
+	if err := writeState(statePath, &st); err != nil { // before ready: umount reads it
 		warnf(os.Stderr, "%v", err)
 	}
-	defer os.Remove(statePath)
+	sctx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := make(chan struct{})
+	go func() { keepStatus(sctx, statePath, st, li); close(statusDone) }()
+	defer func() { stopStatus(); <-statusDone; os.Remove(statePath) }()
 	if f.readyFd > 0 {
 		ready := os.NewFile(uintptr(f.readyFd), "ready")
 		fmt.Fprint(ready, "ready\n")
@@ -62,6 +72,16 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 	} else {
 		fmt.Fprintf(os.Stderr, "mounted %s at %s; serving until unmounted (oci2 umount %s) or interrupted\n", arg, abs, dir)
 	}
+	if li.rec != nil {
+		defer func() {
+			if err := li.rec.save(f.record); err != nil {
+				warnf(os.Stderr, "%v", err)
+			}
+		}()
+	}
+	bgctx, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	a.startBackground(bgctx, f, li, arg)
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
 	select {
@@ -75,34 +95,110 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 	return nil
 }
 
+// loadedImage is an image ready to mount.
+type loadedImage struct {
+	fsys     *mountfs.FS
+	img      *reader.Image
+	cr       *reader.ChunkReader
+	manifest string
+	lazy     *transfer.LazyImage // from a registry; nil: from the store
+	rec      *recorder           // --record
+	bg       background
+}
+
 // loadMount opens the image under a store lease (released once the
-// metadata is loaded) and walks its tree into a mountable filesystem.
-func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*mountfs.FS, *reader.Image, string, error) {
+// metadata is loaded) and walks its tree into a mountable filesystem. A
+// name the store lacks, or any with --registry, comes from its registry.
+func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedImage, error) {
 	plat, err := parsePlatform(f.platform)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	st, release, err := a.leasedStore(ctx)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	defer release()
-	md, err := resolveManifest(ctx, st, arg, plat)
+	var md ocispec.Descriptor
+	if !f.fromReg {
+		md, err = resolveManifest(ctx, st, arg, plat)
+	}
+	var lazy *transfer.LazyImage
+	var src reader.FrameSource = localsource.New(st, nil)
+	if f.fromReg || errors.Is(err, chunkstore.ErrNotFound) && !strings.HasPrefix(arg, "sha256:") {
+		if lazy, err = openLazy(ctx, f, st, arg); err != nil {
+			return nil, err
+		}
+		src = lazy
+		md, err = reader.Resolve(ctx, st, nil, lazy.Root.Digest.String(), plat)
+	}
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
 	img, err := reader.Open(ctx, st, md)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
-	cr := reader.NewChunkReader(img, localsource.New(st, nil))
-	fsys, err := mountfs.Load(ctx, img, cr, cr, mountfs.Options{
+	cr := reader.NewChunkReader(img, src)
+	opts := mountfs.Options{
 		ReadError: func(_ string, ino uint64, err error) { warnf(os.Stderr, "read of inode %d: %v", ino, err) },
-	})
-	if err != nil {
-		return nil, nil, "", err
 	}
-	return fsys, img, md.Digest.String(), nil
+	if lazy != nil {
+		opts.ReadTimeout = f.readTimeout
+		opts.Fetch = func(ctx context.Context, ids []format.ChunkID) error { return lazy.FetchChunks(ctx, cr, ids) }
+	}
+	li := &loadedImage{img: img, cr: cr, manifest: md.Digest.String(), lazy: lazy}
+	if f.record != "" {
+		li.rec = &recorder{}
+		opts.FirstRead = li.rec.add
+	}
+	if li.fsys, err = mountfs.Load(ctx, img, cr, cr, opts); err != nil {
+		return nil, err
+	}
+	return li, nil
+}
+
+// openLazy fetches the metadata of REF arg from its registry.
+func openLazy(ctx context.Context, f mountFlags, st *storeHandle, arg string) (*transfer.LazyImage, error) {
+	warn := warner()
+	ro, err := f.remote.options(warn)
+	if err != nil {
+		return nil, err
+	}
+	lazy, err := transfer.OpenLazy(ctx, st, arg, transfer.PullOptions{Options: transfer.Options{Registry: ro, Warn: warn}})
+	if err != nil {
+		return nil, fmt.Errorf("%s is not in the store, and from its registry: %w", arg, err)
+	}
+	return lazy, nil
+}
+
+// statusEvery is how often a serving process updates its state file.
+const statusEvery = 250 * time.Millisecond
+
+// keepStatus rewrites the state file with the counters until ctx ends.
+func keepStatus(ctx context.Context, path string, st mountState, li *loadedImage) {
+	write := func() {
+		st.Served = li.fsys.Stats()
+		li.bg.status(&st)
+		if li.lazy != nil {
+			r := li.lazy.Stats()
+			st.Fetched = &r
+		}
+		if err := writeState(path, &st); err != nil {
+			warnf(os.Stderr, "%v", err)
+		}
+	}
+	write()
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			write()
+		}
+	}
 }
 
 // prepareBundle creates the bundle's directories in dir (missing or empty)
@@ -151,12 +247,17 @@ func finishBundle(img *reader.Image, dir string) error {
 	return nil
 }
 
+// writeState replaces the state file atomically (readers never see half).
 func writeState(path string, st *mountState) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o600)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // unmountFUSE unmounts the FUSE mount, detaching it when it stays busy.
@@ -178,5 +279,12 @@ func unmountFUSE(srv *fuse.Server, dir string) {
 func detach(dir string) {
 	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 		warnf(os.Stderr, "unmounting %s: %v", dir, err)
+	}
+}
+
+// removeIfEmpty removes a serving process's log when nothing was logged.
+func removeIfEmpty(path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		os.Remove(path)
 	}
 }

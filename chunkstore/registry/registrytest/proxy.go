@@ -351,3 +351,13 @@ func (p *Proxy) forward(r *http.Request) (*http.Response, error) {
 	out.Host = r.Host
 	return p.client.Do(out)
 }
+
+// RotateToken makes the proxy issue a new bearer token and refuse the old
+// one, as when a token expires: clients must ask /token again.
+func (p *Proxy) RotateToken() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bearer != nil {
+		p.bearer.token += "-rotated"
+	}
+}
