@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/urfave/cli/v3"
 
+	"github.com/oci2/oci2/basesource"
 	"github.com/oci2/oci2/chunkstore/local"
 	"github.com/oci2/oci2/exporter"
 	"github.com/oci2/oci2/transfer"
@@ -44,13 +45,20 @@ func setVersion() bool {
 	return false
 }
 
-// Our own flag; upstream's are untouched.
-const flagStore = "oci2-store"
+// Our own flags; upstream's are untouched.
+const (
+	flagStore      = "oci2-store"
+	flagBaseImages = "oci2-base-images"
+)
 
 func init() {
 	appFlags = append(appFlags, &cli.StringFlag{
 		Name:  flagStore,
 		Usage: `oci2 store written by "--output type=oci2" (default: <root>/oci2; config: [oci2] store)`,
+	}, &cli.StringFlag{
+		Name:  flagBaseImages,
+		Value: "auto",
+		Usage: `OCIv2 images of the oci2 store as build bases: "auto" (FROM, COPY --from, oci2://), "off" (stock behaviour)`,
 	})
 }
 
@@ -196,6 +204,7 @@ type oci2Worker struct {
 	cachePath string
 	trees     *exporter.TreeCache
 	hosts     docker.RegistryHosts // buildkitd.toml's registries, for push=true
+	bases     *basesource.Source   // OCIv2 bases from the store; nil when off
 }
 
 // Close saves the files cache (on the daemon's graceful stop), releases
@@ -217,8 +226,16 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 		return nil, err
 	}
 	fc, p := oci2d.fileCache(w.ID())
+	ow := &oci2Worker{Worker: w, d: &oci2d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}
+	switch mode := c.String(flagBaseImages); mode {
+	case "auto":
+		ow.bases = registerBases(w)
+	case "off":
+	default:
+		return nil, fmt.Errorf("--%s=%q: want auto or off", flagBaseImages, mode)
+	}
 	oci2d.acquire()
-	return &oci2Worker{Worker: w, d: &oci2d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}, nil
+	return ow, nil
 }
 
 func (w *oci2Worker) Exporter(name string, sm *session.Manager) (bkexporter.Exporter, error) {
