@@ -17,11 +17,18 @@ import (
 // chunkstore.ErrNotFound; one whose chunks re-encode to other bytes (another
 // encoder made it) with chunkstore.ErrDigestMismatch.
 func (x *Index) StoredFrame(ctx context.Context, f *format.Frame) ([]byte, error) {
-	b, err := x.st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
+	return storedFrame(ctx, x.st, f, x.ReadChunk)
+}
+
+// chunkFunc reads a verified chunk.
+type chunkFunc func(context.Context, format.ChunkID) ([]byte, error)
+
+func storedFrame(ctx context.Context, st chunkstore.Reader, f *format.Frame, read chunkFunc) ([]byte, error) {
+	b, err := st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
 	if err == nil || !errors.Is(err, chunkstore.ErrNotFound) {
 		return b, err
 	}
-	raw, err := x.RawFrame(ctx, f)
+	raw, err := rawFrame(ctx, f, read)
 	if err != nil {
 		return nil, err
 	}
@@ -36,9 +43,13 @@ func (x *Index) StoredFrame(ctx context.Context, f *format.Frame) ([]byte, error
 // RawFrame returns the raw bytes of frame f read chunk by chunk from the
 // blobs holding them (every chunk verified), without its own blob.
 func (x *Index) RawFrame(ctx context.Context, f *format.Frame) ([]byte, error) {
+	return rawFrame(ctx, f, x.ReadChunk)
+}
+
+func rawFrame(ctx context.Context, f *format.Frame, read chunkFunc) ([]byte, error) {
 	raw := make([]byte, 0, f.RawSize())
 	for _, c := range f.Chunks {
-		b, err := x.ReadChunk(ctx, c.ID)
+		b, err := read(ctx, c.ID)
 		if err != nil {
 			return nil, fmt.Errorf("frame %s: %w", f.Digest, err)
 		}
@@ -53,10 +64,10 @@ func (x *Index) RawFrame(ctx context.Context, f *format.Frame) ([]byte, error) {
 
 // Locatable reports whether the store holds every chunk of f (so f can be
 // read, and regenerated, without its blob).
-func (x *Index) Locatable(f *format.Frame) bool { return x.locatable(f.Chunks) }
+func (x *Index) Locatable(f *format.Frame) bool { return len(x.unheld(f.Chunks)) == 0 }
 
 // Holders returns the blobs (frame or unit digests, each once) holding
-// chunks, or ok false when one of them is held by none (or only buffered).
+// chunks, or ok false when one of them is held by none.
 func (x *Index) Holders(chunks []format.ChunkRef) (blobs []format.ChunkID, ok bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

@@ -34,40 +34,32 @@ const (
 	DefaultUnitSize = 8 << 20
 )
 
-// Index implements pack.FrameStore over a Store. It is safe for concurrent
-// use.
+// Index locates what a Store holds: blobs that hold chunks, canonical
+// frames (found through the pack indexes of the store's refs) and units
+// (SPEC.md §8, found through the store's unit descriptors), and canonical
+// frames by frame key: stored ones, whose blob is present, and virtual ones,
+// whose chunks are all held by other blobs. It is safe for concurrent use.
 //
-// It knows blobs that hold chunks: canonical frames (found through the pack
-// indexes of the store's refs, or put through it) and units (SPEC.md §8,
-// found through the store's unit descriptors). And it knows canonical frames
-// by frame key: stored ones, whose blob is present, and virtual ones, whose
-// chunks are all held by other blobs.
+// An Index does not write blobs: a write goes through a Session
+// (WithSession), which owns the write's unit buffer, its seals and its
+// counters, and adds what it stores to the Index. Sessions may run at once
+// over one Index.
 //
-// PutFrame keeps a new frame virtual when the store already holds at least
-// VirtualMin of its raw bytes, or (WithWarmUnits, the default) when the store
-// held any chunk at the last Refresh: only its new chunks are kept, buffered
-// across frames and compressed together into units of about UnitSize raw
-// bytes. Flush writes what is buffered; a writer calls it before it names
-// the frames in a manifest. Stores without units (no UnitStore) always get
-// the frame's blob.
-//
-// A typical writer builds one Index per process, passes it to the Packer as
-// its FrameStore and Fetch (ReadChunk), and calls Refresh before a new write
-// to pick up images stored meanwhile by other processes.
+// A typical writer builds one Index per process, runs each write in a
+// Session, and calls Refresh before a new write to pick up images stored
+// meanwhile by other processes.
 //
 // A long-lived Index can go stale when another process deletes blobs (an
-// external gc). LookupFrame therefore checks that the blobs a frame it
-// offers relies on are still stored, and ReadChunk drops a blob that is
+// external gc). Session.LookupFrame therefore checks that the blobs a frame
+// it offers relies on are still stored, and ReadChunk drops a blob that is
 // gone: its chunks are located again in other blobs, frames stored as it
 // are forgotten, and the next Refresh looks for them again.
 type Index struct {
-	st      Store
-	units   UnitStore // nil: no units, no virtual frames
-	cfg     config
-	cache   *blobCache
-	written atomic.Int64
-	virtual atomic.Int64
-	warm    atomic.Bool // the last Refresh found chunks
+	st    Store
+	units UnitStore // nil: no units, no virtual frames
+	cfg   config
+	cache *blobCache
+	warm  atomic.Bool // the last Refresh found chunks
 
 	mu      sync.RWMutex
 	blobs   []blob
@@ -76,9 +68,6 @@ type Index struct {
 	chunks  map[format.ChunkID]chunkLoc
 	packs   map[digest.Digest]digest.Digest // pack index digest -> pack digest
 	pending map[format.ChunkID]format.Frame // frames referenced, blob missing, not (yet) virtual
-	ub      unitBuffer
-	idle    *sync.Cond    // on mu: signalled when a seal ends
-	seals   chan struct{} // slots of seals running in the background
 
 	// dropped are frames whose blob (or a chunk's) was found missing since
 	// the last scan, by key, and unitsGone units whose blob was; the next
@@ -170,155 +159,39 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 		pending:   make(map[format.ChunkID]format.Frame),
 		dropped:   make(map[format.ChunkID]format.Frame),
 		unitsGone: make(map[digest.Digest]bool),
-		ub:        unitBuffer{chunks: make(map[format.ChunkID][]byte)},
 		done:      make(map[digest.Digest]bool),
 		unitsDone: make(map[digest.Digest]bool),
 	}
-	x.idle = sync.NewCond(&x.mu)
-	x.seals = make(chan struct{}, maxSeals)
 	if err := x.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return x, nil
 }
 
-// LookupFrame returns the frame stored under key, if any: a frame whose
-// blob is present, or a virtual one all of whose chunks the store holds.
-// A frame is offered only after a Stat shows its blob (for a virtual frame,
-// each blob holding its chunks) still stored; otherwise the missing blobs
-// are dropped from the index (see Index) and the frame is reported not
-// found, so the caller makes and puts it again. Reusing a virtual frame pins
-// the frames holding its chunks (see pin).
-func (x *Index) LookupFrame(ctx context.Context, key format.ChunkID) (format.Frame, bool, error) {
-	x.mu.RLock()
-	r, ok := x.frames[key]
-	pf, isPending := x.pending[key]
-	x.mu.RUnlock()
-	switch {
-	case ok && r.blob >= 0:
-		stored, err := x.stored(ctx, r.f)
-		if err != nil {
-			return format.Frame{}, false, fmt.Errorf("frame %s: %w", r.f.Digest, err)
-		}
-		if !stored {
-			x.dropBlob(r.blob)
-			return format.Frame{}, false, nil
-		}
-		return r.f, true, nil
-	case ok && x.units != nil:
-		// virtual
-	case !ok && isPending && x.units != nil && x.locatable(pf.Chunks):
-		r.f = pf
-	default:
-		return format.Frame{}, false, nil
-	}
-	held, err := x.checkHolders(ctx, r.f.Chunks)
-	if err != nil || !held {
-		if !held && ok {
-			x.dropVirtual(key)
-		}
-		return format.Frame{}, false, err
-	}
-	if !ok {
-		x.mu.Lock()
-		if _, ok := x.frames[key]; !ok {
-			x.frames[key] = frameRec{f: pf, blob: -1}
-		}
-		delete(x.pending, key)
-		x.mu.Unlock()
-	}
-	if err := x.pin(ctx, r.f.Chunks); err != nil {
-		return format.Frame{}, false, err
-	}
-	return r.f, true, nil
-}
-
-// PutFrame stores a new frame (idempotent) and indexes it under key: as the
-// blob f.Digest, or virtual, its new chunks buffered for a unit (see Index).
-// It trusts that stored was made by pack.EncodeFrame from the frame's
-// chunks (the Packer's frames), so that a virtual frame regenerates to it;
-// frames from elsewhere go through PutForeignFrame.
-func (x *Index) PutFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte) error {
-	return x.putFrame(ctx, key, f, stored, true)
-}
-
-// PutForeignFrame is PutFrame for a frame whose stored bytes come from
-// elsewhere (a registry): it is kept virtual only if its raw bytes
-// re-encode to exactly stored with the pinned encoder.
-func (x *Index) PutForeignFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte) error {
-	return x.putFrame(ctx, key, f, stored, false)
-}
-
-// hashedPutter is a store that can skip hashing bytes the caller just
-// digested (local.Store).
-type hashedPutter interface {
-	PutHashedBlob(ctx context.Context, d digest.Digest, data []byte) error
-}
-
-func (x *Index) putFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) error {
-	if uint64(len(stored)) != f.StoredSize {
-		return fmt.Errorf("frame %s: stored %d bytes, frame says %d: %w",
-			f.Digest, len(stored), f.StoredSize, chunkstore.ErrSizeMismatch)
-	}
-	if x.units != nil {
-		known, raw := x.knownBytes(f.Chunks)
-		if (known > 0 && float64(known) >= x.cfg.virtualMin*float64(raw)) || (trusted && x.cfg.warm && x.warm.Load()) {
-			ok, err := x.putVirtual(ctx, key, f, stored, trusted)
-			if ok || err != nil {
-				return err
-			}
-		}
-	}
-	put := x.st.PutBlob
-	if hp, ok := x.st.(hashedPutter); ok && trusted {
-		put = hp.PutHashedBlob // the Packer digested stored itself
-	}
-	if err := put(ctx, f.Digest.Digest(), stored); err != nil {
-		return fmt.Errorf("storing frame %s: %w", f.Digest, err)
-	}
-	x.written.Add(int64(len(stored)))
-	x.addStored(key, f)
-	return nil
-}
-
-// HasChunk reports whether the store (or the unit buffer) holds chunk id.
+// HasChunk reports whether a blob of the store holds chunk id.
 func (x *Index) HasChunk(id format.ChunkID) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.hasChunkLocked(id)
-}
-
-func (x *Index) hasChunkLocked(id format.ChunkID) bool {
-	if _, ok := x.chunks[id]; ok {
-		return true
-	}
-	_, ok := x.ub.chunks[id]
+	_, ok := x.chunks[id]
 	return ok
 }
 
-// locatable reports whether every chunk is held.
-func (x *Index) locatable(chunks []format.ChunkRef) bool {
+// unheld returns the chunks no blob holds.
+func (x *Index) unheld(chunks []format.ChunkRef) []format.ChunkRef {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for _, c := range chunks {
-		if !x.hasChunkLocked(c.ID) {
-			return false
-		}
-	}
-	return true
+	return notIn(chunks, x.chunks)
 }
 
-// knownBytes returns the raw bytes of chunks already held, and all raw bytes.
-func (x *Index) knownBytes(chunks []format.ChunkRef) (known, raw uint64) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+// notIn returns the chunks that are not keys of m.
+func notIn[V any](chunks []format.ChunkRef, m map[format.ChunkID]V) []format.ChunkRef {
+	var out []format.ChunkRef
 	for _, c := range chunks {
-		raw += uint64(c.Size)
-		if x.hasChunkLocked(c.ID) {
-			known += uint64(c.Size)
+		if _, ok := m[c.ID]; !ok {
+			out = append(out, c)
 		}
 	}
-	return known, raw
+	return out
 }
 
 // Len returns the number of indexed frames (stored and virtual) and chunks.
@@ -327,12 +200,6 @@ func (x *Index) Len() (frames, chunks int) {
 	defer x.mu.RUnlock()
 	return len(x.frames), len(x.chunks)
 }
-
-// Written returns the bytes of blobs this Index stored (frames and units).
-func (x *Index) Written() int64 { return x.written.Load() }
-
-// VirtualFrames returns the number of frames PutFrame kept virtual.
-func (x *Index) VirtualFrames() int64 { return x.virtual.Load() }
 
 // ReadChunk returns the verified bytes of a chunk the store holds, or an
 // error wrapping chunkstore.ErrNotFound. The caller owns the result.
@@ -349,10 +216,6 @@ func (x *Index) ReadChunkUnchecked(ctx context.Context, id format.ChunkID) ([]by
 
 func (x *Index) readChunk(ctx context.Context, id format.ChunkID, verify bool) ([]byte, error) {
 	x.mu.RLock()
-	if b, ok := x.ub.chunks[id]; ok {
-		x.mu.RUnlock()
-		return append([]byte(nil), b...), nil
-	}
 	loc, ok := x.chunks[id]
 	var f format.Frame
 	if ok {
@@ -440,4 +303,23 @@ func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
 		off += c.Size
 	}
 	return n
+}
+
+func (x *Index) addBlob(f format.Frame, unit bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.addBlobLocked(f, unit)
+}
+
+// addVirtual indexes frames, whose chunks are all held, as virtual (keys
+// known already are left as they are).
+func (x *Index) addVirtual(frames map[format.ChunkID]format.Frame) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for key, f := range frames {
+		if _, ok := x.frames[key]; !ok {
+			x.frames[key] = frameRec{f: f, blob: -1}
+		}
+		delete(x.pending, key)
+	}
 }

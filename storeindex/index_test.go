@@ -103,12 +103,13 @@ func TestScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	fs := frames(t, st, res)
 	if n, _ := idx.Len(); n != len(fs) || n < 3 {
 		t.Fatalf("index has %d frames, image %d", n, len(fs))
 	}
 	for _, f := range fs {
-		got, ok, err := idx.LookupFrame(ctx, pack.FrameKey(f.Chunks))
+		got, ok, err := s.LookupFrame(ctx, pack.FrameKey(f.Chunks))
 		if err != nil || !ok || got.Digest != f.Digest {
 			t.Errorf("frame %s: ok=%v err=%v", f.Digest, ok, err)
 		}
@@ -142,6 +143,7 @@ func TestRefreshAndMissingFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	res := writeTagged(t, st, "example.com/b:1", map[string][]byte{"f": pseudo(2, 600<<10)})
 	fs := frames(t, st, res)
 	if n, _ := idx.Len(); n != 0 {
@@ -154,10 +156,10 @@ func TestRefreshAndMissingFrames(t *testing.T) {
 	if err := idx.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(fs[0].Chunks)); ok {
+	if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(fs[0].Chunks)); ok {
 		t.Error("missing frame indexed")
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(fs[1].Chunks)); !ok {
+	if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(fs[1].Chunks)); !ok {
 		t.Error("frame of a new ref not indexed after Refresh")
 	}
 	// It comes back when the blob does (a later pull, say).
@@ -179,7 +181,7 @@ func TestRefreshAndMissingFrames(t *testing.T) {
 	if err := idx.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(fs[0].Chunks)); !ok {
+	if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(fs[0].Chunks)); !ok {
 		t.Error("frame back in the store not indexed")
 	}
 	// Pack digests are known from the manifest.
@@ -214,13 +216,14 @@ func TestPutFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	a, b := []byte("chunk a"), []byte("chunk b!")
 	raw := append(append([]byte{}, a...), b...)
 	enc, stored := pack.EncodeFrame(raw)
 	f := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored),
 		Chunks: []format.ChunkRef{{ID: format.Sum(a), Size: uint32(len(a))}, {ID: format.Sum(b), Size: uint32(len(b))}}}
 	key := pack.FrameKey(f.Chunks)
-	if err := idx.PutFrame(ctx, key, f, stored); err != nil {
+	if err := s.PutFrame(ctx, key, f, stored); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Stat(ctx, f.Digest.Digest()); err != nil {
@@ -232,7 +235,7 @@ func TestPutFrame(t *testing.T) {
 	}
 	bad := f
 	bad.Digest = format.Sum([]byte("other"))
-	if err := idx.PutFrame(ctx, format.Sum([]byte("k")), bad, stored); !errors.Is(err, chunkstore.ErrDigestMismatch) {
+	if err := s.PutFrame(ctx, format.Sum([]byte("k")), bad, stored); !errors.Is(err, chunkstore.ErrDigestMismatch) {
 		t.Errorf("wrong digest: %v", err)
 	}
 }
@@ -248,12 +251,13 @@ func TestConcurrentUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	done := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func() {
 			for i := 0; i < 50; i++ {
 				f := fs[(g+i)%len(fs)]
-				if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(f.Chunks)); !ok {
+				if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(f.Chunks)); !ok {
 					done <- errors.New("frame not found")
 					return
 				}
@@ -272,7 +276,7 @@ func TestConcurrentUse(t *testing.T) {
 					enc, stored := pack.EncodeFrame(b)
 					nf := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored),
 						Chunks: []format.ChunkRef{{ID: format.Sum(b), Size: uint32(len(b))}}}
-					if err := idx.PutFrame(ctx, pack.FrameKey(nf.Chunks), nf, stored); err != nil {
+					if err := s.PutFrame(ctx, pack.FrameKey(nf.Chunks), nf, stored); err != nil {
 						done <- err
 						return
 					}
@@ -286,4 +290,26 @@ func TestConcurrentUse(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// session opens a session of idx that ends (flushed) when the test does.
+func session(t *testing.T, idx *storeindex.Index) *storeindex.Session {
+	t.Helper()
+	ready := make(chan *storeindex.Session)
+	end, done := make(chan struct{}), make(chan error)
+	go func() {
+		done <- idx.WithSession(context.Background(), func(_ context.Context, s *storeindex.Session) error {
+			ready <- s
+			<-end
+			return nil
+		})
+	}()
+	s := <-ready
+	t.Cleanup(func() {
+		close(end)
+		if err := <-done; err != nil {
+			t.Errorf("session: %v", err)
+		}
+	})
+	return s
 }

@@ -7,17 +7,13 @@ import (
 )
 
 // checkHolders stats the blobs holding chunks (each once); missing ones are
-// dropped. It reports whether every chunk is still held (buffered chunks
-// are).
+// dropped. It reports whether every chunk is still held.
 func (x *Index) checkHolders(ctx context.Context, chunks []format.ChunkRef) (bool, error) {
 	for {
 		x.mu.RLock()
 		var blobs []int32
 		seen := map[int32]bool{}
 		for _, c := range chunks {
-			if _, ok := x.ub.chunks[c.ID]; ok {
-				continue
-			}
 			loc, ok := x.chunks[c.ID]
 			if !ok {
 				x.mu.RUnlock()

@@ -29,6 +29,7 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	nframes, _ := idx.Len()
 
 	// An external gc deletes two frames: one found by LookupFrame, one by
@@ -39,7 +40,7 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f, ok, err := idx.LookupFrame(ctx, pack.FrameKey(gone.Chunks)); ok || err != nil {
+	if f, ok, err := s.LookupFrame(ctx, pack.FrameKey(gone.Chunks)); ok || err != nil {
 		t.Fatalf("deleted frame: LookupFrame = %s, %v, %v; want not found", f.Digest, ok, err)
 	}
 	if idx.HasChunk(gone.Chunks[0].ID) {
@@ -48,14 +49,14 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 	if _, err := idx.ReadChunk(ctx, read.Chunks[0].ID); !errors.Is(err, chunkstore.ErrNotFound) {
 		t.Fatalf("chunk of a deleted frame: ReadChunk = %v, want ErrNotFound", err)
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(read.Chunks)); ok {
+	if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(read.Chunks)); ok {
 		t.Error("frame whose chunk could not be read still offered")
 	}
 	if n, _ := idx.Len(); n != nframes-2 {
 		t.Errorf("index has %d frames after dropping 2 of %d", n, nframes)
 	}
 	// The frames still present are offered as before.
-	if _, ok, err := idx.LookupFrame(ctx, pack.FrameKey(fs[2].Chunks)); !ok || err != nil {
+	if _, ok, err := s.LookupFrame(ctx, pack.FrameKey(fs[2].Chunks)); !ok || err != nil {
 		t.Errorf("present frame: ok=%v err=%v", ok, err)
 	}
 
@@ -75,7 +76,7 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 		if _, err := st.Stat(ctx, f.Digest.Digest()); err != nil {
 			t.Errorf("frame %s after the rewrite: %v", f.Digest, err)
 		}
-		if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(f.Chunks)); !ok {
+		if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(f.Chunks)); !ok {
 			t.Errorf("frame %s not indexed again", f.Digest)
 		}
 	}
@@ -99,17 +100,18 @@ func TestDroppedFrameComesBackOnRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	if err := st.DeleteBlob(ctx, f.Digest.Digest()); err != nil {
 		t.Fatal(err)
 	}
 	key := pack.FrameKey(f.Chunks)
-	if _, ok, _ := idx.LookupFrame(ctx, key); ok {
+	if _, ok, _ := s.LookupFrame(ctx, key); ok {
 		t.Fatal("deleted frame offered")
 	}
 	if err := idx.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, key); ok {
+	if _, ok, _ := s.LookupFrame(ctx, key); ok {
 		t.Fatal("deleted frame offered after Refresh")
 	}
 	if err := st.PutBlob(ctx, f.Digest.Digest(), stored); err != nil {
@@ -118,7 +120,7 @@ func TestDroppedFrameComesBackOnRefresh(t *testing.T) {
 	if err := idx.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := idx.LookupFrame(ctx, key)
+	got, ok, err := s.LookupFrame(ctx, key)
 	if !ok || err != nil || got.Digest != f.Digest {
 		t.Fatalf("frame back in the store: LookupFrame = %s, %v, %v", got.Digest, ok, err)
 	}
@@ -136,6 +138,7 @@ func TestDroppedFrameChunkInAnotherFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	a, b := []byte("shared chunk"), []byte("other chunk")
 	put := func(chunks ...[]byte) format.Frame {
 		var raw []byte
@@ -146,7 +149,7 @@ func TestDroppedFrameChunkInAnotherFrame(t *testing.T) {
 		}
 		enc, stored := pack.EncodeFrame(raw)
 		f := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored), Chunks: refs}
-		if err := idx.PutFrame(ctx, pack.FrameKey(refs), f, stored); err != nil {
+		if err := s.PutFrame(ctx, pack.FrameKey(refs), f, stored); err != nil {
 			t.Fatal(err)
 		}
 		return f
@@ -156,7 +159,7 @@ func TestDroppedFrameChunkInAnotherFrame(t *testing.T) {
 	if err := st.DeleteBlob(ctx, first.Digest.Digest()); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := idx.LookupFrame(ctx, pack.FrameKey(first.Chunks)); ok {
+	if _, ok, _ := s.LookupFrame(ctx, pack.FrameKey(first.Chunks)); ok {
 		t.Fatal("deleted frame offered")
 	}
 	got, err := idx.ReadChunk(ctx, format.Sum(a))

@@ -95,7 +95,7 @@ func WriteUnit(ctx context.Context, st chunkstore.Writer, us UnitStore, f format
 }
 
 // unitBuffer holds new chunks of virtual frames until they are sealed into
-// a unit (guarded by Index.mu). chunks has every chunk buffered or being
+// a unit (guarded by Session.mu). chunks has every chunk buffered or being
 // sealed, so they stay readable until their unit is indexed; its slices
 // point into the batches' data, which is never written once appended.
 type unitBuffer struct {
@@ -110,10 +110,10 @@ type batch struct {
 	data   []byte
 }
 
-// putVirtual indexes f as a virtual frame and buffers its new chunks. An
-// untrusted frame that does not re-encode to stored is left to the caller
-// (ok false).
-func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) (ok bool, err error) {
+// putVirtual keeps f as a virtual frame of the session and buffers its new
+// chunks. An untrusted frame that does not re-encode to stored is left to
+// the caller (ok false).
+func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) (ok bool, err error) {
 	// A trusted frame's chunks are the bytes its IDs were computed from.
 	raw, err := pack.DecodeFrame(&f, stored, !trusted)
 	if err != nil {
@@ -124,9 +124,9 @@ func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Fra
 			return false, nil
 		}
 	}
-	x.mu.Lock()
-	if _, ok := x.frames[key]; ok {
-		x.mu.Unlock()
+	s.mu.Lock()
+	if _, ok := s.frames[key]; ok {
+		s.mu.Unlock()
 		return true, nil
 	}
 	var full []batch
@@ -134,130 +134,145 @@ func (x *Index) putVirtual(ctx context.Context, key format.ChunkID, f format.Fra
 	for _, c := range f.Chunks {
 		b := raw[off : off+uint64(c.Size)]
 		off += uint64(c.Size)
-		if x.hasChunkLocked(c.ID) {
+		// A seal indexes its unit in x before it leaves the buffer, so
+		// under s.mu a chunk is seen in one or the other.
+		if _, ok := s.ub.chunks[c.ID]; ok || s.x.HasChunk(c.ID) {
 			continue
 		}
-		o := &x.ub.open
+		o := &s.ub.open
 		if len(o.data) > 0 && len(o.data)+len(b) > format.MaxFrameRawSize {
-			full = append(full, x.takeLocked())
+			full = append(full, s.takeLocked())
 		}
 		if o.data == nil {
-			o.data = make([]byte, 0, x.cfg.unitSize+format.ChunkMaxSize)
+			o.data = make([]byte, 0, s.x.cfg.unitSize+format.ChunkMaxSize)
 		}
 		start := len(o.data)
 		o.data = append(o.data, b...)
 		o.chunks = append(o.chunks, c)
-		x.ub.chunks[c.ID] = o.data[start:len(o.data):len(o.data)]
-		if len(o.data) >= x.cfg.unitSize {
-			full = append(full, x.takeLocked())
+		s.ub.chunks[c.ID] = o.data[start:len(o.data):len(o.data)]
+		if len(o.data) >= s.x.cfg.unitSize {
+			full = append(full, s.takeLocked())
 		}
 	}
-	delete(x.pending, key)
-	x.frames[key] = frameRec{f: f, blob: -1}
-	x.mu.Unlock()
-	x.virtual.Add(1)
+	s.frames[key] = f
+	s.mu.Unlock()
+	s.virtual.Add(1)
 
 	var first error
 	for i, b := range full {
-		if err := x.startSeal(ctx, b); err != nil {
+		if err := s.startSeal(ctx, b); err != nil {
 			for _, b := range full[i:] {
-				x.giveBack(b)
+				s.giveBack(b)
 			}
 			first = err
 			break
 		}
 	}
-	if err := x.pin(ctx, f.Chunks); err != nil && first == nil {
+	if err := s.pin(ctx, f.Chunks); err != nil && first == nil {
 		first = err
 	}
 	return true, first
 }
 
 // takeLocked takes the open batch and counts its seal as running.
-func (x *Index) takeLocked() batch {
-	b := x.ub.open
-	x.ub.open = batch{}
-	x.ub.inflight++
+func (s *Session) takeLocked() batch {
+	b := s.ub.open
+	s.ub.open = batch{}
+	s.ub.inflight++
 	return b
 }
 
-// maxSeals bounds the units being compressed at once; PutFrame waits for a
-// slot (so buffered chunks stay bounded) but not for the seal itself, which
-// would stall the Packer's in-order pipeline behind one worker.
+// maxSeals bounds the units a session compresses at once; PutFrame waits
+// for a slot (so buffered chunks stay bounded) but not for the seal itself,
+// which would stall the Packer's in-order pipeline behind one worker.
 const maxSeals = 2
 
 // startSeal seals b in the background once a slot is free. A seal that
-// fails gives its chunks back to the buffer: Flush retries them.
-func (x *Index) startSeal(ctx context.Context, b batch) error {
+// fails gives its chunks back to the buffer: Flush retries them. The seal
+// runs on the session's context: WithSession waits for it.
+func (s *Session) startSeal(ctx context.Context, b batch) error {
 	select {
-	case x.seals <- struct{}{}:
+	case s.seals <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	go func() {
-		defer func() { <-x.seals }()
-		x.seal(context.WithoutCancel(ctx), b)
+		defer func() { <-s.seals }()
+		s.seal(s.ctx, b)
 	}()
 	return nil
 }
 
 // giveBack returns a taken batch that was not sealed to the buffer.
-func (x *Index) giveBack(b batch) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.giveBackLocked(b)
+func (s *Session) giveBack(b batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.giveBackLocked(b)
 }
 
-func (x *Index) giveBackLocked(b batch) {
-	o := &x.ub.open
+func (s *Session) giveBackLocked(b batch) {
+	o := &s.ub.open
 	o.chunks = append(b.chunks[:len(b.chunks):len(b.chunks)], o.chunks...)
 	o.data = append(b.data[:len(b.data):len(b.data)], o.data...)
-	x.ub.inflight--
-	x.idle.Broadcast()
+	s.ub.inflight--
+	s.idle.Broadcast()
 }
 
 // seal compresses a batch into a unit, stores it and indexes it. On failure
 // the chunks go back to the buffer (a later Flush retries them).
-func (x *Index) seal(ctx context.Context, b batch) error {
+func (s *Session) seal(ctx context.Context, b batch) error {
 	u, stored := MakeUnit(b.chunks, b.data)
-	err := WriteUnit(ctx, x.st, x.units, u, stored)
-
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	err := WriteUnit(ctx, s.x.st, s.x.units, u, stored)
+	if err == nil {
+		s.written.Add(int64(len(stored)))
+		s.x.addBlob(u, true)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		x.giveBackLocked(b)
+		s.giveBackLocked(b)
 		return err
 	}
-	x.ub.inflight--
-	x.idle.Broadcast()
-	x.written.Add(int64(len(stored)))
-	x.addBlobLocked(u, true)
+	s.ub.inflight--
+	s.idle.Broadcast()
 	for _, c := range b.chunks {
-		delete(x.ub.chunks, c.ID)
+		delete(s.ub.chunks, c.ID)
 	}
 	return nil
 }
 
-// Flush stores every buffered chunk in units and waits for seals running in
-// other goroutines. Writers call it before naming virtual frames in a
-// manifest.
-func (x *Index) Flush(ctx context.Context) error {
-	x.mu.Lock()
+// Flush stores every buffered chunk in units, waits for the session's
+// seals, and publishes its virtual frames to the Index. Writers call it
+// before naming virtual frames in a manifest.
+func (s *Session) Flush(ctx context.Context) error {
+	s.mu.Lock()
 	for {
 		switch {
-		case len(x.ub.open.chunks) > 0:
-			b := x.takeLocked()
-			x.mu.Unlock()
-			if err := x.seal(ctx, b); err != nil {
+		case len(s.ub.open.chunks) > 0:
+			b := s.takeLocked()
+			s.mu.Unlock()
+			if err := s.seal(ctx, b); err != nil {
 				return fmt.Errorf("flushing units: %w", err)
 			}
-			x.mu.Lock()
-		case x.ub.inflight > 0:
-			x.idle.Wait()
+			s.mu.Lock()
+		case s.ub.inflight > 0:
+			s.idle.Wait()
 		default:
-			x.mu.Unlock()
+			frames := s.frames
+			s.frames = make(map[format.ChunkID]format.Frame)
+			s.mu.Unlock()
+			s.x.addVirtual(frames)
 			return nil
 		}
+	}
+}
+
+// wait returns once no seal of the session runs.
+func (s *Session) wait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.ub.inflight > 0 {
+		s.idle.Wait()
 	}
 }
 
@@ -265,23 +280,9 @@ func (x *Index) Flush(ctx context.Context) error {
 // descriptor), unless the chunk is held by a unit or buffered. A virtual frame
 // thus relies on units only, which the store finds without any pack index:
 // gc keeps them after the images whose frames they are are deleted.
-func (x *Index) pin(ctx context.Context, chunks []format.ChunkRef) error {
-	var todo []format.Frame
-	x.mu.RLock()
-	seen := map[int32]bool{}
-	for _, c := range chunks {
-		loc, ok := x.chunks[c.ID]
-		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
-			continue
-		}
-		if _, buffered := x.ub.chunks[c.ID]; buffered {
-			continue
-		}
-		seen[loc.blob] = true
-		todo = append(todo, x.blobs[loc.blob].f)
-	}
-	x.mu.RUnlock()
-	for _, f := range todo {
+func (s *Session) pin(ctx context.Context, chunks []format.ChunkRef) error {
+	x := s.x
+	for _, f := range x.unpinned(s.unbuffered(chunks)) {
 		desc, err := EncodeUnit(f)
 		if err == nil {
 			err = x.units.PutUnit(ctx, f.Digest.Digest(), desc)
@@ -289,9 +290,24 @@ func (x *Index) pin(ctx context.Context, chunks []format.ChunkRef) error {
 		if err != nil {
 			return fmt.Errorf("pinning frame %s: %w", f.Digest, err)
 		}
-		x.mu.Lock()
-		x.addBlobLocked(f, true)
-		x.mu.Unlock()
+		x.addBlob(f, true)
 	}
 	return nil
+}
+
+// unpinned returns the frame blobs (not units) holding chunks, each once.
+func (x *Index) unpinned(chunks []format.ChunkRef) []format.Frame {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var todo []format.Frame
+	seen := map[int32]bool{}
+	for _, c := range chunks {
+		loc, ok := x.chunks[c.ID]
+		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
+			continue
+		}
+		seen[loc.blob] = true
+		todo = append(todo, x.blobs[loc.blob].f)
+	}
+	return todo
 }

@@ -274,6 +274,7 @@ func TestForeignFrameNotVirtual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	id := format.Sum(data)
 	if !idx.HasChunk(id) {
 		t.Fatal("chunk not indexed")
@@ -282,7 +283,7 @@ func TestForeignFrameNotVirtual(t *testing.T) {
 	// gives.
 	f := format.Frame{Encoding: format.EncodingRaw, StoredSize: uint64(len(data)), Digest: id,
 		Chunks: []format.ChunkRef{{ID: id, Size: uint32(len(data))}}}
-	if err := idx.PutForeignFrame(ctx, pack.FrameKey(f.Chunks), f, data); err != nil {
+	if err := s.PutForeignFrame(ctx, pack.FrameKey(f.Chunks), f, data); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Stat(ctx, f.Digest.Digest()); err != nil {
@@ -301,25 +302,26 @@ func TestFlushBeforeUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := session(t, idx)
 	b := text(2, 12<<10)
 	raw := append(append([]byte{}, a...), b...)
 	enc, stored := pack.EncodeFrame(raw)
 	f := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored),
 		Chunks: []format.ChunkRef{{ID: format.Sum(a), Size: uint32(len(a))}, {ID: format.Sum(b), Size: uint32(len(b))}}}
 	key := pack.FrameKey(f.Chunks)
-	if err := idx.PutFrame(ctx, key, f, stored); err != nil {
+	if err := s.PutFrame(ctx, key, f, stored); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Stat(ctx, f.Digest.Digest()); err == nil {
 		t.Fatal("frame stored as a blob")
 	}
-	if got, err := idx.ReadChunk(ctx, format.Sum(b)); err != nil || !bytes.Equal(got, b) {
+	if got, err := s.ReadChunk(ctx, format.Sum(b)); err != nil || !bytes.Equal(got, b) {
 		t.Fatalf("buffered chunk: %v", err)
 	}
-	if got, _, err := idx.LookupFrame(ctx, key); err != nil || got.Digest != f.Digest {
+	if got, _, err := s.LookupFrame(ctx, key); err != nil || got.Digest != f.Digest {
 		t.Fatalf("virtual frame not found: %v", err)
 	}
-	if err := idx.Flush(ctx); err != nil {
+	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	units, err := st.ListUnits(ctx)

@@ -21,7 +21,7 @@ import (
 // fetcher gets the frames of the pulled images' packs into the store.
 type fetcher struct {
 	pl        *puller
-	idx       *storeindex.Index
+	idx       *storeindex.Session
 	treesOnly bool // skip the data packs (their frames are fetched on demand)
 
 	packs   []*reader.Pack
@@ -48,12 +48,9 @@ func (f *fetcher) run(ctx context.Context) error {
 	if err := f.rebuildAll(ctx); err != nil {
 		return err
 	}
-	if err := f.fetchAll(ctx); err != nil {
-		return err
-	}
 	// Frames kept virtual (SPEC.md §8) have their new chunks buffered for
-	// units: store them before any ref names the images.
-	return f.idx.Flush(ctx)
+	// units: the session's end stores them before any ref names the images.
+	return f.fetchAll(ctx)
 }
 
 // collectPacks lists every pack of the images once.

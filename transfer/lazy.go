@@ -27,7 +27,6 @@ type LazyImage struct {
 	Root ocispec.Descriptor
 
 	pl *puller
-	f  *fetcher
 }
 
 var _ reader.FrameSource = (*LazyImage)(nil)
@@ -52,7 +51,7 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", src, err)
 	}
-	return &LazyImage{Root: root, pl: pl, f: &fetcher{pl: pl, idx: pl.opts.Index}}, nil
+	return &LazyImage{Root: root, pl: pl}, nil
 }
 
 // Stats returns what was fetched so far (metadata included).
@@ -121,10 +120,13 @@ func (l *LazyImage) fetchFrames(ctx context.Context, p *reader.Pack, frames []in
 		need[i] = true
 	}
 	o := l.pl.opts
-	for _, s := range spans(p, frames, o.GapBytes, o.MaxRangesPerPack, o.WholePackFraction, l.pl.repo.IgnoresRange()) {
-		if err := l.f.fetchSpan(ctx, p, s, need); err != nil {
-			return err
+	return o.Index.WithSession(ctx, func(ctx context.Context, ss *storeindex.Session) error {
+		f := &fetcher{pl: l.pl, idx: ss}
+		for _, s := range spans(p, frames, o.GapBytes, o.MaxRangesPerPack, o.WholePackFraction, l.pl.repo.IgnoresRange()) {
+			if err := f.fetchSpan(ctx, p, s, need); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -283,8 +283,10 @@ func (pl *puller) content(ctx context.Context) error {
 		}
 	}
 	pl.idx = idx
-	f := &fetcher{pl: pl, idx: idx, treesOnly: pl.treesOnly}
-	return f.run(ctx)
+	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly}
+		return f.run(ctx)
+	})
 }
 
 // copyBlob stores blob b unless the store has it.

@@ -63,7 +63,8 @@ type Options struct {
 
 	// Index is the store's frame index (frames to reuse, chunks to fetch).
 	// When nil, Write scans the store to build one; a process writing
-	// several images passes one Index to all (and Refreshes it).
+	// several images passes one Index to all (and Refreshes it). Write
+	// stores through its own Session of it.
 	Index *storeindex.Index
 	// FilesCache, when set, lets Write skip reading files whose metadata did
 	// not change since the cache was saved; Write records what it read.
@@ -88,8 +89,9 @@ type Stats struct {
 	FramesNew    int64 `json:"frames_new"`
 	StoredBytes  int64 `json:"stored_bytes"` // stored size of all packs
 	// StoredNew counts the bytes of blobs written by this write: frames,
-	// and units holding the new chunks of virtual frames (SPEC.md §8). When
-	// writes share an Index at once, each count includes the others' blobs.
+	// and units holding the new chunks of virtual frames (SPEC.md §8); its
+	// own also when other writes share the Index at once (each write is one
+	// storeindex.Session).
 	StoredNew     int64 `json:"stored_new_bytes"`
 	FramesVirtual int64 `json:"frames_virtual"` // new frames kept virtual
 	Packs         int64 `json:"packs"`

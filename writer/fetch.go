@@ -48,9 +48,9 @@ func (r *refetcher) register(id format.ChunkID, w *wnode, off uint64, size uint3
 
 // fetchFunc is the Packer's Fetch: the store's frames first, then the files.
 // Both paths return only bytes whose sha256 is the chunk ID.
-func fetchFunc(idx *storeindex.Index, r *refetcher) func(context.Context, format.ChunkID) ([]byte, error) {
+func fetchFunc(s *storeindex.Session, r *refetcher) func(context.Context, format.ChunkID) ([]byte, error) {
 	return func(ctx context.Context, id format.ChunkID) ([]byte, error) {
-		b, err := idx.ReadChunk(ctx, id)
+		b, err := s.ReadChunk(ctx, id)
 		if err == nil || !errors.Is(err, chunkstore.ErrNotFound) {
 			return b, err
 		}

@@ -49,8 +49,8 @@ type trackedPack struct {
 	digest digest.Digest // "" when deferred
 }
 
-func newPackTracker(ctx context.Context, idx *storeindex.Index, rep *reporter) *packTracker {
-	return &packTracker{FrameStore: idx, rep: rep, ctx: ctx, read: idx.StoredFrame,
+func newPackTracker(ctx context.Context, s *storeindex.Session, rep *reporter) *packTracker {
+	return &packTracker{FrameStore: s, rep: rep, ctx: ctx, read: s.StoredFrame,
 		stash: make(map[format.ChunkID][]byte), h: sha256.New()}
 }
 
@@ -150,7 +150,7 @@ func (t *packTracker) finish() []trackedPack {
 
 // packLayers stores the pack indexes of one stream and returns the layer
 // descriptors (pack index, then pack) of SPEC.md §6.1.
-func packLayers(ctx context.Context, st Store, idx *storeindex.Index, packs []format.PackIndex,
+func packLayers(ctx context.Context, st Store, s *storeindex.Session, packs []format.PackIndex,
 	tracked []trackedPack, mediaType string) ([]ocispec.Descriptor, error) {
 	consistent := len(tracked) == len(packs)
 	for i := 0; consistent && i < len(packs); i++ {
@@ -170,12 +170,12 @@ func packLayers(ctx context.Context, st Store, idx *storeindex.Index, packs []fo
 		var pd digest.Digest
 		if consistent && tracked[i].digest != "" {
 			pd = tracked[i].digest
-		} else if d, ok := idx.PackDigest(id); ok {
+		} else if d, ok := s.Index().PackDigest(id); ok {
 			pd = d
-		} else if pd, err = hashPack(ctx, idx, pi); err != nil {
+		} else if pd, err = hashPack(ctx, s, pi); err != nil {
 			return nil, err
 		}
-		idx.RecordPack(id, pd)
+		s.Index().RecordPack(id, pd)
 		layers = append(layers,
 			ocispec.Descriptor{MediaType: format.MediaTypePackIndex, Digest: id, Size: int64(len(enc))},
 			ocispec.Descriptor{
@@ -190,9 +190,9 @@ func packLayers(ctx context.Context, st Store, idx *storeindex.Index, packs []fo
 
 // hashPack computes a pack's digest from its frames in the store (virtual
 // ones regenerated).
-func hashPack(ctx context.Context, idx *storeindex.Index, pi *format.PackIndex) (digest.Digest, error) {
+func hashPack(ctx context.Context, s *storeindex.Session, pi *format.PackIndex) (digest.Digest, error) {
 	h := sha256.New()
-	err := pack.WritePack(ctx, h, pi, idx.StoredFrame)
+	err := pack.WritePack(ctx, h, pi, s.StoredFrame)
 	if err != nil {
 		return "", fmt.Errorf("hashing pack: %w", err)
 	}

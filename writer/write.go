@@ -46,7 +46,23 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	if opts.FilesCache != nil {
 		opts.FilesCache.apply(p)
 	}
-	written0, virtual0 := idx.Written(), idx.VirtualFrames()
+	var res *Result
+	err = idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+		res, err = write(ctx, st, s, p, opts, rep)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
+	if opts.FilesCache != nil {
+		opts.FilesCache.record(p)
+	}
+	return res, nil
+}
+
+// write stores the planned image through one session of the store's index:
+// the blobs it stores, and so its stats, are its own.
+func write(ctx context.Context, st Store, s *storeindex.Session, p *plan, opts Options, rep *reporter) (*Result, error) {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -58,17 +74,17 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 
 	rep.setPhase("data")
 	refetch := newRefetcher()
-	dataTrack := newPackTracker(ctx, idx, rep)
+	dataTrack := newPackTracker(ctx, s, rep)
 	dpk := pack.NewPacker(ctx, pack.Options{
-		Store: dataTrack, Fetch: fetchFunc(idx, refetch), Workers: dataPackers(workers), OnFrame: dataTrack.onFrame,
+		Store: dataTrack, Fetch: fetchFunc(s, refetch), Workers: dataPackers(workers), OnFrame: dataTrack.onFrame,
 	})
 	ds := &dataStage{p: p, packer: dpk, workers: workers, budget: newBudget(inFlight), rep: rep, refetch: refetch}
 	if err := ds.run(ctx); err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
+		return nil, err
 	}
 	dataPacks, err := dpk.Finish()
 	if err != nil {
-		return nil, fmt.Errorf("writing image: data stream: %w", err)
+		return nil, fmt.Errorf("data stream: %w", err)
 	}
 	if opts.Extents != nil {
 		for _, f := range p.files {
@@ -79,42 +95,39 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	rep.setPhase("trees")
 	wrapper, rootID, err := buildTrees(p)
 	if err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
+		return nil, err
 	}
-	treeTrack := newPackTracker(ctx, idx, rep)
+	treeTrack := newPackTracker(ctx, s, rep)
 	tpk := pack.NewPacker(ctx, pack.Options{Store: treeTrack, Workers: workers, OnFrame: treeTrack.onFrame})
 	if err := addTrees(tpk, p, wrapper, rootID); err != nil {
-		return nil, fmt.Errorf("writing image: tree stream: %w", err)
+		return nil, fmt.Errorf("tree stream: %w", err)
 	}
 	treePacks, err := tpk.Finish()
 	if err != nil {
-		return nil, fmt.Errorf("writing image: tree stream: %w", err)
+		return nil, fmt.Errorf("tree stream: %w", err)
 	}
 
 	rep.setPhase("commit")
-	// Virtual frames (SPEC.md §8) keep their new chunks in units the index
+	// Virtual frames (SPEC.md §8) keep their new chunks in units the session
 	// buffers: they are stored before any pack index names the frames.
-	if err := idx.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
 	}
-	treeLayers, err := packLayers(ctx, st, idx, treePacks, treeTrack.finish(), format.MediaTypeTreePack)
+	treeLayers, err := packLayers(ctx, st, s, treePacks, treeTrack.finish(), format.MediaTypeTreePack)
 	if err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
+		return nil, err
 	}
-	dataLayers, err := packLayers(ctx, st, idx, dataPacks, dataTrack.finish(), format.MediaTypeDataPack)
+	dataLayers, err := packLayers(ctx, st, s, dataPacks, dataTrack.finish(), format.MediaTypeDataPack)
 	if err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
+		return nil, err
 	}
 	desc, err := writeManifest(ctx, st, opts, rootID, append(treeLayers, dataLayers...))
 	if err != nil {
-		return nil, fmt.Errorf("writing image: %w", err)
-	}
-	if opts.FilesCache != nil {
-		opts.FilesCache.record(p)
+		return nil, err
 	}
 	res := &Result{Manifest: desc, Root: rootID, Stats: stats(p, treePacks, dataPacks, rep)}
-	res.Stats.StoredNew = idx.Written() - written0
-	res.Stats.FramesVirtual = idx.VirtualFrames() - virtual0
+	res.Stats.StoredNew = s.Written()
+	res.Stats.FramesVirtual = s.VirtualFrames()
 	return res, nil
 }
 
