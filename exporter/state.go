@@ -68,3 +68,11 @@ func (s *State) Maintain(ctx context.Context, fn func(context.Context) error) er
 	defer func() { s.index = nil }()
 	return fn(ctx)
 }
+
+// Read runs fn while no collection (Maintain) runs: blobs fn reads (a base
+// image being unpacked into a build) are not deleted under it.
+func (s *State) Read(fn func() error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fn()
+}

@@ -23,6 +23,7 @@ type bkDaemon struct {
 	addr  string // unix://...
 	store string // its oci2 store: <root>/oci2
 	log   string
+	flags []string // extra flags for start (--oci2-base-images=off)
 
 	cmd    *exec.Cmd
 	exited chan error
@@ -65,7 +66,8 @@ func (d *bkDaemon) args(workers ...string) []string {
 // start runs the daemon with the OCI worker only and waits until it answers.
 func (d *bkDaemon) start(t *testing.T) {
 	t.Helper()
-	d.startCmd(t, exec.Command(bin(t, "buildkitd-oci2"), d.args("--oci-worker=true", "--containerd-worker=false")...))
+	args := append([]string{"--oci-worker=true", "--containerd-worker=false"}, d.flags...)
+	d.startCmd(t, exec.Command(bin(t, "buildkitd-oci2"), d.args(args...)...))
 }
 
 // startCmd runs cmd (buildkitd-oci2, or a command that execs it in the

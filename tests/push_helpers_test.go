@@ -14,7 +14,7 @@ import (
 
 // startBuildkitdConfig is startBuildkitd with toml as its buildkitd.toml
 // (registry settings: [registry."HOST"] http, ca, ...).
-func startBuildkitdConfig(t *testing.T, dir, toml string) *bkDaemon {
+func startBuildkitdConfig(t *testing.T, dir, toml string, flags ...string) *bkDaemon {
 	t.Helper()
 	d := &bkDaemon{
 		dir:  dir,
@@ -23,6 +23,7 @@ func startBuildkitdConfig(t *testing.T, dir, toml string) *bkDaemon {
 		log:  filepath.Join(dir, "buildkitd.log"),
 	}
 	d.store = filepath.Join(d.root, "oci2")
+	d.flags = flags
 	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type faultEnv struct {
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	e := &faultEnv{srv: srv, proxy: registrytest.NewProxy(t, srv.URL()), v: makeVersions(t)}
 	for tag, d := range map[string]descT{"v1": e.v.v1, "v2": e.v.v2} {
 		if _, err := transfer.Push(t.Context(), e.v.st, d, srv.Host+"/app:"+tag, transfer.PushOptions{Options: opts(nil)}); err != nil {

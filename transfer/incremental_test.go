@@ -45,7 +45,7 @@ func (v *versions) newIn2() (int, int64, int64) {
 }
 
 func TestPushV2AfterV1(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	v := makeVersions(t)
 	newBlobs, newBytes, total := v.newIn2()
 	t.Logf("v2: %d blobs, %d bytes; %d blobs (%d bytes) not in v1", len(v.blobs2), total, newBlobs, newBytes)
@@ -88,7 +88,7 @@ func TestPushV2AfterV1(t *testing.T) {
 }
 
 func TestPushMountsFromSibling(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.Start(t, registrytest.Options{}) // mounts: distribution
 	v := makeVersions(t)
 	rec := transfer.LoadRemotes(t.TempDir() + "/remotes.json")
 	po := transfer.PushOptions{Options: opts(nil), Remotes: rec}
@@ -118,7 +118,7 @@ func TestPushMountsFromSibling(t *testing.T) {
 }
 
 func TestPullV2IntoStoreWithV1(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	v := makeVersions(t)
 	for _, tag := range []string{"v1", "v2"} {
 		d := v.v1
@@ -163,7 +163,7 @@ func TestPullV2IntoStoreWithV1(t *testing.T) {
 // TestPullRebuildsFrames: a store holding every chunk of an image in other
 // frames rebuilds the image's frames instead of fetching them.
 func TestPullRebuildsFrames(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	a := newStore(t)
 	desc := create(t, a, "example.com/app:v1", v1Files())
 	if _, err := transfer.Push(t.Context(), a, desc, srv.Host+"/app:v1", transfer.PushOptions{Options: opts(nil)}); err != nil {
@@ -198,7 +198,7 @@ func reverse(s string) string {
 // TestPullResumes: a pull cancelled halfway keeps what it stored; the next
 // one fetches only the rest.
 func TestPullResumes(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	a := newStore(t)
 	desc := create(t, a, "example.com/app:v1", v1Files())
 	ref := srv.Host + "/app:v1"

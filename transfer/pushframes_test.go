@@ -15,7 +15,7 @@ import (
 // TestPushMissingFrame: a frame the store lost (neither stored nor held as
 // chunks) aborts the push with an error naming it, and the tag is not set.
 func TestPushMissingFrame(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	st := newStore(t)
 	desc := create(t, st, "example.com/app:v1", v1Files())
 	_, frames := imageBlobs(t, st, desc)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestPushPullRoundTrip(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	a := newStore(t)
 	desc := create(t, a, "example.com/app:v1", v1Files())
 	ref := srv.Host + "/app:v1"

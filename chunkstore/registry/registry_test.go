@@ -37,12 +37,12 @@ func newRepo(t testing.TB, host string, o registry.Options) *registry.Repo {
 }
 
 func TestConformance(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	storetest.Run(t, func(t *testing.T) chunkstore.Store { return newRepo(t, srv.Host, registry.Options{}) })
 }
 
 func TestConformanceChunked(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	storetest.Run(t, func(t *testing.T) chunkstore.Store {
 		return newRepo(t, srv.Host, registry.Options{ChunkSize: 64 << 10})
 	})
@@ -51,7 +51,7 @@ func TestConformanceChunked(t *testing.T) {
 // TestChunkedUploadMinLength: chunks are at least the registry's
 // OCI-Chunk-Min-Length.
 func TestChunkedUploadMinLength(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	proxy := registrytest.NewProxy(t, srv.URL())
 	proxy.Add(registrytest.Fault{Method: "POST", Kind: registrytest.Pass, Header: map[string]string{"OCI-Chunk-Min-Length": "65536"}})
 	r := newRepo(t, proxy.Host, registry.Options{ChunkSize: 1000})
@@ -77,7 +77,7 @@ func TestChunkedUploadMinLength(t *testing.T) {
 // TestMountRefused: a mount the registry cannot do answers with an upload
 // session, which the upload then uses.
 func TestMountRefused(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.Start(t, registrytest.Options{}) // mounts: distribution
 	ctx := t.Context()
 	src := newRepo(t, srv.Host, registry.Options{})
 	dst := newRepo(t, srv.Host, registry.Options{MountFrom: []string{src.Name()}})
@@ -103,7 +103,7 @@ func TestMountRefused(t *testing.T) {
 
 // TestRangeIgnored: ranges stay right when the registry ignores Range.
 func TestRangeIgnored(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	proxy := registrytest.NewProxy(t, srv.URL())
 	var warned []string
 	r := newRepo(t, proxy.Host, registry.Options{Warn: func(s string) { warned = append(warned, s) }})

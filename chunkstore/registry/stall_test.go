@@ -27,7 +27,7 @@ type stallRepo struct {
 }
 
 func newStallRepo(t *testing.T, retries int) *stallRepo {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	s := &stallRepo{proxy: registrytest.NewProxy(t, srv.URL())}
 	s.repo = newRepo(t, s.proxy.Host, registry.Options{IdleTimeout: time.Second, Retries: retries,
 		Warn: func(m string) { s.mu.Lock(); s.warns = append(s.warns, m); s.mu.Unlock() }})

@@ -1,4 +1,8 @@
-// Package registrytest starts the reference OCI registry (distribution's
-// `registry` binary) for tests, plain or with htpasswd auth over TLS, and
-// puts misbehaving proxies in front of it.
+// Package registrytest serves registries for tests and puts misbehaving
+// proxies in front of them. StartInProcess serves go-containerregistry's
+// in-process registry (Range reads, chunked uploads; no binary needed): unit
+// tests of client logic use it. Start runs the reference registry
+// (distribution's `registry` binary), plain or with htpasswd auth over TLS:
+// tests of cross-repository mounts, auth and TLS, and the integration tests,
+// use it.
 package registrytest
