@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/writer"
 )
@@ -173,7 +174,7 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 // readConfig reads and checks the image config m names.
 func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, error) {
 	switch m.Config.MediaType {
-	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
+	case ocispec.MediaTypeImageConfig, format.MediaTypeDockerConfig:
 	default:
 		return nil, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
 	}
