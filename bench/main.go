@@ -22,14 +22,16 @@ import (
 type config struct {
 	corpus, out, binDir, work, timingTree string
 	exportTree, largeBase, registryTrees  string
+	startupTree, startupCmd               string
 	smoke, keep, verbose                  bool
 	runs, rebuilds                        int
 	exportRuns, registryRuns, storeRuns   int
 	only                                  map[string]bool
 }
 
-// parts of a run, in order; -only picks some.
-var parts = []string{"store", "timing", "exporter", "registry"}
+// parts of a run, in order; -only picks some (startup only when named: it
+// needs root, runc and FUSE).
+var parts = []string{"store", "timing", "exporter", "registry", "startup"}
 
 func main() {
 	var c config
@@ -51,7 +53,9 @@ func main() {
 	flag.IntVar(&c.storeRuns, "store-runs", 0, "runs of each store scenario (default -runs)")
 	flag.IntVar(&c.exportRuns, "export-runs", 0, "runs per exporter (default -runs, smoke 1)")
 	flag.IntVar(&c.registryRuns, "registry-runs", 0, "whole-pull runs in the registry scenario (default -runs)")
-	only := flag.String("only", strings.Join(parts, ","), "parts to run, comma-separated: "+strings.Join(parts, ","))
+	flag.StringVar(&c.startupTree, "startup-tree", "debian-python", "corpus tree of the startup benchmark")
+	flag.StringVar(&c.startupCmd, "startup-cmd", `python3 -c print("hello")`, "its command (split on spaces)")
+	only := flag.String("only", strings.Join(parts[:len(parts)-1], ","), "parts to run, comma-separated: "+strings.Join(parts, ","))
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
 	flag.Parse()
@@ -209,6 +213,16 @@ func run(ctx context.Context, c config) (int, error) {
 		var note string
 		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
 		rp.addNote(note)
+	}
+	if c.only["startup"] && ctx.Err() == nil {
+		part("startup")
+		md, err := runStartup(ctx, c, r, oci2, scratch, logf)
+		if err == nil {
+			err = writeStartup(c.out, md)
+		}
+		if err != nil {
+			rp.Failures = append(rp.Failures, err.Error())
+		}
 	}
 	if ctx.Err() != nil {
 		return 1, ctx.Err()

@@ -19,7 +19,7 @@ import (
 // own collection (Maintain) may delete blobs while it runs, and it drops
 // the index afterwards.
 type State struct {
-	Store chunkstore.Store
+	Store chunkstore.LocalStore
 
 	mu      sync.RWMutex // exports share it; Maintain holds it exclusively
 	index   *storeindex.Index
@@ -30,7 +30,7 @@ type State struct {
 func (s *State) Exports() int64 { return s.exports.Load() }
 
 // NewState returns the shared state over st.
-func NewState(st chunkstore.Store) *State {
+func NewState(st chunkstore.LocalStore) *State {
 	return &State{Store: st}
 }
 

@@ -52,4 +52,7 @@ const (
 	MaxXattrs        = 1024
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 64 << 10
+	// NoOwner is (uid_t)-1 and (gid_t)-1, which chown(2) reads as "leave
+	// unchanged": it is not a valid uid or gid of an entry (SPEC.md §4.2).
+	NoOwner = 1<<32 - 1
 )

@@ -71,6 +71,8 @@ func entryCases() []struct {
 		{"type 0", one(Entry{Name: "x"}), `tree entry 0 "x": unknown entry type 0`, true},
 		{"type 8", one(Entry{Name: "x", Type: 8}), `unknown entry type 8`, false},
 		{"mode", one(Entry{Name: "x", Type: TypeFifo, Mode: 0o10644}), `mode 010644 has bits outside 07777`, true},
+		{"uid (uid_t)-1", one(Entry{Name: "x", Type: TypeReg, Mode: 0o4755, UID: NoOwner}), `tree entry 0 "x": uid 4294967295 is (uid_t)-1, not an owner`, true},
+		{"gid (gid_t)-1", one(Entry{Name: "x", Type: TypeFifo, Mode: 0o2755, GID: NoOwner}), `tree entry 0 "x": gid 4294967295 is (gid_t)-1, not an owner`, true},
 		{"nsec", one(Entry{Name: "x", Type: TypeFifo, MtimeNsec: 1e9}), `mtime nanoseconds 1000000000 not below 1e9`, true},
 		{"xattr empty name", withX(Xattr{Name: ""}), `xattr 0: empty name`, true},
 		{"xattr nul", withX(Xattr{Name: "user.a\x00"}), `name contains NUL`, false},

@@ -56,6 +56,15 @@ func (e *Entry) validate() error {
 	if e.MtimeNsec >= 1e9 {
 		return invalidf("mtime nanoseconds %d not below 1e9", e.MtimeNsec)
 	}
+	// chown(2) reads (uid_t)-1 as "leave unchanged": an unpack as root would
+	// keep the new file's owner 0 and then apply a setuid mode, making a
+	// setuid-root file out of metadata that names no root.
+	if e.UID == NoOwner {
+		return invalidf("uid %d is (uid_t)-1, not an owner", e.UID)
+	}
+	if e.GID == NoOwner {
+		return invalidf("gid %d is (gid_t)-1, not an owner", e.GID)
+	}
 	if err := validateXattrs(e.Xattrs); err != nil {
 		return err
 	}

@@ -29,12 +29,14 @@ var goldenDigests = map[string]string{
 	"dir-one-file-data-and-zero-extent": "sha256:7a3b9fa41137dedd728cf5c42a7509d6e434986d1179c6db98e69e44855aca01",
 	"symlink-negative-mtime":            "sha256:138f0bdc17f4d5fd3d5025a4d2ff364c07a53ef1917213ae3afdb3daeeab1585",
 	"hardlink":                          "sha256:15b43584b9efe9eb6b4fb4d17bb1c25c0c5a3f46ea6c0a6c4c9aee43c6a020f7",
-	"devices-fifo-setuid":               "sha256:783a0c46d8df39f13dce1ebce735f7ddb23953c6d7ea5d591e40a959352b74e0",
-	"xattrs":                            "sha256:4b2f1eedef5c1e642b8441bfe05034322380042d27d388deca1ad9ca7f15b605",
-	"noncritical-extension":             "sha256:f32cd040ad9f1766a2efd407545e4a46919deb221e83eee590bb7144f219f292",
-	"root-wrapper":                      "sha256:34f9ad2e59737ba9d1e92bc99d0f061d538f539418c7955cc971ab2b568c8c89",
-	"one-raw-frame":                     "sha256:b9af4fefb2ce9ba359c7b5d354aecfff2cb00527407d6c626a5247e4852433dd",
-	"zstd-and-raw-frames":               "sha256:cefc30138722323736d53b5d9f15f3124e29ad6fb1dfafc175b7f2f0c12c45c8",
+	// Its fifo's gid was 4294967295 until SPEC.md §4.2 made (gid_t)-1
+	// invalid (issue 14); 4294967294 keeps the largest valid id.
+	"devices-fifo-setuid":   "sha256:a068e5d1ade5d146cbc4f80816be1db41bb86223fdc05ba4f5af7f873c0e44c7",
+	"xattrs":                "sha256:4b2f1eedef5c1e642b8441bfe05034322380042d27d388deca1ad9ca7f15b605",
+	"noncritical-extension": "sha256:f32cd040ad9f1766a2efd407545e4a46919deb221e83eee590bb7144f219f292",
+	"root-wrapper":          "sha256:34f9ad2e59737ba9d1e92bc99d0f061d538f539418c7955cc971ab2b568c8c89",
+	"one-raw-frame":         "sha256:b9af4fefb2ce9ba359c7b5d354aecfff2cb00527407d6c626a5247e4852433dd",
+	"zstd-and-raw-frames":   "sha256:cefc30138722323736d53b5d9f15f3124e29ad6fb1dfafc175b7f2f0c12c45c8",
 }
 
 type vectorFile struct {

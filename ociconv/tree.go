@@ -372,8 +372,10 @@ func entryFromHeader(hdr *tar.Header) (format.Entry, error) {
 		return e, fmt.Errorf("unsupported tar entry type %q", hdr.Typeflag)
 	}
 	e.Mode = uint32(hdr.Mode) & format.ModeMask
-	if hdr.Uid < 0 || hdr.Uid > 1<<32-1 || hdr.Gid < 0 || hdr.Gid > 1<<32-1 {
-		return e, fmt.Errorf("uid/gid %d/%d out of range", hdr.Uid, hdr.Gid)
+	// format.NoOwner is (uid_t)-1: chown would leave the owner unchanged.
+	if hdr.Uid < 0 || hdr.Uid >= format.NoOwner || hdr.Gid < 0 || hdr.Gid >= format.NoOwner {
+		return e, fmt.Errorf("uid/gid %d/%d out of range (0 to %d; %d is (uid_t)-1, not an owner)",
+			hdr.Uid, hdr.Gid, format.NoOwner-1, format.NoOwner)
 	}
 	e.UID, e.GID = uint32(hdr.Uid), uint32(hdr.Gid)
 	e.MtimeSec = hdr.ModTime.Unix()

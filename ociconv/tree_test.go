@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -191,6 +192,12 @@ func TestHostileLayers(t *testing.T) {
 		{"user overlay xattr", []ent{{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "d/f", Mode: 0o644,
 			PAXRecords: map[string]string{"SCHILY.xattr.user.overlay.redirect": "/etc"}}}}, `xattr "user.overlay.redirect" refused`},
 		{"whiteout dir name", []ent{reg("d/.wh.x/y", "", 0o644)}, `directory ".wh.x" has the whiteout prefix`},
+		{"uid (uid_t)-1", []ent{{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "d/su", Mode: 0o4755, Uid: format.NoOwner}}},
+			`entry "d/su": uid/gid 4294967295/0 out of range`},
+		{"gid (gid_t)-1", []ent{{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "d/sg/", Mode: 0o2755, Gid: format.NoOwner}}},
+			`uid/gid 0/4294967295 out of range`},
+		{"uid 2^32", []ent{{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "d/p", Mode: 0o644, Uid: 1 << 32}}},
+			`uid/gid 4294967296/0 out of range`},
 		{"root not dir", []ent{reg(".", "", 0o644)}, "the image root must be a directory"},
 	}
 	for _, c := range cases {

@@ -223,18 +223,7 @@ func checkProvenance(t *testing.T, st inTotoStatement, image digest.Digest, mode
 // the registry with go-containerregistry, a stock client.
 func registryStatement(t *testing.T, ref string) inTotoStatement {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ii, err := remote.Index(r, remote.WithContext(t.Context()))
-	if err != nil {
-		t.Fatalf("reading %s: %v", ref, err)
-	}
-	im, err := ii.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ii, im := remoteIndex(t, ref)
 	for _, m := range im.Manifests {
 		if m.Annotations[refTypeKey] != refTypeAttest {
 			continue
@@ -265,4 +254,23 @@ func firstStatement(t *testing.T, img v1.Image) inTotoStatement {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// remoteIndex reads the image index ref names from a plain-HTTP registry
+// with go-containerregistry, a stock client.
+func remoteIndex(t *testing.T, ref string) (v1.ImageIndex, *v1.IndexManifest) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ii, err := remote.Index(r, remote.WithContext(t.Context()))
+	if err != nil {
+		t.Fatalf("reading %s: %v", ref, err)
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ii, im
 }

@@ -441,7 +441,8 @@ func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
 	if err := os.Symlink(plugin, filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
 		t.Fatal(err)
 	}
-	// buildx adds a provenance attestation by default: the exporter skips it
+	// buildx adds a provenance attestation by default: the exporter lists it
+	// after the image (TestBuildKitAttestations)
 	env := []string{"DOCKER_CONFIG=" + cfg}
 	mustRun(t, env, "docker", "buildx", "create", "--name", "oci2-test", "--driver", "remote", d.addr)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,13 +73,20 @@ type daemon struct {
 	// remotes records pushes of the store (push=true), as `oci2 push` does.
 	remotes *transfer.Remotes
 
-	mu     sync.Mutex
-	caches map[string]*exporter.FileCache // by cache file path
+	mu      sync.Mutex
+	caches  map[string]*exporter.FileCache // by cache file path
+	workers int                            // wrapped workers not yet closed
+
+	// stop ends the periodic jobs (retention, saving files caches), which
+	// jobs counts; the last worker's Close calls it.
+	stop context.CancelFunc
+	jobs sync.WaitGroup
 }
 
 var oci2d daemon
 
-// open loads the [oci2] table, opens the store and starts its retention.
+// open loads the [oci2] table, opens the store and starts its periodic
+// jobs: retention and saving the files caches.
 func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 	d.once.Do(func() {
 		d.cfg, d.err = loadOCI2Config(c.String("config"))
@@ -106,12 +114,55 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 		d.remotes = transfer.LoadRemotes(transfer.RemotesFile(d.cfg.Store))
 		d.root = cfg.Root
 		d.caches = map[string]*exporter.FileCache{}
-		bklog.L.Infof("oci2 store %s (keep-bytes=%+v, keep-duration=%s)",
-			d.cfg.Store, d.cfg.KeepBytes, d.cfg.KeepDuration.Duration)
-		startRetention(d.state, d.cfg)
-		go d.saveCaches()
+		var r *retention
+		if r, d.err = newRetention(d.state, d.cfg); d.err != nil {
+			return
+		}
+		bklog.L.Infof("oci2 store %s (keep-bytes=%d, keep-duration=%s)",
+			d.cfg.Store, r.keepBytes, r.keepDuration)
+		var ctx context.Context
+		ctx, d.stop = context.WithCancel(context.Background())
+		d.every(ctx, retentionInterval, r.tick)
+		d.every(ctx, cacheSaveInterval, d.saveCaches)
 	})
 	return d.err
+}
+
+// every runs fn each interval until ctx ends; a run in progress sees ctx
+// end too. d.jobs counts it.
+func (d *daemon) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	d.jobs.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	})
+}
+
+// acquire counts a wrapped worker; release, from its Close, uncounts it,
+// and the last one stops the periodic jobs and waits for them, so none
+// outlives the daemon's graceful stop (with the store still open).
+func (d *daemon) acquire() {
+	d.mu.Lock()
+	d.workers++
+	d.mu.Unlock()
+}
+
+func (d *daemon) release() {
+	d.mu.Lock()
+	d.workers--
+	last := d.workers == 0
+	d.mu.Unlock()
+	if last && d.stop != nil {
+		d.stop()
+		d.jobs.Wait()
+	}
 }
 
 // cacheSaveInterval is how often changed files caches are written out.
@@ -130,19 +181,17 @@ func (d *daemon) fileCache(id string) (*exporter.FileCache, string) {
 	return c, p
 }
 
-// saveCaches writes every changed files cache, once a minute. A cache lost
-// with the process costs one slower export, never a wrong one.
-func (d *daemon) saveCaches() {
-	for range time.Tick(cacheSaveInterval) {
-		d.mu.Lock()
-		for p, c := range d.caches {
-			if c.Dirty() {
-				if err := c.Save(p); err != nil {
-					bklog.L.Warnf("oci2: %v", err)
-				}
+// saveCaches writes every changed files cache (every cacheSaveInterval). A
+// cache lost with the process costs one slower export, never a wrong one.
+func (d *daemon) saveCaches(context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for p, c := range d.caches {
+		if c.Dirty() {
+			if err := c.Save(p); err != nil {
+				bklog.L.Warnf("oci2: %v", err)
 			}
 		}
-		d.mu.Unlock()
 	}
 }
 
@@ -150,6 +199,7 @@ func (d *daemon) saveCaches() {
 // method, and every other exporter, is the wrapped worker's.
 type oci2Worker struct {
 	worker.Worker
+	d         *daemon
 	cache     *exporter.FileCache
 	cachePath string
 	trees     *exporter.TreeCache
@@ -157,9 +207,11 @@ type oci2Worker struct {
 	bases     *basesource.Source   // OCIv2 bases from the store; nil when off
 }
 
-// Close saves the files cache (on the daemon's graceful stop), then closes
-// the worker.
+// Close saves the files cache (on the daemon's graceful stop), releases
+// the daemon (the last worker stops its periodic jobs), then closes the
+// worker.
 func (w *oci2Worker) Close() error {
+	w.d.release()
 	if w.cache.Dirty() {
 		if err := w.cache.Save(w.cachePath); err != nil {
 			bklog.L.Warnf("oci2: %v", err)
@@ -174,7 +226,7 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 		return nil, err
 	}
 	fc, p := oci2d.fileCache(w.ID())
-	ow := &oci2Worker{Worker: w, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}
+	ow := &oci2Worker{Worker: w, d: &oci2d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}
 	switch mode := c.String(flagBaseImages); mode {
 	case "auto":
 		ow.bases = registerBases(w, ow.hosts)
@@ -182,6 +234,7 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 	default:
 		return nil, fmt.Errorf("--%s=%q: want auto or off", flagBaseImages, mode)
 	}
+	oci2d.acquire()
 	return ow, nil
 }
 

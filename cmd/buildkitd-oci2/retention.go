@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -32,19 +33,32 @@ type retention struct {
 	lastExports  int64
 }
 
-func startRetention(state *exporter.State, cfg oci2Config) {
-	r := &retention{state: state, keepDuration: cfg.KeepDuration.Duration, lastExports: -1}
-	if cfg.KeepBytes != (config.DiskSpace{}) {
-		dstat, _ := disk.GetDiskStat(cfg.Store)
-		r.keepBytes = cfg.KeepBytes.AsBytes(dstat)
+// newRetention makes the policy of cfg; its tick runs it.
+func newRetention(state *exporter.State, cfg oci2Config) (*retention, error) {
+	kb, err := keepBytes(cfg.KeepBytes, cfg.Store)
+	if err != nil {
+		return nil, err
 	}
-	go func() {
-		t := time.NewTicker(retentionInterval)
-		defer t.Stop()
-		for range t.C {
-			r.tick(context.Background())
-		}
-	}()
+	return &retention{state: state, keepBytes: kb, keepDuration: cfg.KeepDuration.Duration, lastExports: -1}, nil
+}
+
+// keepBytes resolves [oci2] keep-bytes: bytes as given, or a percentage of
+// the size of the store's filesystem, which must then be measurable. On a
+// failed or empty measure BuildKit's AsBytes gives its default cap, and
+// ignoring the error gave no limit: either silently replaces the limit the
+// operator set, so the daemon refuses to start instead.
+func keepBytes(ks config.DiskSpace, store string) (int64, error) {
+	if ks.Bytes != 0 || ks.Percentage == 0 {
+		return ks.Bytes, nil
+	}
+	dstat, err := disk.GetDiskStat(store)
+	if err != nil {
+		return 0, fmt.Errorf("[oci2] keep-bytes = %d%%: measuring the filesystem of %s: %w", ks.Percentage, store, err)
+	}
+	if dstat.Total <= 0 {
+		return 0, fmt.Errorf("[oci2] keep-bytes = %d%%: the filesystem of %s reports a size of %d", ks.Percentage, store, dstat.Total)
+	}
+	return ks.AsBytes(dstat), nil
 }
 
 func (r *retention) tick(ctx context.Context) {
@@ -54,6 +68,8 @@ func (r *retention) tick(ctx context.Context) {
 	}
 	rep, err := r.run(ctx, time.Now())
 	switch {
+	case ctx.Err() != nil: // the daemon is stopping
+		return
 	case errors.Is(err, chunkstore.ErrLocked):
 		bklog.L.Debugf("oci2 store busy, retention postponed")
 		return
