@@ -91,6 +91,9 @@ func (f *fetcher) plan(ctx context.Context) error {
 			info, err := f.pl.st.Stat(ctx, fr.Digest.Digest())
 			switch {
 			case err == nil && info.Size == int64(fr.StoredSize):
+				if err := f.pl.st.Keep(ctx, fr.Digest.Digest()); err != nil { // the ref will name it
+					return err
+				}
 				f.pl.res.FramesPresent++
 				continue
 			case err != nil && !errors.Is(err, chunkstore.ErrNotFound):

@@ -21,11 +21,10 @@ import (
 	"github.com/oci2/oci2/storeindex"
 )
 
-// PullStore is what Pull needs of the local store.
+// PullStore is what Pull needs of the local store: what its index needs
+// (units, and durability of the blobs a pull relies on).
 type PullStore interface {
-	chunkstore.Reader
-	chunkstore.Writer
-	chunkstore.Refs
+	storeindex.Store
 }
 
 // PullOptions configure Pull.
@@ -303,7 +302,7 @@ func (pl *puller) content(ctx context.Context) error {
 // copyBlob stores blob b unless the store has it.
 func (pl *puller) copyBlob(ctx context.Context, b ocispec.Descriptor) error {
 	if info, err := pl.st.Stat(ctx, b.Digest); err == nil && info.Size == b.Size {
-		return nil
+		return pl.st.Keep(ctx, b.Digest) // the ref will name it
 	}
 	rc, err := pl.repo.Open(ctx, b.Digest)
 	if err != nil {
