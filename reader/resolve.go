@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -126,6 +127,10 @@ func pickManifest(idx *ocispec.Index, platform *ocispec.Platform) (ocispec.Descr
 		platformString(want), strings.Join(have, ", "))
 }
 
+// matchPlatform compares os, architecture and (when asked) variant only,
+// not containerd's platforms.Only: an OCIv2 manifest's platform carries
+// os.features org.oci2.v1 (format.PlatformFeature), which a request for
+// linux/amd64 must still match.
 func matchPlatform(want, got *ocispec.Platform) bool {
 	if got == nil {
 		return false
@@ -138,9 +143,5 @@ func platformString(p *ocispec.Platform) string {
 	if p == nil {
 		return "(no platform)"
 	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return platforms.Format(*p)
 }

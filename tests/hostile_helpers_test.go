@@ -1,14 +1,12 @@
 package tests
 
 import (
-	"encoding/json"
 	"errors"
 	"os/exec"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore/local"
@@ -48,30 +46,14 @@ func hostileTrees() []hostileTree {
 	}
 }
 
-// buildHostile stores root as an oci2 image in st (frames, packs, pack
-// indexes, config, manifest and an index marked as oci2's) and returns the
-// manifest and index descriptors with their bytes.
-func buildHostile(t *testing.T, st readertest.Store, root *readertest.Node) (man, idx ocispec.Descriptor, manBytes, idxBytes []byte) {
+// buildHostile stores root as an oci2 image with its index in st.
+func buildHostile(t *testing.T, st readertest.Store, root *readertest.Node) *readertest.Indexed {
 	t.Helper()
-	ctx := t.Context()
-	man, err := readertest.Build(ctx, st, readertest.Image{Streams: readertest.Encode(root)})
+	x, err := readertest.BuildIndexed(t.Context(), st, readertest.Image{Streams: readertest.Encode(root)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if manBytes, err = st.ReadBlob(ctx, man.Digest, 0); err != nil {
-		t.Fatal(err)
-	}
-	md := man
-	md.Platform = &ocispec.Platform{OS: "linux", Architecture: "amd64", OSFeatures: []string{format.PlatformFeature}}
-	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{md}}
-	if idxBytes, err = json.Marshal(index); err != nil {
-		t.Fatal(err)
-	}
-	if idx, err = readertest.PutBlob(ctx, st, ocispec.MediaTypeImageIndex, idxBytes); err != nil {
-		t.Fatal(err)
-	}
-	return man, idx, manBytes, idxBytes
+	return x
 }
 
 // pushHostile puts root as host/repo:tag with the registry client itself
@@ -82,14 +64,14 @@ func pushHostile(t *testing.T, host, repo, tag string, root *readertest.Node) di
 	if err != nil {
 		t.Fatal(err)
 	}
-	man, idx, manBytes, idxBytes := buildHostile(t, r, root)
-	if _, err := r.PutManifest(t.Context(), man.Digest.String(), man.MediaType, manBytes); err != nil {
+	x := buildHostile(t, r, root)
+	if _, err := r.PutManifest(t.Context(), x.Manifest.Digest.String(), x.Manifest.MediaType, x.ManifestBytes); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PutManifest(t.Context(), tag, ocispec.MediaTypeImageIndex, idxBytes); err != nil {
+	if _, err := r.PutManifest(t.Context(), tag, ocispec.MediaTypeImageIndex, x.IndexBytes); err != nil {
 		t.Fatal(err)
 	}
-	return idx.Digest
+	return x.Index.Digest
 }
 
 // remoteHasTag reports whether host/repo has tag.
@@ -111,11 +93,11 @@ func nameHostile(t *testing.T, dir, name string, root *readertest.Node) ocispec.
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, idx, _, _ := buildHostile(t, st, root)
-	if err := st.SetRef(t.Context(), name, idx); err != nil {
+	x := buildHostile(t, st, root)
+	if err := st.SetRef(t.Context(), name, x.Index); err != nil {
 		t.Fatal(err)
 	}
-	return idx
+	return x.Index
 }
 
 // exitCode is the exit status of a finished command (0 when it succeeded).

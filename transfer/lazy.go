@@ -11,6 +11,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -49,6 +50,11 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 		}
 	}
 	if err := pl.content(ctx); err != nil {
+		return nil, fmt.Errorf("opening %s: %w", src, err)
+	}
+	// The tree frames are local now: an image whose trees break the
+	// format is refused before anything mounts or builds on it.
+	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.opts.Index)); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", src, err)
 	}
 	return &LazyImage{Root: root, pl: pl}, nil

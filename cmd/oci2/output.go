@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -19,19 +20,8 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// humanBytes formats n with IEC units (1.5 MiB).
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes formats n with IEC units (1.465MiB), by go-units.
+func humanBytes(n int64) string { return units.BytesSize(float64(n)) }
 
 // stderrIsTerminal decides whether progress bars are drawn.
 var stderrIsTerminal = term.IsTerminal(int(os.Stderr.Fd()))
