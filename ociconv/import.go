@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -75,6 +76,7 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	defer src1.Close()
 	wopts := writer.Options{
 		Config:          importConfig(src1.config),
+		DockerConfig:    src1.docker,
 		Annotations:     userAnnotations(src1.manifest.Annotations),
 		SourceDateEpoch: opts.SourceDateEpoch,
 		Workers:         opts.Workers,
@@ -110,6 +112,7 @@ type source struct {
 	desc     ocispec.Descriptor // image manifest
 	manifest *ocispec.Manifest
 	config   *ocispec.Image
+	docker   dockerspec.DockerOCIImageConfigExt // the config's Docker-only fields
 	root     *writer.Node
 	spool    *spool
 }
@@ -136,7 +139,7 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
-	cfg, err := readConfig(l, m)
+	cfg, docker, err := readConfig(l, m)
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
@@ -167,28 +170,33 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 			return nil, fmt.Errorf("importing %s: %w", loc, err)
 		}
 	}
-	return &source{desc: mdesc, manifest: m, config: cfg, root: t.build(), spool: sp}, nil
+	return &source{desc: mdesc, manifest: m, config: cfg, docker: docker, root: t.build(), spool: sp}, nil
 }
 
-// readConfig reads and checks the image config m names.
-func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, error) {
+// readConfig reads and checks the image config m names, and returns its
+// Docker-only fields (Healthcheck, OnBuild, Shell) too.
+func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.DockerOCIImageConfigExt, error) {
+	var docker dockerspec.DockerOCIImageConfigExt
 	switch m.Config.MediaType {
 	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
 	default:
-		return nil, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
+		return nil, docker, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
 	}
 	b, err := readBlob(l, m.Config, maxConfigJSON)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, docker, fmt.Errorf("reading config: %w", err)
 	}
 	var cfg ocispec.Image
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing config %s: %w", m.Config.Digest, err)
+		return nil, docker, fmt.Errorf("parsing config %s: %w", m.Config.Digest, err)
 	}
 	if cfg.RootFS.Type != "layers" {
-		return nil, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+		return nil, docker, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
 	}
-	return &cfg, nil
+	if docker, err = writer.DockerConfigOf(b); err != nil {
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	return &cfg, docker, nil
 }
 
 // History entry Export appends for its single layer; Import drops it again so
