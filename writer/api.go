@@ -6,7 +6,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -107,11 +106,10 @@ type Result struct {
 	Stats    Stats
 }
 
-// Store is what Write needs.
+// Store is what Write needs: what the store's index needs (units, and
+// durability of the blobs a write relies on).
 type Store interface {
-	chunkstore.Reader
-	chunkstore.Writer
-	chunkstore.Refs
+	storeindex.Store
 }
 
 // DirOptions configure FromDir.
