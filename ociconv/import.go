@@ -11,7 +11,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/storeindex"
 	"github.com/oci2/oci2/writer"
 )
 
@@ -87,9 +89,22 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 			opts.Progress(ImportProgress{Phase: p.Phase, Layers: layers, Write: &p})
 		}
 	}
+	// One index serves the write and the check of its result.
+	if wopts.Index, err = storeindex.New(ctx, st); err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
 	res, err := writer.Write(ctx, st, src1.root, wopts)
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	// What pull checks before it names an image, import checks too: the
+	// trees the conversion wrote must walk (SPEC.md §4.2, §4.3, §7).
+	img, err := reader.Open(ctx, st, res.Manifest)
+	if err == nil {
+		err = reader.ValidateTrees(ctx, img, localsource.New(st, wopts.Index), reader.DefaultLimits)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: the converted image is invalid: %w", loc, err)
 	}
 	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
 	if err != nil {
