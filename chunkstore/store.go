@@ -99,6 +99,63 @@ type Leaser interface {
 	Exclusive(ctx context.Context, wait bool) (release func(), err error)
 }
 
+// The roles below are what a local store adds to the portable ones: a
+// registry has none of them. Consumers that need one declare it in their
+// own interface (a store that lacks it does not compile there), so no
+// behaviour hangs on a type assertion.
+
+// HashedWriter stores bytes the caller has just hashed to d itself (a frame
+// the Packer encoded and digested) without hashing them again. Bytes of any
+// other origin go through Writer.PutBlob. Like PutBlob it is idempotent and
+// atomic.
+type HashedWriter interface {
+	PutHashedBlob(ctx context.Context, d digest.Digest, data []byte) error
+}
+
+// Syncer is a store whose writes become durable in batches (SPEC.md §8,
+// chunkstore/local): SetRef syncs first, so a ref never names a blob a
+// power loss could take away.
+type Syncer interface {
+	// Sync makes every blob written or kept so far durable.
+	Sync(ctx context.Context) error
+	// Keep marks blob d, found stored, for the next Sync: a writer that
+	// relies on a blob it did not write keeps it, since its writer may
+	// have died before syncing. A unit blob's descriptor is kept with it.
+	// A missing blob fails with ErrNotFound.
+	Keep(ctx context.Context, d digest.Digest) error
+}
+
+// Units keeps unit descriptors (SPEC.md §8): small records, each named by
+// the digest of the blob it describes. The store only keeps them; package
+// storeindex says what they hold. Writes are atomic and made durable by
+// the next Sync.
+type Units interface {
+	// PutUnit stores (or replaces) the descriptor of blob d.
+	PutUnit(ctx context.Context, d digest.Digest, desc []byte) error
+	// ReadUnit returns the descriptor of blob d, or ErrNotFound.
+	ReadUnit(ctx context.Context, d digest.Digest) ([]byte, error)
+	// ListUnits returns every descriptor's digest, sorted.
+	ListUnits(ctx context.Context) ([]digest.Digest, error)
+	// DeleteUnit removes the descriptor of d (missing is not an error).
+	DeleteUnit(ctx context.Context, d digest.Digest) error
+}
+
+// IngestCleaner is a store that keeps temporary files of writes in
+// progress: CleanIngest removes those of writers that died and counts
+// them. Temp files of live writers are left alone.
+type IngestCleaner interface {
+	CleanIngest(ctx context.Context) (int, error)
+}
+
+// LocalStore is every role of a store on this machine.
+type LocalStore interface {
+	Store
+	HashedWriter
+	Syncer
+	Units
+	IngestCleaner
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	Reader

@@ -58,7 +58,9 @@ func (p *patcher) dir(ctx context.Context, d *writer.Node, rel string) error {
 	if rel != "" {
 		up = p.upper + "/" + rel
 	}
-	f, err := os.Open(up)
+	// A directory only, never through a symlink: the upper directory is
+	// the snapshot's, and the lstat that chose it may be stale.
+	f, err := os.OpenFile(up, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("reading layer: %w", err)
 	}

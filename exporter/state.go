@@ -19,7 +19,7 @@ import (
 // own collection (Maintain) may delete blobs while it runs, and it drops
 // the index afterwards.
 type State struct {
-	Store chunkstore.Store
+	Store chunkstore.LocalStore
 
 	mu      sync.RWMutex // exports share it; Maintain holds it exclusively
 	index   *storeindex.Index
@@ -30,7 +30,7 @@ type State struct {
 func (s *State) Exports() int64 { return s.exports.Load() }
 
 // NewState returns the shared state over st.
-func NewState(st chunkstore.Store) *State {
+func NewState(st chunkstore.LocalStore) *State {
 	return &State{Store: st}
 }
 
@@ -75,4 +75,16 @@ func (s *State) Read(fn func() error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return fn()
+}
+
+// WithIndex runs fn with the refreshed frame index, while no collection
+// runs: a pull into the store (a build's base) shares the index with the
+// exports, and what it stores is not collected under it.
+func (s *State) WithIndex(ctx context.Context, fn func(*storeindex.Index) error) error {
+	idx, release, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(idx)
 }

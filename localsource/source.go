@@ -15,12 +15,13 @@ import (
 	"github.com/oci2/oci2/storeindex"
 )
 
-// Store is what a Source needs to find the chunks of virtual frames: blobs
-// and refs. A Source over a chunkstore.Reader without refs reads stored
-// frames only.
+// Store is what a Source needs to find the chunks of virtual frames: blobs,
+// refs and unit descriptors. A Source over a chunkstore.Reader that is not
+// a Store reads stored frames only (and says so when a frame is virtual).
 type Store interface {
 	chunkstore.Reader
 	chunkstore.Refs
+	chunkstore.Units
 }
 
 // readCacheBytes bounds the decoded units and frames a Source keeps: units
@@ -64,12 +65,7 @@ func (s *Source) Index(ctx context.Context) (*storeindex.Index, error) {
 			s.err = fmt.Errorf("locating chunks: the store has no refs to index: %w", chunkstore.ErrNotFound)
 			return
 		}
-		var opts []storeindex.Option
-		if us, ok := s.st.(storeindex.UnitStore); ok {
-			opts = append(opts, storeindex.WithUnits(us))
-		}
-		opts = append(opts, storeindex.WithCacheBytes(readCacheBytes))
-		s.idx, s.err = storeindex.New(ctx, readOnly{st}, opts...)
+		s.idx, s.err = storeindex.New(ctx, readOnly{st}, storeindex.WithCacheBytes(readCacheBytes))
 		if s.err != nil {
 			s.err = fmt.Errorf("indexing store: %w", s.err)
 		}
@@ -155,6 +151,15 @@ type readOnly struct{ Store }
 var errReadOnly = errors.New("localsource: the store is read only here")
 
 func (readOnly) PutBlob(context.Context, digest.Digest, []byte) error { return errReadOnly }
+func (readOnly) PutHashedBlob(context.Context, digest.Digest, []byte) error {
+	return errReadOnly
+}
+func (readOnly) PutUnit(context.Context, digest.Digest, []byte) error { return errReadOnly }
+func (readOnly) DeleteUnit(context.Context, digest.Digest) error      { return errReadOnly }
+
+// Sync and Keep: a reader relies on nothing a ref does not name already.
+func (readOnly) Sync(context.Context) error                { return nil }
+func (readOnly) Keep(context.Context, digest.Digest) error { return nil }
 func (readOnly) WriteBlob(context.Context, digest.Digest, int64, io.Reader) error {
 	return errReadOnly
 }

@@ -13,11 +13,13 @@ import (
 	"github.com/oci2/oci2/reader"
 )
 
-// DUStore is what DU needs of a store.
+// DUStore is what DU needs of a store (units: where the chunks of virtual
+// frames are).
 type DUStore interface {
 	chunkstore.Reader
 	chunkstore.Lister
 	chunkstore.Refs
+	chunkstore.Units
 }
 
 // ImageUsage is the space one ref accounts for. Stored bytes are its frames

@@ -10,26 +10,18 @@ import (
 	"github.com/oci2/oci2/chunkstore"
 )
 
-// GCStore is what GC needs of a store.
+// GCStore is what GC needs of a store: besides blobs and refs, the unit
+// descriptors it collects and compacts, durability of the units compaction
+// writes, and the temp files of dead writers it removes.
 type GCStore interface {
 	chunkstore.Reader
+	chunkstore.Writer
 	chunkstore.Lister
 	chunkstore.Refs
 	chunkstore.Leaser
-}
-
-// IngestCleaner is implemented by stores that keep temporary files of
-// interrupted writes (chunkstore/local). GC calls it, except in a dry run,
-// while it holds the store exclusively.
-type IngestCleaner interface {
-	// CleanIngest removes the temp files of dead writers and counts them.
-	CleanIngest(ctx context.Context) (int, error)
-}
-
-// syncer is implemented by stores whose writes become durable in batches
-// (chunkstore/local): Sync makes everything written so far durable.
-type syncer interface {
-	Sync(ctx context.Context) error
+	chunkstore.Units
+	chunkstore.Syncer
+	chunkstore.IngestCleaner
 }
 
 // GCOptions configure GC.
@@ -143,8 +135,8 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 			return rep, err
 		}
 		// The new units must survive a power loss before the old go.
-		if s, ok := st.(syncer); ok && rep.CompactedNew > 0 {
-			if err := s.Sync(ctx); err != nil {
+		if rep.CompactedNew > 0 {
+			if err := st.Sync(ctx); err != nil {
 				return rep, fmt.Errorf("compacting: %w", err)
 			}
 		}
@@ -178,8 +170,8 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 		progress(GCProgress{Phase: "sweep", Done: int64(i + 1), Total: total, Deleted: rep.DeletedBytes})
 	}
 
-	if c, ok := st.(IngestCleaner); ok && !opts.DryRun {
-		n, err := c.CleanIngest(ctx)
+	if !opts.DryRun {
+		n, err := st.CleanIngest(ctx)
 		if err != nil {
 			return rep, fmt.Errorf("cleaning ingest files: %w", err)
 		}

@@ -22,8 +22,8 @@ type unitMark struct {
 
 // markUnits chooses units for the chunks of the live virtual frames that no
 // live frame holds; a chunk no unit holds is an error.
-func markUnits(ctx context.Context, st any, g *graph, present map[digest.Digest]int64) (*unitMark, error) {
-	u, err := loadUnits(ctx, st, present)
+func markUnits(ctx context.Context, us chunkstore.Units, g *graph, present map[digest.Digest]int64) (*unitMark, error) {
+	u, err := loadUnits(ctx, us, present)
 	if err != nil {
 		return nil, err
 	}
@@ -42,14 +42,7 @@ func markUnits(ctx context.Context, st any, g *graph, present map[digest.Digest]
 // compact rewrites the live chunks of sparse units (live raw bytes under
 // compactBelow of the unit's) into new units, then forgets the sparse ones
 // (the sweep deletes them). Units that are live frames too are left alone.
-// Stores without units or writes are not compacted.
-func (m *unitMark) compact(ctx context.Context, st any, g *graph, dryRun bool, rep *GCReport, progress func(GCProgress)) error {
-	w, okW := st.(chunkstore.Writer)
-	r, okR := st.(chunkstore.Reader)
-	us, okU := st.(storeindex.UnitStore)
-	if !okW || !okR || !okU {
-		return nil
-	}
+func (m *unitMark) compact(ctx context.Context, st GCStore, g *graph, dryRun bool, rep *GCReport, progress func(GCProgress)) error {
 	units := m.units.units
 	var sparse []int
 	for i, live := range m.chosen {
@@ -84,11 +77,11 @@ func (m *unitMark) compact(ctx context.Context, st any, g *graph, dryRun bool, r
 			}
 		}
 	}
-	b := &unitBuilder{w: w, us: us, m: m, rep: rep}
+	b := &unitBuilder{w: st, us: st, m: m, rep: rep}
 	for k, i := range sparse {
 		progress(GCProgress{Phase: "compact", Done: int64(k), Total: int64(len(sparse))})
 		f := units[i]
-		stored, err := r.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
+		stored, err := st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
 		if err != nil {
 			return fmt.Errorf("compacting unit %s: %w", f.Digest, err)
 		}
@@ -120,7 +113,7 @@ func (m *unitMark) compact(ctx context.Context, st any, g *graph, dryRun bool, r
 // unitBuilder packs chunks into new units of storeindex.DefaultUnitSize.
 type unitBuilder struct {
 	w   chunkstore.Writer
-	us  storeindex.UnitStore
+	us  chunkstore.Units
 	m   *unitMark
 	rep *GCReport
 
@@ -160,11 +153,7 @@ func (b *unitBuilder) flush(ctx context.Context) error {
 // gone, or that do not decode), before the sweep deletes the blobs: a
 // descriptor never outlives its blob for long, and a blob never loses its
 // descriptor while it is kept.
-func (m *unitMark) dropDescriptors(ctx context.Context, st any, g *graph, dryRun bool, rep *GCReport) error {
-	us, ok := st.(storeindex.UnitStore)
-	if !ok {
-		return nil
-	}
+func (m *unitMark) dropDescriptors(ctx context.Context, us chunkstore.Units, g *graph, dryRun bool, rep *GCReport) error {
 	drop := append([]digest.Digest(nil), m.units.drop...)
 	for _, f := range m.units.units {
 		d := f.Digest.Digest()

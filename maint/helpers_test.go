@@ -11,6 +11,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore/memstore"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/storeindex"
 	"github.com/oci2/oci2/writer"
 )
 
@@ -51,8 +52,15 @@ func store(t *testing.T, st *memstore.Store, name string, root *writer.Node) oci
 		t.Fatal(err)
 	}
 	defer release()
+	// Canonical frames only: these tests count frame blobs (units have
+	// their own tests, units_test.go).
+	idx, err := storeindex.New(ctx, st, storeindex.WithUnits(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := writer.Write(ctx, st, root, writer.Options{
 		Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		Index:  idx,
 	})
 	if err != nil {
 		t.Fatalf("writing %s: %v", name, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -19,14 +20,10 @@ type unitSet struct {
 	drop    []digest.Digest          // descriptors that are invalid or whose blob is missing
 }
 
-// loadUnits reads the unit descriptors of st (none if it keeps no units).
-// present is every blob of the store with its size.
-func loadUnits(ctx context.Context, st any, present map[digest.Digest]int64) (*unitSet, error) {
+// loadUnits reads the unit descriptors of us. present is every blob of the
+// store with its size.
+func loadUnits(ctx context.Context, us chunkstore.Units, present map[digest.Digest]int64) (*unitSet, error) {
 	u := &unitSet{byChunk: map[format.ChunkID][]int{}}
-	us, ok := st.(storeindex.UnitStore)
-	if !ok {
-		return u, nil
-	}
 	frames, invalid, err := storeindex.ReadUnits(ctx, us)
 	if err != nil {
 		return nil, fmt.Errorf("reading units: %w", err)

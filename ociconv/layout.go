@@ -11,12 +11,12 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/internal/regfile"
 )
 
 // Size limits for the JSON documents of a source layout.
@@ -153,23 +153,18 @@ func openDirLayout(dir string) (*dirLayout, error) {
 	return &dirLayout{dir: dir}, nil
 }
 
-// openRegular opens p without blocking on a fifo and refuses anything but a
-// regular file.
+// openRegular opens p for reading if it is a regular file: a layout (or
+// archive) path that names a device or a fifo is refused before it is
+// opened, so a hostile layout never reaches a host device.
 func openRegular(p string) (*os.File, int64, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, st, err := regfile.Open(p, true)
 	if err != nil {
+		if errors.Is(err, regfile.ErrNotRegular) {
+			err = fmt.Errorf("%s: %w", p, err)
+		}
 		return nil, 0, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s is not a regular file", p)
-	}
-	return f, fi.Size(), nil
+	return f, st.Size, nil
 }
 
 func (l *dirLayout) file(name string) (io.ReadCloser, error) {

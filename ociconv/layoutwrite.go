@@ -231,16 +231,12 @@ func archiveEntry(tw *tar.Writer, dir, name string) error {
 		hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
 		return tw.WriteHeader(hdr)
 	}
-	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+	f, size, err := openRegular(filepath.Join(dir, filepath.FromSlash(name)))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, 0o644, fi.Size()
+	hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, 0o644, size
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}

@@ -14,11 +14,15 @@ import (
 	"github.com/oci2/oci2/pack"
 )
 
-// Store is what an Index needs: blobs to read and write, and refs to scan.
+// Store is what an Index needs: blobs to read and write, refs to scan,
+// unit descriptors, and durability of blobs a write relies on.
 type Store interface {
 	chunkstore.Reader
 	chunkstore.Writer
+	chunkstore.HashedWriter
 	chunkstore.Refs
+	chunkstore.Syncer
+	chunkstore.Units
 }
 
 // DefaultCacheBytes bounds the decoded blobs an Index keeps for ReadChunk.
@@ -56,7 +60,7 @@ const (
 // are forgotten, and the next Refresh looks for them again.
 type Index struct {
 	st    Store
-	units UnitStore // nil: no units, no virtual frames
+	units chunkstore.Units // nil: no units, no virtual frames
 	cfg   config
 	cache *blobCache
 	warm  atomic.Bool // the last Refresh found chunks
@@ -86,6 +90,7 @@ type blob struct {
 	f    format.Frame
 	unit bool // described in the store's units (a unit, or a pinned frame)
 	gone bool // found missing (see dropBlob)
+	kept bool // stored or kept by a session of this Index (see keepBlobs)
 }
 
 // frameRec is a canonical frame: blob is its blob, or -1 when it is virtual.
@@ -101,7 +106,7 @@ type chunkLoc struct {
 }
 
 type config struct {
-	units      UnitStore
+	units      chunkstore.Units
 	unitsSet   bool
 	virtualMin float64
 	unitSize   int
@@ -112,9 +117,9 @@ type config struct {
 // Option configures New.
 type Option func(*config)
 
-// WithUnits sets where unit descriptors live; nil disables units and
-// virtual frames. By default a Store that implements UnitStore is used.
-func WithUnits(us UnitStore) Option {
+// WithUnits sets where unit descriptors live (by default the Store); nil
+// disables units and virtual frames.
+func WithUnits(us chunkstore.Units) Option {
 	return func(c *config) { c.units, c.unitsSet = us, true }
 }
 
@@ -144,7 +149,7 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 		o(&cfg)
 	}
 	if !cfg.unitsSet {
-		cfg.units, _ = st.(UnitStore)
+		cfg.units = st
 	}
 	cfg.unitSize = min(max(cfg.unitSize, 1), format.MaxFrameRawSize)
 	x := &Index{
@@ -267,16 +272,19 @@ func (x *Index) RecordPack(idx, pack digest.Digest) {
 	x.packs[idx] = pack
 }
 
-// addStored indexes frame f, whose blob is present, under key. A key known
-// already as stored is left as it is; a virtual one becomes stored.
-func (x *Index) addStored(key format.ChunkID, f format.Frame) {
+// addStored indexes frame f, whose blob is present, under key; kept says a
+// session stored it. A key known already as stored is left as it is; a
+// virtual one becomes stored.
+func (x *Index) addStored(key format.ChunkID, f format.Frame, kept bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if r, ok := x.frames[key]; ok && r.blob >= 0 {
 		return
 	}
 	delete(x.pending, key)
-	x.frames[key] = frameRec{f: f, blob: x.addBlobLocked(f, false)}
+	n := x.addBlobLocked(f, false)
+	x.blobs[n].kept = x.blobs[n].kept || kept
+	x.frames[key] = frameRec{f: f, blob: n}
 }
 
 // addBlobLocked indexes a blob and its chunks and returns its number. A unit
@@ -305,10 +313,61 @@ func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
 	return n
 }
 
-func (x *Index) addBlob(f format.Frame, unit bool) {
+// addUnit indexes unit f, stored (or kept) by a session.
+func (x *Index) addUnit(f format.Frame) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.addBlobLocked(f, unit)
+	x.blobs[x.addBlobLocked(f, true)].kept = true
+}
+
+// keepBlobs has the store keep blobs ns (chunkstore.Syncer.Keep) unless a
+// session of x stored or kept them already: a write that relies on blobs
+// it did not write makes them durable with its ref, since the process that
+// wrote them may have died before syncing. It reports false, dropping
+// them, when some are gone.
+func (x *Index) keepBlobs(ctx context.Context, ns []int32) (bool, error) {
+	x.mu.RLock()
+	var todo []int32
+	var ds []digest.Digest
+	for _, n := range ns {
+		if b := &x.blobs[n]; !b.kept {
+			todo = append(todo, n)
+			ds = append(ds, b.f.Digest.Digest())
+		}
+	}
+	x.mu.RUnlock()
+	all := true
+	for i, n := range todo {
+		err := x.st.Keep(ctx, ds[i])
+		if errors.Is(err, chunkstore.ErrNotFound) {
+			x.dropBlob(n)
+			all = false
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("keeping blob %s: %w", ds[i], err)
+		}
+		x.mu.Lock()
+		x.blobs[n].kept = true
+		x.mu.Unlock()
+	}
+	return all, nil
+}
+
+// holders returns the blobs holding chunks (each once); chunks no blob
+// holds are skipped.
+func (x *Index) holders(chunks []format.ChunkRef) []int32 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []int32
+	seen := map[int32]bool{}
+	for _, c := range chunks {
+		if loc, ok := x.chunks[c.ID]; ok && !seen[loc.blob] {
+			seen[loc.blob] = true
+			out = append(out, loc.blob)
+		}
+	}
+	return out
 }
 
 // addVirtual indexes frames, whose chunks are all held, as virtual (keys

@@ -67,7 +67,7 @@ func (x *Index) Refresh(ctx context.Context) error {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
 		if ok {
-			x.addStored(key, f)
+			x.addStored(key, f, false)
 		}
 	}
 	x.mu.RLock()
@@ -224,7 +224,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 			return err
 		}
 		if ok {
-			x.addStored(key, f)
+			x.addStored(key, f, false)
 		} else if !known {
 			x.mu.Lock()
 			x.pending[key] = f

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
 )
@@ -22,7 +20,7 @@ import (
 // buffered across frames and compressed together (by at most maxSeals
 // goroutines of the session) into units of about UnitSize raw bytes. Flush
 // writes what is buffered; a writer calls it before it names the frames in
-// a manifest. Stores without units (no UnitStore) always get the frame's
+// a manifest. Without units (WithUnits(nil)) a frame always gets its
 // blob.
 //
 // What a session stores is added to its Index as soon as it is stored;
@@ -149,6 +147,9 @@ func (s *Session) LookupFrame(ctx context.Context, key format.ChunkID) (format.F
 			x.dropBlob(r.blob)
 			return format.Frame{}, false, nil
 		}
+		if kept, err := x.keepBlobs(ctx, []int32{r.blob}); err != nil || !kept {
+			return format.Frame{}, false, err
+		}
 		return r.f, true, nil
 	case ok && x.units != nil:
 		// virtual
@@ -193,12 +194,6 @@ func (s *Session) PutForeignFrame(ctx context.Context, key format.ChunkID, f for
 	return s.putFrame(ctx, key, f, stored, false)
 }
 
-// hashedPutter is a store that can skip hashing bytes the caller just
-// digested (local.Store).
-type hashedPutter interface {
-	PutHashedBlob(ctx context.Context, d digest.Digest, data []byte) error
-}
-
 func (s *Session) putFrame(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) error {
 	x := s.x
 	if uint64(len(stored)) != f.StoredSize {
@@ -215,14 +210,14 @@ func (s *Session) putFrame(ctx context.Context, key format.ChunkID, f format.Fra
 		}
 	}
 	put := x.st.PutBlob
-	if hp, ok := x.st.(hashedPutter); ok && trusted {
-		put = hp.PutHashedBlob // the Packer digested stored itself
+	if trusted {
+		put = x.st.PutHashedBlob // the Packer digested stored itself
 	}
 	if err := put(ctx, f.Digest.Digest(), stored); err != nil {
 		return fmt.Errorf("storing frame %s: %w", f.Digest, err)
 	}
 	s.written.Add(int64(len(stored)))
-	x.addStored(key, f)
+	x.addStored(key, f, true)
 	return nil
 }
 

@@ -6,8 +6,9 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// checkHolders stats the blobs holding chunks (each once); missing ones are
-// dropped. It reports whether every chunk is still held.
+// checkHolders stats the blobs holding chunks (each once) and keeps them
+// (see keepBlobs); missing ones are dropped. It reports whether every chunk
+// is still held.
 func (x *Index) checkHolders(ctx context.Context, chunks []format.ChunkRef) (bool, error) {
 	for {
 		x.mu.RLock()
@@ -41,7 +42,12 @@ func (x *Index) checkHolders(ctx context.Context, chunks []format.ChunkRef) (boo
 			}
 		}
 		if !missing {
-			return true, nil
+			// A virtual frame relies on them.
+			kept, err := x.keepBlobs(ctx, blobs)
+			if err != nil || kept {
+				return kept, err
+			}
+			continue
 		}
 		// Chunks of a dropped blob may be held by another: look again.
 	}

@@ -25,7 +25,7 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 	if len(fs) < 3 {
 		t.Fatalf("%d data frames: the test needs several", len(fs))
 	}
-	idx, err := storeindex.New(ctx, st)
+	idx, err := storeindex.New(ctx, st, storeindex.WithUnits(nil)) // frames stored as blobs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestDroppedFrameComesBackOnRefresh(t *testing.T) {
 func TestDroppedFrameChunkInAnotherFrame(t *testing.T) {
 	ctx := context.Background()
 	st := memstore.New()
-	idx, err := storeindex.New(ctx, st)
+	idx, err := storeindex.New(ctx, st, storeindex.WithUnits(nil)) // frames stored as blobs
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,22 +13,12 @@ import (
 	"github.com/oci2/oci2/pack"
 )
 
-// UnitStore keeps unit descriptors (chunkstore/local keeps them in
-// oci2/units/). A descriptor is named by the digest of the blob it describes
-// and holds the pack index encoding of one frame: that blob's frame (see
-// EncodeUnit). A unit is either a blob written for new chunks of virtual
-// frames, or a canonical frame blob that holds chunks of virtual frames
-// (pinned, so it stays found after the pack indexes naming it are gone).
-type UnitStore interface {
-	// PutUnit stores (or replaces) the descriptor of blob d.
-	PutUnit(ctx context.Context, d digest.Digest, desc []byte) error
-	// ReadUnit returns the descriptor of blob d, or ErrNotFound.
-	ReadUnit(ctx context.Context, d digest.Digest) ([]byte, error)
-	// ListUnits returns every descriptor's digest, sorted.
-	ListUnits(ctx context.Context) ([]digest.Digest, error)
-	// DeleteUnit removes the descriptor of d (missing is not an error).
-	DeleteUnit(ctx context.Context, d digest.Digest) error
-}
+// Unit descriptors live in a chunkstore.Units. A descriptor is named by the
+// digest of the blob it describes and holds the pack index encoding of one
+// frame: that blob's frame (see EncodeUnit). A unit is either a blob written
+// for new chunks of virtual frames, or a canonical frame blob that holds
+// chunks of virtual frames (pinned, so it stays found after the pack
+// indexes naming it are gone).
 
 // EncodeUnit returns the descriptor of a unit blob: the pack index encoding
 // of its one frame.
@@ -56,7 +46,7 @@ func DecodeUnit(d digest.Digest, b []byte) (format.Frame, error) {
 
 // ReadUnits returns the frames of every valid unit descriptor, in digest
 // order, and the digests of descriptors that do not decode.
-func ReadUnits(ctx context.Context, us UnitStore) (units []format.Frame, invalid []digest.Digest, err error) {
+func ReadUnits(ctx context.Context, us chunkstore.Units) (units []format.Frame, invalid []digest.Digest, err error) {
 	ds, err := us.ListUnits(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -80,7 +70,7 @@ func ReadUnits(ctx context.Context, us UnitStore) (units []format.Frame, invalid
 }
 
 // WriteUnit stores a unit: its blob, then its descriptor.
-func WriteUnit(ctx context.Context, st chunkstore.Writer, us UnitStore, f format.Frame, stored []byte) error {
+func WriteUnit(ctx context.Context, st chunkstore.Writer, us chunkstore.Units, f format.Frame, stored []byte) error {
 	desc, err := EncodeUnit(f)
 	if err != nil {
 		return fmt.Errorf("unit %s: %w", f.Digest, err)
@@ -123,6 +113,10 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 		if enc, re := pack.EncodeFrame(raw); enc != f.Encoding || !bytes.Equal(re, stored) {
 			return false, nil
 		}
+	}
+	// The frame will rely on the blobs holding its known chunks.
+	if held, err := s.x.keepBlobs(ctx, s.x.holders(s.unbuffered(f.Chunks))); err != nil || !held {
+		return false, err
 	}
 	s.mu.Lock()
 	if _, ok := s.frames[key]; ok {
@@ -225,7 +219,7 @@ func (s *Session) seal(ctx context.Context, b batch) error {
 	err := WriteUnit(ctx, s.x.st, s.x.units, u, stored)
 	if err == nil {
 		s.written.Add(int64(len(stored)))
-		s.x.addBlob(u, true)
+		s.x.addUnit(u)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -290,7 +284,7 @@ func (s *Session) pin(ctx context.Context, chunks []format.ChunkRef) error {
 		if err != nil {
 			return fmt.Errorf("pinning frame %s: %w", f.Digest, err)
 		}
-		x.addBlob(f, true)
+		x.addUnit(f)
 	}
 	return nil
 }

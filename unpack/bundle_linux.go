@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/oci2/oci2/internal/regfile"
 	"github.com/oci2/oci2/reader"
 )
 
@@ -70,18 +72,14 @@ func Spec(img *reader.Image, rootfs string, warn func(path string, err error)) (
 
 func specAt(img *reader.Image, rootfd int, warn func(string, error)) (*specs.Spec, error) {
 	cfg := &img.Config.Config
-	var passwd []passwdEntry
-	var group []groupEntry
-	pb, err := readFileInRoot(rootfd, "etc/passwd", maxUserDBSize)
+	passwd, err := readFileInRoot(rootfd, "etc/passwd", maxUserDBSize)
 	if err != nil {
 		return nil, err
 	}
-	passwd = parsePasswd(pb)
-	gb, err := readFileInRoot(rootfd, "etc/group", maxUserDBSize)
+	group, err := readFileInRoot(rootfd, "etc/group", maxUserDBSize)
 	if err != nil {
 		return nil, err
 	}
-	group = parseGroup(gb)
 	user, err := resolveUser(cfg.User, passwd, group)
 	if err != nil {
 		return nil, fmt.Errorf("resolving the config's user: %w", err)
@@ -100,55 +98,34 @@ func isCgroup2() bool {
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// readFileInRoot reads the regular file at path with rootfd as "/": symlinks
-// resolve inside the root (openat2 RESOLVE_IN_ROOT), or, on kernels without
-// openat2, are refused. A missing file reads as empty.
+// readFileInRoot reads the regular file at path with rootfd as "/":
+// symlinks resolve inside the root. Its type is checked before it is opened
+// for reading: as root the unpack has just created the image's device nodes,
+// and opening one (a watchdog, a tty) would reach a host device. A missing
+// file reads as empty.
 func readFileInRoot(rootfd int, path string, max int64) ([]byte, error) {
-	how := unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	dup, err := unix.FcntlInt(uintptr(rootfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
 	}
-	fd, err := unix.Openat2(rootfd, path, &how)
-	if err == unix.ENOSYS || err == unix.EPERM { // no openat2 (or seccomp)
-		fd, err = openNoFollow(rootfd, path)
-	}
-	if err == unix.ENOENT || err == unix.ENOTDIR {
+	root := os.NewFile(uintptr(dup), "rootfs")
+	defer root.Close()
+	f, _, err := regfile.OpenInRoot(root, path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening /%s in the rootfs: %w", path, err)
+		return nil, fmt.Errorf("/%s in the rootfs: %w", path, err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("/%s in the rootfs is not a regular file", path)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading /%s in the rootfs: %w", path, err)
 	}
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("/%s in the rootfs is larger than %d bytes", path, max)
 	}
 	return b, nil
-}
-
-// openNoFollow opens the slash path rel under rootfd refusing every symlink.
-func openNoFollow(rootfd int, rel string) (int, error) {
-	comps := splitPath(rel)
-	if len(comps) == 0 {
-		return -1, unix.ENOENT
-	}
-	dfd, err := openPath(rootfd, comps[:len(comps)-1])
-	if err != nil {
-		return -1, unix.ENOENT
-	}
-	defer unix.Close(dfd)
-	return unix.Openat(dfd, comps[len(comps)-1], unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 }
 
 // writeFileAt writes name in dirfd atomically (a temporary file renamed

@@ -112,11 +112,11 @@ func TestBundleUser(t *testing.T) {
 	}{
 		{name: "no passwd numeric", user: "123", want: "123:0"},
 		{name: "no passwd root", user: "", want: "0:0"},
-		{name: "no passwd name", user: "app", want: `user "app": no such user`},
+		{name: "no passwd name", user: "app", want: `user "app": unable to find user app`},
 		// /etc/passwd -> ../../../outside/etc/passwd resolves inside the
 		// rootfs (to /outside/etc/passwd), never to the sandbox's file.
 		{name: "passwd symlink escaping", user: "sentinel", etc: []*rt.Node{rt.Symlink("passwd", "../../../../outside/etc/passwd")},
-			want: `user "sentinel": no such user`},
+			want: `user "sentinel": unable to find user sentinel`},
 		{name: "passwd symlink inside", user: "app", etc: []*rt.Node{
 			rt.Symlink("passwd", "/etc/real-passwd"),
 			rt.File("real-passwd", 0o644, []byte("app:x:5:6::/:/bin/sh\n"))}, want: "5:6"},

@@ -176,14 +176,3 @@ func pwriteAll(fd int, b []byte, off int64) error {
 	}
 	return nil
 }
-
-// splitPath splits a slash path into its non-empty components.
-func splitPath(p string) []string {
-	var out []string
-	for _, c := range strings.Split(p, "/") {
-		if c != "" && c != "." {
-			out = append(out, c)
-		}
-	}
-	return out
-}

@@ -4,9 +4,9 @@ import (
 	"io"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/storeindex"
 )
@@ -52,6 +52,9 @@ type Options struct {
 	// Config is the image config; Architecture/OS/Variant give the platform.
 	// The writer sets RootFS and, with SourceDateEpoch, clamps Created.
 	Config ocispec.Image
+	// DockerConfig are Docker's config fields that ocispec.Image lacks
+	// (Healthcheck, OnBuild, Shell), written into the config's "config".
+	DockerConfig dockerspec.DockerOCIImageConfigExt
 	// Annotations are added to the manifest (besides the format's own).
 	Annotations map[string]string
 	// SourceDateEpoch clamps every mtime later than it (SPEC.md §4.3).
@@ -107,11 +110,10 @@ type Result struct {
 	Stats    Stats
 }
 
-// Store is what Write needs.
+// Store is what Write needs: what the store's index needs (units, and
+// durability of the blobs a write relies on).
 type Store interface {
-	chunkstore.Reader
-	chunkstore.Writer
-	chunkstore.Refs
+	storeindex.Store
 }
 
 // DirOptions configure FromDir.

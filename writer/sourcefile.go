@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/oci2/oci2/internal/regfile"
 )
 
 // SourceFile is the Content of a regular file found by FromDir. It knows the
@@ -26,29 +25,26 @@ type SourceFile struct {
 	StatNs int64
 }
 
-// Open opens the file without following a symlink and without blocking on a
-// fifo swapped in, and checks it is still the regular file that was walked.
+// Open opens the file without following a symlink, and only if it is still
+// the regular file that was walked: its type is checked before it is opened
+// for reading, so a device node or fifo swapped in is never opened.
 func (f *SourceFile) Open() (io.ReadCloser, error) {
-	fd, err := unix.Open(f.Path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: f.Path, Err: err}
+	fh, st, err := regfile.Open(f.Path, false)
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return nil, fmt.Errorf("%s: no longer a regular file: %w", f.Path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "fstat", Path: f.Path, Err: err}
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		err = errors.New("no longer a regular file")
 	case st.Dev != f.Dev || st.Ino != f.Ino:
 		err = errors.New("replaced during the walk")
 	case st.Size != f.Size:
 		err = fmt.Errorf("size changed from %d to %d during the walk", f.Size, st.Size)
 	}
 	if err != nil {
-		unix.Close(fd)
+		fh.Close()
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	return os.NewFile(uintptr(fd), f.Path), nil
+	return fh, nil
 }

@@ -23,7 +23,7 @@ func (c corruptible) Corrupt(ctx context.Context, d digest.Digest, data []byte) 
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) chunkstore.Store {
+	storetest.RunLocal(t, func(t *testing.T) chunkstore.LocalStore {
 		st, err := Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)

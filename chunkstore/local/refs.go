@@ -183,6 +183,7 @@ func (s *Store) SetRef(ctx context.Context, name string, desc ocispec.Descriptor
 		return fmt.Errorf("set ref %q: blob %s has %d bytes, descriptor says %d: %w",
 			name, desc.Digest, info.Size, desc.Size, chunkstore.ErrSizeMismatch)
 	}
+	s.markKept(s.blobPath(desc.Digest)) // stored, perhaps, by a process that died before syncing
 	if err := s.Sync(ctx); err != nil {
 		return fmt.Errorf("set ref %q: %w", name, err)
 	}

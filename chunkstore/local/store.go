@@ -157,3 +157,5 @@ func (s *Store) checkAdoptable() error {
 	}
 	return nil
 }
+
+var _ chunkstore.LocalStore = (*Store)(nil)

@@ -2,13 +2,18 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/chunkstore"
 )
 
 // Durability is batched: writes record what they changed, and Sync (called
@@ -27,12 +32,29 @@ import (
 // flushes the 440 MB the COPY left dirty.
 const syncFilesMax = 4096
 
-// pending is what was written since the last Sync.
+// pending is what was written (or kept) since the last Sync.
 type pending struct {
 	mu       sync.Mutex
 	files    []string
+	kept     map[string]struct{} // files found stored, fsynced one by one
 	dirs     map[string]struct{}
 	overflow bool // more than syncFilesMax files: syncfs
+}
+
+// keep records a file found stored (written, perhaps, by a process that
+// died before syncing it). fsync of a file with nothing dirty is nearly
+// free, so kept files never make Sync fall back to syncfs.
+func (p *pending) keep(path, dir string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dirs == nil {
+		p.dirs = map[string]struct{}{}
+	}
+	if p.kept == nil {
+		p.kept = map[string]struct{}{}
+	}
+	p.dirs[dir] = struct{}{}
+	p.kept[path] = struct{}{}
 }
 
 // wrote records a new file (path "" for a removal) in dir.
@@ -61,7 +83,15 @@ func (p *pending) take() (files []string, dirs []string, overflow, any bool) {
 		dirs = append(dirs, d)
 	}
 	files, overflow, any = p.files, p.overflow, len(p.dirs) > 0
-	p.files, p.dirs, p.overflow = nil, nil, false
+	if overflow {
+		files = nil // syncfs flushes the kept files too
+	}
+	for f := range p.kept {
+		if !overflow {
+			files = append(files, f)
+		}
+	}
+	p.files, p.kept, p.dirs, p.overflow = nil, nil, nil, false
 	return files, dirs, overflow, any
 }
 
@@ -78,11 +108,15 @@ func (p *pending) restore(files, dirs []string, overflow bool) {
 // markWritten records blob or unit file path as written.
 func (s *Store) markWritten(path string) { s.pend.wrote(path, filepath.Dir(path)) }
 
+// markKept records blob or unit file path, found stored, for the next Sync.
+func (s *Store) markKept(path string) { s.pend.keep(path, filepath.Dir(path)) }
+
 // markRemoved records a removal from dir.
 func (s *Store) markRemoved(path string) { s.pend.wrote("", filepath.Dir(path)) }
 
-// Sync makes every blob written so far durable. SetRef calls it; callers
-// that hand blobs to another process without a ref may call it too.
+// Sync implements chunkstore.Syncer: it makes every blob written or kept
+// so far durable. SetRef calls it; callers that hand blobs to another
+// process without a ref may call it too.
 func (s *Store) Sync(ctx context.Context) error {
 	files, dirs, overflow, any := s.pend.take()
 	if !any {
@@ -133,9 +167,13 @@ func fsyncAll(ctx context.Context, files, dirs []string) error {
 	return nil
 }
 
+// onFsync observes fsyncPath (tests count what a Sync makes durable).
+var onFsync = func(string) {}
+
 // fsyncPath fsyncs a file or directory by path. A file removed since (gc)
 // needs nothing.
 func fsyncPath(p string) error {
+	onFsync(p)
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err == unix.ENOENT {
 		return nil
@@ -148,4 +186,31 @@ func fsyncPath(p string) error {
 		return &os.PathError{Op: "fsync", Path: p, Err: err}
 	}
 	return nil
+}
+
+// Keep implements chunkstore.Syncer: blob d, and its unit descriptor if it
+// has one, are made durable by the next Sync. A store's blobs and
+// descriptors may have been written by a process killed before its Sync:
+// a writer that relies on one keeps it, so that the ref it then sets names
+// nothing a power loss could take away.
+func (s *Store) Keep(ctx context.Context, d digest.Digest) error {
+	if err := chunkstore.CheckDigest(d); err != nil {
+		return err
+	}
+	p := s.blobPath(d)
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keep blob %s: %w", d, chunkstore.ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("keep blob %s: %w", d, err)
+	}
+	s.markKept(p)
+	if up := s.unitPath(d); fileExists(up) {
+		s.markKept(up)
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -27,13 +27,21 @@ import (
 // changes (SetRef, Sync). A ref therefore never names a blob that a power
 // loss could take away, and a process killed at any point loses nothing,
 // since the page cache survives it. After a power loss an unreferenced blob may be short; has()
-// compares sizes, so it is rewritten, and gc removes it.
+// compares sizes, so it is rewritten, and gc removes it. A blob found stored
+// already is recorded for the next Sync too (see Keep): another process may
+// have written it and died before syncing.
 
-// has reports whether d is stored with the given size (any size when < 0).
-// A stored file of another size is damaged and gets replaced.
+// has reports whether d is stored with the given size (any size when < 0),
+// and if so records it for the next Sync (see Keep). A stored file of
+// another size is damaged and gets replaced.
 func (s *Store) has(d digest.Digest, size int64) bool {
-	fi, err := os.Stat(s.blobPath(d))
-	return err == nil && (size < 0 || fi.Size() == size)
+	p := s.blobPath(d)
+	fi, err := os.Stat(p)
+	if err == nil && (size < 0 || fi.Size() == size) {
+		s.markKept(p)
+		return true
+	}
+	return false
 }
 
 // PutBlob implements chunkstore.Writer.

@@ -20,6 +20,7 @@ import (
 type Store struct {
 	mu    sync.RWMutex
 	blobs map[digest.Digest][]byte
+	units map[digest.Digest][]byte // unit descriptors
 	refs  map[string]ocispec.Descriptor
 	gate  gate
 }
@@ -31,6 +32,7 @@ var _ chunkstore.RangeReader = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		blobs: map[digest.Digest][]byte{},
+		units: map[digest.Digest][]byte{},
 		refs:  map[string]ocispec.Descriptor{},
 	}
 }

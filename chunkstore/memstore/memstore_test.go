@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) chunkstore.Store { return memstore.New() })
+	storetest.RunLocal(t, func(t *testing.T) chunkstore.LocalStore { return memstore.New() })
 }

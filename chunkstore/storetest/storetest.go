@@ -29,10 +29,7 @@ type NewStoreFunc func(t *testing.T) chunkstore.Store
 // returns errors.ErrUnsupported from those methods: their tests are skipped
 // and other tests skip the checks that need them.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, st chunkstore.Store)
-	}{
+	runAll(t, newStore, []subtest[chunkstore.Store]{
 		{"PutGet", testPutGet},
 		{"PutCopies", testPutCopies},
 		{"PutIdempotent", testPutIdempotent},
@@ -53,7 +50,17 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"LeaseWaits", testLeaseWaits},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"ConcurrentRefs", testConcurrentRefs},
-	}
+	})
+}
+
+// subtest is one conformance test of a role S.
+type subtest[S any] struct {
+	name string
+	fn   func(t *testing.T, st S)
+}
+
+// runAll runs each test as a subtest on a fresh store.
+func runAll[S any](t *testing.T, newStore func(t *testing.T) S, tests []subtest[S]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))

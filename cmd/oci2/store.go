@@ -133,11 +133,8 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 	return nil
 }
 
-// The local store cleans the temp files of interrupted writes during gc.
-var (
-	_ maint.IngestCleaner = (*local.Store)(nil)
-	_ maint.RootLister    = (*local.Store)(nil)
-)
+// The local store lists the entries of index.json that are not refs.
+var _ maint.RootLister = (*local.Store)(nil)
 
 // leasedStore opens the store and takes a lease, so that no gc deletes
 // what the command reads or is about to name (gc waits for leases).
