@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/snapshot"
@@ -31,12 +32,14 @@ const CacheKeyPrefix = "oci2.v1:"
 type instance struct {
 	src      *Source
 	id       *containerimage.ImageIdentifier
+	sm       *session.Manager
 	stock    source.SourceInstance // nil for oci2://
 	explicit bool
 
-	once sync.Once
-	base *Base
-	err  error
+	once  sync.Once
+	found *Base // what the store holds
+	base  *Base // the OCIv2 base, once CacheKey chose it; nil: the stock path
+	err   error
 }
 
 // lookup finds the image in the store once. A name without a digest is not
@@ -48,23 +51,31 @@ func (i *instance) lookup(ctx context.Context) (*Base, error) {
 			i.err = fmt.Errorf("%s: pull requested: %w", ref, chunkstore.ErrNotFound)
 			return
 		}
-		i.base, i.err = Lookup(ctx, i.src.opt.Store, ref.String(), i.id.Platform)
+		i.found, i.err = Lookup(ctx, i.src.opt.Store, ref.String(), i.id.Platform)
 	})
-	return i.base, i.err
+	return i.found, i.err
 }
 
-// takeStock reports whether err means "not an OCIv2 image of the store",
-// which an implicit (docker-image) instance hands to the stock source.
-func (i *instance) takeStock(err error) bool {
-	return !i.explicit && absent(err)
-}
-
+// CacheKey chooses the path: the store's OCIv2 image, else the stock
+// source; when the stock source finds nothing for the platform (the mark
+// of an OCIv2 index) or the source is oci2://, the image is pulled into
+// the store (raw LLB that did not resolve its image first).
 func (i *instance) CacheKey(ctx context.Context, jobCtx solver.JobContext, index int) (string, string, solver.CacheOpts, bool, error) {
 	b, err := i.lookup(ctx)
-	if err != nil {
-		if i.takeStock(err) {
-			return i.stock.CacheKey(ctx, jobCtx, index)
+	if err != nil && absent(err) {
+		if !i.explicit {
+			k, pin, opts, done, serr := i.stock.CacheKey(ctx, jobCtx, index)
+			if serr == nil || !cerrdefs.IsNotFound(serr) {
+				return k, pin, opts, done, serr
+			}
+			if b, err = i.src.pull(ctx, i.id.Reference.String(), i.id.Platform, i.sm, group(jobCtx)); err != nil && absent(err) {
+				return "", "", nil, false, serr
+			}
+		} else {
+			b, err = i.src.pull(ctx, i.id.Reference.String(), i.id.Platform, i.sm, group(jobCtx))
 		}
+	}
+	if err != nil {
 		return "", "", nil, false, err
 	}
 	if i.id.LayerLimit != nil {
@@ -73,24 +84,30 @@ func (i *instance) CacheKey(ctx context.Context, jobCtx solver.JobContext, index
 	if c := i.id.Checksum; c != "" && c != b.Pin && c != b.Image.Descriptor.Digest {
 		return "", "", nil, false, fmt.Errorf("image digest %s for %s does not match expected checksum %s", b.Pin, i.id.Reference, c)
 	}
+	i.base = b
 	return CacheKeyPrefix + b.Root().String(), b.Pin.String(), nil, true, nil
 }
 
+// group is the build's session group (credentials), if any.
+func group(jobCtx solver.JobContext) session.Group {
+	if jobCtx == nil {
+		return nil
+	}
+	return jobCtx.Session()
+}
+
 func (i *instance) Snapshot(ctx context.Context, jobCtx solver.JobContext) (cache.ImmutableRef, error) {
-	b, err := i.lookup(ctx)
-	if err != nil {
-		if i.takeStock(err) {
-			return i.stock.Snapshot(ctx, jobCtx)
+	b := i.base
+	if b == nil {
+		if i.stock == nil {
+			return nil, fmt.Errorf("%s: no OCIv2 image chosen before the snapshot", i.id.Reference)
 		}
-		return nil, err
+		return i.stock.Snapshot(ctx, jobCtx)
 	}
-	var g session.Group
-	if jobCtx != nil {
-		g = jobCtx.Session()
-	}
+	g := group(jobCtx)
 	p := newUnpackProgress(ctx, b)
 	var ref cache.ImmutableRef
-	err = i.src.opt.Guard(func() error {
+	err := i.src.opt.Guard(func() error {
 		var err error
 		ref, err = i.unpack(ctx, g, b, p)
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
@@ -11,6 +12,9 @@ import (
 	"github.com/moby/buildkit/source"
 	"github.com/moby/buildkit/source/containerimage"
 	srctypes "github.com/moby/buildkit/source/types"
+
+	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/transfer"
 )
 
 // Scheme is the explicit source scheme: "oci2://REF" always takes the oci2
@@ -24,12 +28,21 @@ type Options struct {
 	// to it unchanged.
 	Stock *containerimage.Source
 	// Store is the daemon's oci2 store.
-	Store Store
+	Store transfer.PullStore
 	// Guard runs fn while the store's garbage collection cannot run, so
 	// the blobs of a base being unpacked stay (exporter.State.Read).
 	Guard func(fn func() error) error
 	// Cache is the worker's cache manager: snapshots are made there.
 	Cache cache.Accessor
+
+	// WithIndex runs fn with the store's frame index while no collection
+	// runs (exporter.State.WithIndex): pulls share it with exports. Nil:
+	// no pulls, bases come from the store only.
+	WithIndex func(ctx context.Context, fn func(*storeindex.Index) error) error
+	// Hosts are buildkitd.toml's registries (mirrors, TLS, http).
+	Hosts docker.RegistryHosts
+	// Remotes, when set, records pulls (mount hints for later pushes).
+	Remotes *transfer.Remotes
 }
 
 // Source is a BuildKit source for the docker-image and oci2 schemes. For
@@ -73,13 +86,13 @@ func (s *Source) Identifier(scheme, ref string, attrs map[string]string, platfor
 func (s *Source) Resolve(ctx context.Context, id source.Identifier, sm *session.Manager, vtx solver.Vertex) (source.SourceInstance, error) {
 	switch id := id.(type) {
 	case *Identifier:
-		return &instance{src: s, id: id.ImageIdentifier, explicit: true}, nil
+		return &instance{src: s, id: id.ImageIdentifier, sm: sm, explicit: true}, nil
 	case *containerimage.ImageIdentifier:
 		stock, err := s.opt.Stock.Resolve(ctx, id, sm, vtx)
 		if err != nil {
 			return nil, err
 		}
-		return &instance{src: s, id: id, stock: stock}, nil
+		return &instance{src: s, id: id, sm: sm, stock: stock}, nil
 	default:
 		return nil, fmt.Errorf("oci2 source: unexpected identifier %T", id)
 	}

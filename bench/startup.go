@@ -66,6 +66,7 @@ func runStartup(ctx context.Context, c config, r *runner, oci2, scratch string, 
 	if err != nil {
 		return "", fmt.Errorf("startup: the distribution registry is not on PATH: %w", err)
 	}
+	loadStart := loadavg() + cpuPressure()
 	tree := filepath.Join(c.corpus, c.startupTree)
 	b := &startupBench{r: r, oci2: oci2, scratch: filepath.Join(scratch, "startup"), name: "startup/app:v1", runs: c.runs}
 	b.srcStore = filepath.Join(b.scratch, "src-store")
@@ -102,7 +103,10 @@ func runStartup(ctx context.Context, c config, r *runner, oci2, scratch string, 
 		ns.Close()
 	}
 	read := b.fullRead(ctx, logf)
-	return startupMarkdown(c, created.Stats.StoredBytes, rows, read), nil
+	md := startupMarkdown(c, created.Stats.StoredBytes, rows, read)
+	md += fmt.Sprintf("\nMachine: %s. Load average (1, 5, 15 min) at start: %s; at end: %s.\n",
+		strings.Join(machine(c.work), "; "), loadStart, loadavg()+cpuPressure())
+	return md, nil
 }
 
 // atRTT runs every mode b.runs times, interleaved, against ref.

@@ -34,12 +34,23 @@ type sessionTransport struct {
 // registry.insecure=true: try HTTPS without verifying, fall back to plain
 // HTTP, as the image exporter does.
 func newSessionTransport(sm *session.Manager, sid string, hosts docker.RegistryHosts, repo string, insecure bool) (*sessionTransport, error) {
+	return sessionTransportFor(sm, session.NewGroup(sid), hosts, repo, insecure, true)
+}
+
+// NewPullTransport returns the authenticated transport for pulling from
+// repo in the build's session group g: buildkitd.toml's hosts (mirrors
+// first, as BuildKit's puller tries them) and the client's credentials.
+func NewPullTransport(sm *session.Manager, g session.Group, hosts docker.RegistryHosts, repo string) (http.RoundTripper, error) {
+	return sessionTransportFor(sm, g, hosts, repo, false, false)
+}
+
+func sessionTransportFor(sm *session.Manager, g session.Group, hosts docker.RegistryHosts, repo string, insecure, push bool) (*sessionTransport, error) {
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
 		return nil, fmt.Errorf("repository %q: %w", repo, err)
 	}
 	domain := reference.Domain(named)
-	scope := resolver.ScopeType{Push: true}
+	scope := resolver.ScopeType{Push: push}
 	if insecure {
 		yes := true
 		hosts = resolver.NewRegistryConfig(map[string]resolverconfig.RegistryConfig{
@@ -47,20 +58,24 @@ func newSessionTransport(sm *session.Manager, sid string, hosts docker.RegistryH
 		})
 		scope.Insecure = true
 	}
-	r := resolver.DefaultPool.GetResolver(hosts, named.Name(), scope, sm, session.NewGroup(sid))
+	r := resolver.DefaultPool.GetResolver(hosts, named.Name(), scope, sm, g)
 	list, err := r.HostsFunc(domain)
 	if err != nil {
 		return nil, fmt.Errorf("registry hosts of %s: %w", domain, err)
 	}
+	want, verb, actions := docker.HostCapabilityPush, "push", "pull,push"
+	if !push {
+		want, verb, actions = docker.HostCapabilityPull, "pull", "pull"
+	}
 	var host *docker.RegistryHost
 	for i := range list {
-		if list[i].Capabilities.Has(docker.HostCapabilityPush) {
+		if list[i].Capabilities.Has(want) {
 			host = &list[i]
 			break
 		}
 	}
 	if host == nil {
-		return nil, fmt.Errorf("registry %s: no host configured for push", domain)
+		return nil, fmt.Errorf("registry %s: no host configured for %s", domain, verb)
 	}
 	// The registry client names the host as go-containerregistry does
 	// (index.docker.io for docker.io); requests to it go to host.Host.
@@ -71,7 +86,7 @@ func newSessionTransport(sm *session.Manager, sid string, hosts docker.RegistryH
 	t := &sessionTransport{
 		host:  *host,
 		match: gr.RegistryStr(),
-		scope: "repository:" + reference.Path(named) + ":pull,push",
+		scope: "repository:" + reference.Path(named) + ":" + actions,
 		base:  http.DefaultTransport,
 	}
 	if host.Client != nil && host.Client.Transport != nil {

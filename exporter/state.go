@@ -76,3 +76,15 @@ func (s *State) Read(fn func() error) error {
 	defer s.mu.RUnlock()
 	return fn()
 }
+
+// WithIndex runs fn with the refreshed frame index, while no collection
+// runs: a pull into the store (a build's base) shares the index with the
+// exports, and what it stores is not collected under it.
+func (s *State) WithIndex(ctx context.Context, fn func(*storeindex.Index) error) error {
+	idx, release, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn(idx)
+}

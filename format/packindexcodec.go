@@ -20,7 +20,8 @@ const (
 
 // Validate checks f against SPEC.md §5.3 and §7: a known encoding, at least
 // one chunk, chunk sizes of at least 1, a raw size of at most
-// MaxFrameRawSize and, for raw frames, a stored size equal to the raw size.
+// MaxFrameRawSize, for raw frames a stored size equal to the raw size and
+// for zstd frames a stored size from 1 to ZstdBound(raw size).
 func (f *Frame) Validate() error {
 	if f.Encoding != EncodingRaw && f.Encoding != EncodingZstd {
 		return invalidf("unknown frame encoding %d", f.Encoding)
@@ -41,7 +42,24 @@ func (f *Frame) Validate() error {
 	if f.Encoding == EncodingRaw && f.StoredSize != raw {
 		return invalidf("raw frame stored size %d != raw size %d", f.StoredSize, raw)
 	}
+	if max := ZstdBound(raw); f.Encoding == EncodingZstd && (f.StoredSize == 0 || f.StoredSize > max) {
+		return invalidf("zstd frame stored size %d not in [1, %d] (the zstd bound of raw size %d)",
+			f.StoredSize, max, raw)
+	}
 	return nil
+}
+
+// ZstdBound is zstd's ZSTD_COMPRESSBOUND(raw): the most any zstd compressor
+// emits for raw bytes in one frame. A zstd frame may be larger than its raw
+// bytes (writers store those raw, SPEC.md §5.2, but readers accept them);
+// the bound keeps what a reader fetches for one frame proportional to the
+// raw size it declares.
+func ZstdBound(raw uint64) uint64 {
+	b := raw + raw>>8
+	if raw < 128<<10 {
+		b += (128<<10 - raw) >> 11
+	}
+	return b
 }
 
 func (p *PackIndex) validate() error {

@@ -48,6 +48,10 @@ func frameCases() []struct {
 		{"zero chunk size", one(Frame{Encoding: EncodingZstd, StoredSize: 1, Chunks: []ChunkRef{{ID: idA, Size: 0}}}), "chunk 0: size 0 out of range", true},
 		{"raw size mismatch", PackIndex{Frames: []Frame{validPackIndex().Frames[0], {Encoding: EncodingRaw, StoredSize: 8, Chunks: []ChunkRef{{ID: idA, Size: 7}}}}},
 			"pack index frame 1: raw frame stored size 8 != raw size 7", true},
+		{"zstd stored size 0", one(Frame{Encoding: EncodingZstd, StoredSize: 0, Chunks: []ChunkRef{{ID: idA, Size: 1}}}),
+			"pack index frame 0: zstd frame stored size 0 not in [1, 64] (the zstd bound of raw size 1)", true},
+		{"zstd stored size over the bound", one(Frame{Encoding: EncodingZstd, StoredSize: 3074, Chunks: []ChunkRef{{ID: idA, Size: 3000}}}),
+			"pack index frame 0: zstd frame stored size 3074 not in [1, 3073] (the zstd bound of raw size 3000)", true},
 		{"raw size too large", one(Frame{Encoding: EncodingZstd, StoredSize: 9, Chunks: []ChunkRef{{ID: idA, Size: MaxFrameRawSize}, {ID: idB, Size: 1}}}),
 			"raw size exceeds 16777216 bytes", true},
 	}
@@ -121,5 +125,14 @@ func TestPackIndexRoundTrip(t *testing.T) {
 	b[len(b)-1] ^= 1 // the returned value must not alias b
 	if q.Frames[1].Chunks[0].ID != idB {
 		t.Fatal("decoded pack index aliases its input")
+	}
+}
+
+// TestZstdBound pins ZstdBound to libzstd's ZSTD_COMPRESSBOUND.
+func TestZstdBound(t *testing.T) {
+	for raw, want := range map[uint64]uint64{0: 64, 1: 64, 3000: 3073, 128 << 10: 131584, MaxFrameRawSize: 16842752} {
+		if got := ZstdBound(raw); got != want {
+			t.Errorf("ZstdBound(%d) = %d, want %d", raw, got, want)
+		}
 	}
 }

@@ -37,6 +37,9 @@ var goldenDigests = map[string]string{
 	"root-wrapper":          "sha256:34f9ad2e59737ba9d1e92bc99d0f061d538f539418c7955cc971ab2b568c8c89",
 	"one-raw-frame":         "sha256:b9af4fefb2ce9ba359c7b5d354aecfff2cb00527407d6c626a5247e4852433dd",
 	"zstd-and-raw-frames":   "sha256:cefc30138722323736d53b5d9f15f3124e29ad6fb1dfafc175b7f2f0c12c45c8",
+	// SPEC.md §5.3: a zstd frame larger than its raw bytes (up to the zstd
+	// bound) is accepted on read (issue 14).
+	"zstd-frame-larger-than-raw": "sha256:109cb8a89f6068524b3855aa31d26c235c6344b8cb0ad79cefa6490d22a60d09",
 }
 
 type vectorFile struct {

@@ -234,28 +234,13 @@ func (p *Pack) load(ctx context.Context, r chunkstore.Reader) error {
 	return nil
 }
 
-// checkFrame enforces the reader's frame limits (SPEC.md §5.2, §7): a frame
-// is never stored larger than its raw bytes, which are at most
-// MaxFrameRawSize.
+// checkFrame enforces the frame rules of SPEC.md §5.3 and §7 (the pack
+// index decoder checks them too; this keeps the guarantee local): a raw
+// frame stores exactly its raw bytes, a zstd frame at most the zstd bound
+// of them, which are at most MaxFrameRawSize.
 func checkFrame(f *format.Frame) error {
-	if len(f.Chunks) == 0 {
-		return invalidf("no chunks")
-	}
-	raw := f.RawSize()
-	if raw > format.MaxFrameRawSize {
-		return invalidf("raw size %d over the %d byte limit", raw, format.MaxFrameRawSize)
-	}
-	if f.StoredSize == 0 || f.StoredSize > raw {
-		return invalidf("stored size %d not in [1, raw size %d]", f.StoredSize, raw)
-	}
-	switch f.Encoding {
-	case format.EncodingRaw:
-		if f.StoredSize != raw {
-			return invalidf("raw frame stored size %d != raw size %d", f.StoredSize, raw)
-		}
-	case format.EncodingZstd:
-	default:
-		return invalidf("unknown encoding %d", f.Encoding)
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}
 	return nil
 }

@@ -39,10 +39,13 @@ func seedStoreBase(t *testing.T, dir, storeDir string) storeBase {
 		t.Fatal(err)
 	}
 	st := newStore(t, storeDir)
-	idx, _ := st.create(tree, "t/base", "--env", "K=from-base", "--workdir", "/srv", "--user", "1000",
-		"--entrypoint", "/bin/sh", "--entrypoint", "-c", "--entrypoint", "cat /srv/uid /srv/pwd /srv/k")
+	idx, _ := st.create(tree, "t/base", baseConfigFlags...)
 	return storeBase{tree: tree, index: idx}
 }
+
+// baseConfigFlags are the config of t/base.
+var baseConfigFlags = []string{"--env", "K=from-base", "--workdir", "/srv", "--user", "1000",
+	"--entrypoint", "/bin/sh", "--entrypoint", "-c", "--entrypoint", "cat /srv/uid /srv/pwd /srv/k"}
 
 // noRegistryConfig is a buildkitd.toml sending docker.io to a recording
 // proxy: any registry request a build makes is seen.

@@ -23,6 +23,7 @@ type fetcher struct {
 	pl        *puller
 	idx       *storeindex.Session
 	treesOnly bool // skip the data packs (their frames are fetched on demand)
+	dataOnly  bool // skip the tree packs (fetched and validated already)
 
 	packs   []*reader.Pack
 	rebuild []frameRef
@@ -58,8 +59,11 @@ func (f *fetcher) collectPacks() {
 	f.byPack = map[digest.Digest]*reader.Pack{}
 	for _, img := range f.pl.images {
 		lists := [][]reader.Pack{img.TreePacks, img.DataPacks}
-		if f.treesOnly {
+		switch {
+		case f.treesOnly:
 			lists = lists[:1]
+		case f.dataOnly:
+			lists = lists[1:]
 		}
 		for _, list := range lists {
 			for i := range list {

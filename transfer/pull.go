@@ -65,8 +65,10 @@ func (o *PullOptions) defaults() {
 // what st lacks crosses the network: manifests, configs and pack indexes it
 // has are not fetched; frames it holds are kept, frames it can rebuild from
 // chunks it holds are rebuilt, and the rest are fetched with range requests
-// on the packs (coalesced, bounded per pack) or whole-pack requests. Every
-// frame is verified before it is stored; the ref is set last, so a pull that
+// on the packs (coalesced, bounded per pack) or whole-pack requests. Tree
+// packs come first: the trees are walked and validated (SPEC.md §4.2, §4.3,
+// §7) before any data frame is fetched. Every frame is verified before it
+// is stored; the ref is set last, so a pull that
 // fails or is killed leaves no ref, and the next one resumes (frames already
 // stored are not fetched again).
 func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Result, error) {
@@ -84,11 +86,18 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
+	// Trees first: an image whose trees break the format is refused before
+	// its data crosses the network, and is never named.
+	pl.treesOnly = true
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
 	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.idx)); err != nil {
-		return nil, fmt.Errorf("pull %s: %w (stored unnamed; gc removes it)", src, err)
+		return nil, fmt.Errorf("pull %s: %w (its metadata is stored unnamed; gc removes it)", src, err)
+	}
+	pl.treesOnly, pl.dataOnly = false, true
+	if err := pl.content(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
 	if err := st.SetRef(ctx, name, root); err != nil {
 		return nil, fmt.Errorf("pull %s: naming it %s: %w", src, name, err)
@@ -132,6 +141,7 @@ type puller struct {
 	idx   *storeindex.Index // the store's frames, once content ran
 
 	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
+	dataOnly  bool // content fetches the frames of data packs only
 
 	g      *graph
 	images []*reader.Image
@@ -276,6 +286,9 @@ func (pl *puller) content(ctx context.Context) error {
 	}
 	idx := pl.opts.Index
 	if idx == nil {
+		idx = pl.idx // a second content call (data after trees)
+	}
+	if idx == nil {
 		var err error
 		if idx, err = storeindex.New(ctx, pl.st); err != nil {
 			return err
@@ -283,7 +296,7 @@ func (pl *puller) content(ctx context.Context) error {
 	}
 	pl.idx = idx
 	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
-		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly}
+		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly, dataOnly: pl.dataOnly}
 		return f.run(ctx)
 	})
 }

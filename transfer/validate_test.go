@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 	"github.com/oci2/oci2/reader"
@@ -16,7 +17,8 @@ import (
 
 // TestInvalidTreesRefused: an image in a registry whose tree holds a
 // hardlink to a directory (SPEC.md §4.3) is not named by Pull, not opened
-// by OpenLazy (a mount or a build would serve it), and not copied by Copy.
+// by OpenLazy (a mount or a build would serve it), and not copied by Copy;
+// Pull refuses it before it fetches a data frame.
 func TestInvalidTreesRefused(t *testing.T) {
 	srv := registrytest.StartInProcess(t)
 	ctx := t.Context()
@@ -24,7 +26,8 @@ func TestInvalidTreesRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := readertest.Dir("", 0o755, readertest.Dir("d", 0o755), readertest.Hardlink("z", "d"))
+	root := readertest.Dir("", 0o755, readertest.File("big", 0o644, random(3, 2<<20)),
+		readertest.Dir("d", 0o755), readertest.Hardlink("z", "d"))
 	x, err := readertest.BuildIndexed(ctx, repo, readertest.Image{Streams: readertest.Encode(root)})
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +47,17 @@ func TestInvalidTreesRefused(t *testing.T) {
 	}
 	if refs, err := st.ListRefs(ctx); err != nil || len(refs) != 0 {
 		t.Errorf("Pull named the invalid image: %v %v", refs, err)
+	}
+	img, err := reader.Open(ctx, repo, x.Manifest)
+	if err != nil || len(img.DataPacks) == 0 {
+		t.Fatalf("opening the image: %v (%d data packs)", err, len(img.DataPacks))
+	}
+	for _, p := range img.DataPacks {
+		for _, f := range p.Index.Frames {
+			if _, err := st.Stat(ctx, f.Digest.Digest()); !errors.Is(err, chunkstore.ErrNotFound) {
+				t.Errorf("Pull fetched data frame %s of the invalid image: %v", f.Digest, err)
+			}
+		}
 	}
 	if _, err := transfer.OpenLazy(ctx, newStore(t), ref, transfer.PullOptions{Options: opts(nil)}); !errors.Is(err, reader.ErrInvalidImage) {
 		t.Errorf("OpenLazy: %v, want ErrInvalidImage", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
@@ -23,7 +24,7 @@ const labelBaseImages = "org.oci2.base-images"
 // base worker's ResolveOp hands its SourceManager to every source op, so
 // this reaches every build. Workers that are not BuildKit's base worker
 // keep the stock behaviour.
-func registerBases(w worker.Worker) *basesource.Source {
+func registerBases(w worker.Worker, hosts docker.RegistryHosts) *basesource.Source {
 	bw, ok := w.(*base.Worker)
 	if !ok || bw.ImageSource == nil {
 		bklog.L.Warnf("oci2 worker %s (%T): no OCIv2 base images", w.ID(), w)
@@ -34,6 +35,10 @@ func registerBases(w worker.Worker) *basesource.Source {
 		Store: oci2d.state.Store,
 		Guard: oci2d.state.Read,
 		Cache: bw.CacheMgr,
+
+		WithIndex: oci2d.state.WithIndex,
+		Hosts:     hosts,
+		Remotes:   oci2d.remotes,
 	})
 	bw.SourceManager.Register(src)
 	return src
@@ -45,13 +50,17 @@ func registerBases(w worker.Worker) *basesource.Source {
 // frontend's image-config requests.
 func (w *oci2Worker) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp, opt sourceresolver.Opt,
 	sm *session.Manager, jobCtx solver.JobContext) (*sourceresolver.MetaResponse, error) {
-	if w.bases != nil {
-		resp, ok, err := w.bases.ResolveMetadata(ctx, op, opt)
-		if ok || err != nil {
-			return resp, err
-		}
+	next := func(ctx context.Context) (*sourceresolver.MetaResponse, error) {
+		return w.Worker.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
 	}
-	return w.Worker.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
+	if w.bases == nil {
+		return next(ctx)
+	}
+	var g session.Group
+	if jobCtx != nil {
+		g = jobCtx.Session()
+	}
+	return w.bases.ResolveMetadata(ctx, op, opt, sm, g, next)
 }
 
 // Labels adds labelBaseImages when bases are on.

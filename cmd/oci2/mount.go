@@ -57,7 +57,8 @@ registry does not answer within --read-timeout fails with EIO.
 'oci2 mount --status DIR' prints what a mount has read and fetched.
 --fetch-all then pulls the rest in the background and names the image in
 the store. --record FILE writes the chunks read, in first-read order, at
-unmount; --prefetch FILE fetches a profile's chunks first (chunk IDs name
+unmount; --prefetch FILE fetches a profile's chunks before the mount is
+ready, in a few parallel range requests (chunk IDs name
 content, so a profile of v1 helps v2 where files did not change).
 
 With --bundle, DIR (missing or empty) becomes an OCI runtime bundle for
@@ -93,7 +94,7 @@ unread files fail with EIO.`,
 	cmd.Flags().BoolVar(&f.fromReg, "registry", false, "mount REF from its registry even when the store has the name")
 	cmd.Flags().BoolVar(&f.fetchAll, "fetch-all", false, "lazy mount: pull the rest of the image in the background and name it in the store")
 	cmd.Flags().StringVar(&f.record, "record", "", "write the chunks read, first read first, to FILE at unmount (a prefetch profile)")
-	cmd.Flags().StringVar(&f.prefetch, "prefetch", "", "lazy mount: fetch the chunks of profile FILE (from --record) first")
+	cmd.Flags().StringVar(&f.prefetch, "prefetch", "", "lazy mount: fetch the chunks of profile FILE (from --record) before the mount is ready")
 	cmd.Flags().DurationVar(&f.readTimeout, "read-timeout", 30*time.Second, "fail a read from the registry with EIO after this long")
 	f.remote.add(cmd, false)
 	cmd.Flags().IntVar(&f.readyFd, "ready-fd", 0, "")

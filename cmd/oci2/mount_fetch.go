@@ -13,10 +13,6 @@ import (
 	"github.com/oci2/oci2/transfer"
 )
 
-// prefetchBatch is how many chunks of a profile one fetch asks for: the
-// profile's order is kept, and each batch is coalesced into few requests.
-const prefetchBatch = 64
-
 // background is the work a lazy mount does besides serving reads: a
 // prefetch profile first, then the rest of the image (--fetch-all).
 type background struct {
@@ -39,20 +35,26 @@ func (b *background) status(st *mountState) {
 	st.Prefetch, st.FetchAll, st.Pulled = b.prefetch, b.fetchAll, b.pulled
 }
 
-// startBackground runs the prefetch and --fetch-all of a lazy mount.
+// prefetch fetches a lazy mount's profile before the mount is reported
+// ready: all of its chunks at once, a few range requests per pack, every
+// pack in parallel, instead of one round trip per file the container
+// opens. A failure is reported; the mount serves anyway.
+func prefetch(ctx context.Context, f mountFlags, li *loadedImage) {
+	if li.lazy == nil || f.prefetch == "" {
+		return
+	}
+	li.bg.set(&li.bg.prefetch, "running")
+	li.bg.set(&li.bg.prefetch, doneOr(prefetchProfile(ctx, li, f.prefetch)))
+}
+
+// startBackground runs the --fetch-all of a lazy mount.
 func (a *app) startBackground(ctx context.Context, f mountFlags, li *loadedImage, arg string) {
-	if li.lazy == nil || (f.prefetch == "" && !f.fetchAll) {
+	if li.lazy == nil || !f.fetchAll {
 		return
 	}
 	go func() {
-		if f.prefetch != "" {
-			li.bg.set(&li.bg.prefetch, "running")
-			li.bg.set(&li.bg.prefetch, doneOr(prefetchProfile(ctx, li, f.prefetch)))
-		}
-		if f.fetchAll {
-			li.bg.set(&li.bg.fetchAll, "running")
-			li.bg.set(&li.bg.fetchAll, doneOr(a.fetchAll(ctx, f, li, arg)))
-		}
+		li.bg.set(&li.bg.fetchAll, "running")
+		li.bg.set(&li.bg.fetchAll, doneOr(a.fetchAll(ctx, f, li, arg)))
 	}()
 }
 
@@ -64,18 +66,14 @@ func doneOr(err error) string {
 	return "done"
 }
 
-// prefetchProfile fetches the chunks a profile lists, in its order.
+// prefetchProfile fetches the chunks a profile lists.
 func prefetchProfile(ctx context.Context, li *loadedImage, path string) error {
 	ids, err := readProfile(path)
 	if err != nil {
 		return err
 	}
-	for len(ids) > 0 {
-		n := min(prefetchBatch, len(ids))
-		if err := li.lazy.FetchChunks(ctx, li.cr, ids[:n]); err != nil {
-			return fmt.Errorf("prefetch: %w", err)
-		}
-		ids = ids[n:]
+	if err := li.lazy.FetchChunks(ctx, li.cr, ids); err != nil {
+		return fmt.Errorf("prefetch: %w", err)
 	}
 	return nil
 }

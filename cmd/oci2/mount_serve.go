@@ -65,6 +65,7 @@ func (a *app) serveMount(ctx context.Context, f mountFlags, arg, dir string) err
 	statusDone := make(chan struct{})
 	go func() { keepStatus(sctx, statePath, st, li); close(statusDone) }()
 	defer func() { stopStatus(); <-statusDone; os.Remove(statePath) }()
+	prefetch(ctx, f, li)
 	if f.readyFd > 0 {
 		ready := os.NewFile(uintptr(f.readyFd), "ready")
 		fmt.Fprint(ready, "ready\n")
