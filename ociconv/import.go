@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/writer"
 )
@@ -187,6 +188,9 @@ func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, error) {
 	}
 	if cfg.RootFS.Type != "layers" {
 		return nil, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+	}
+	if err := format.ValidateConfig(&cfg.Config); err != nil {
+		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	return &cfg, nil
 }
