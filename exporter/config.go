@@ -7,8 +7,26 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/writer"
 )
+
+// dockerConfig returns the Docker-only fields (Healthcheck, OnBuild, Shell)
+// of platform p's image config, which imageConfig's ocispec.Image drops:
+// a base's ONBUILD, SHELL and HEALTHCHECK, or the Dockerfile's own.
+func dockerConfig(meta map[string][]byte, p exptypes.Platform) (dockerspec.DockerOCIImageConfigExt, error) {
+	dt := exptypes.ParseKey(meta, exptypes.ExporterImageConfigKey, &p)
+	if len(dt) == 0 {
+		return dockerspec.DockerOCIImageConfigExt{}, nil
+	}
+	ext, err := writer.DockerConfigOf(dt)
+	if err != nil {
+		return ext, fmt.Errorf("oci2 exporter: image config for %s: %w", p.ID, err)
+	}
+	return ext, nil
+}
 
 // imageConfig returns the image config of platform p from the result's
 // containerimage.config metadata (per platform, else global), as the stock

@@ -197,11 +197,16 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	defer tree.Close()
 
 	a := ag.Platform(&p.Platform)
+	docker, err := dockerConfig(src.Metadata, p)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
 	opts := writer.Options{
-		Config:      cfg,
-		Annotations: a.Manifest,
-		Workers:     i.exp.opt.Workers,
-		Index:       index,
+		Config:       cfg,
+		DockerConfig: docker,
+		Annotations:  a.Manifest,
+		Workers:      i.exp.opt.Workers,
+		Index:        index,
 	}
 	if ep != nil && i.attrs.RewriteTimestamp {
 		opts.SourceDateEpoch = ep

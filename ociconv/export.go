@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/writer"
 )
 
 // ExportStore is what Export reads from.
@@ -82,7 +84,15 @@ func Export(ctx context.Context, st ExportStore, nameOrDigest, dst string, opts 
 	if err != nil {
 		return nil, fmt.Errorf("exporting to %s: %w", loc, err)
 	}
-	res, err := exportTo(ctx, d, img, cr, c, opts.Progress)
+	raw, err := st.ReadBlob(ctx, img.Manifest.Config.Digest, maxConfigJSON)
+	if err != nil {
+		return nil, fmt.Errorf("exporting %s: config: %w", nameOrDigest, err)
+	}
+	docker, err := writer.DockerConfigOf(raw)
+	if err != nil {
+		return nil, fmt.Errorf("exporting %s: %w", nameOrDigest, err)
+	}
+	res, err := exportTo(ctx, d, img, docker, cr, c, opts.Progress)
 	if err != nil {
 		d.abort()
 		return nil, fmt.Errorf("exporting %s to %s: %w", nameOrDigest, loc, err)
@@ -91,13 +101,13 @@ func Export(ctx context.Context, st ExportStore, nameOrDigest, dst string, opts 
 	return res, nil
 }
 
-func exportTo(ctx context.Context, d *dstLayout, img *reader.Image, cr *reader.ChunkReader,
+func exportTo(ctx context.Context, d *dstLayout, img *reader.Image, docker dockerspec.DockerOCIImageConfigExt, cr *reader.ChunkReader,
 	c Compression, progress func(ExportProgress)) (*ExportResult, error) {
 	li, err := writeLayer(ctx, d, cr, img, c, progress)
 	if err != nil {
 		return nil, err
 	}
-	cfgDesc, err := d.putJSON(ocispec.MediaTypeImageConfig, exportConfig(&img.Config, li.diffID))
+	cfgDesc, err := d.putJSON(ocispec.MediaTypeImageConfig, writer.ConfigJSON(exportConfig(&img.Config, li.diffID), docker))
 	if err != nil {
 		return nil, err
 	}

@@ -7,11 +7,14 @@ import (
 	"strings"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/storeindex"
 	"github.com/oci2/oci2/writer"
 )
 
@@ -76,6 +79,7 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	defer src1.Close()
 	wopts := writer.Options{
 		Config:          importConfig(src1.config),
+		DockerConfig:    src1.docker,
 		Annotations:     userAnnotations(src1.manifest.Annotations),
 		SourceDateEpoch: opts.SourceDateEpoch,
 		Workers:         opts.Workers,
@@ -86,9 +90,22 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 			opts.Progress(ImportProgress{Phase: p.Phase, Layers: layers, Write: &p})
 		}
 	}
+	// One index serves the write and the check of its result.
+	if wopts.Index, err = storeindex.New(ctx, st); err != nil {
+		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
 	res, err := writer.Write(ctx, st, src1.root, wopts)
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
+	}
+	// What pull checks before it names an image, import checks too: the
+	// trees the conversion wrote must walk (SPEC.md §4.2, §4.3, §7).
+	img, err := reader.Open(ctx, st, res.Manifest)
+	if err == nil {
+		err = reader.ValidateTrees(ctx, img, localsource.New(st, wopts.Index), reader.DefaultLimits)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: the converted image is invalid: %w", loc, err)
 	}
 	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
 	if err != nil {
@@ -111,6 +128,7 @@ type source struct {
 	desc     ocispec.Descriptor // image manifest
 	manifest *ocispec.Manifest
 	config   *ocispec.Image
+	docker   dockerspec.DockerOCIImageConfigExt // the config's Docker-only fields
 	root     *writer.Node
 	spool    *spool
 }
@@ -137,7 +155,7 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
-	cfg, err := readConfig(l, m)
+	cfg, docker, err := readConfig(l, m)
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
@@ -168,31 +186,36 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 			return nil, fmt.Errorf("importing %s: %w", loc, err)
 		}
 	}
-	return &source{desc: mdesc, manifest: m, config: cfg, root: t.build(), spool: sp}, nil
+	return &source{desc: mdesc, manifest: m, config: cfg, docker: docker, root: t.build(), spool: sp}, nil
 }
 
-// readConfig reads and checks the image config m names.
-func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, error) {
+// readConfig reads and checks the image config m names, and returns its
+// Docker-only fields (Healthcheck, OnBuild, Shell) too.
+func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.DockerOCIImageConfigExt, error) {
+	var docker dockerspec.DockerOCIImageConfigExt
 	switch m.Config.MediaType {
 	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
 	default:
-		return nil, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
+		return nil, docker, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
 	}
 	b, err := readBlob(l, m.Config, maxConfigJSON)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, docker, fmt.Errorf("reading config: %w", err)
 	}
 	var cfg ocispec.Image
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing config %s: %w", m.Config.Digest, err)
+		return nil, docker, fmt.Errorf("parsing config %s: %w", m.Config.Digest, err)
 	}
 	if cfg.RootFS.Type != "layers" {
-		return nil, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+		return nil, docker, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
 	}
 	if err := format.ValidateConfig(&cfg.Config); err != nil {
-		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
-	return &cfg, nil
+	if docker, err = writer.DockerConfigOf(b); err != nil {
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	return &cfg, docker, nil
 }
 
 // History entry Export appends for its single layer; Import drops it again so

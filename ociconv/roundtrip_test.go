@@ -202,7 +202,7 @@ func TestExportConfig(t *testing.T) {
 	if err != nil || mdesc.Digest != er.Manifest.Digest {
 		t.Fatal(err)
 	}
-	cfg, err := readConfig(l, m)
+	cfg, _, err := readConfig(l, m)
 	if err != nil {
 		t.Fatal(err)
 	}

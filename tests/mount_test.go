@@ -272,6 +272,6 @@ func TestMountCorpus(t *testing.T) {
 		})
 	}
 	if built == 0 {
-		t.Skip("no corpus tree built (make corpus, or set OCI2_CORPUS)")
+		testenv.Unavailable(t, "no corpus tree built (make corpus, or set OCI2_CORPUS)")
 	}
 }

@@ -65,8 +65,10 @@ func (o *PullOptions) defaults() {
 // what st lacks crosses the network: manifests, configs and pack indexes it
 // has are not fetched; frames it holds are kept, frames it can rebuild from
 // chunks it holds are rebuilt, and the rest are fetched with range requests
-// on the packs (coalesced, bounded per pack) or whole-pack requests. Every
-// frame is verified before it is stored; the ref is set last, so a pull that
+// on the packs (coalesced, bounded per pack) or whole-pack requests. Tree
+// packs come first: the trees are walked and validated (SPEC.md §4.2, §4.3,
+// §7) before any data frame is fetched. Every frame is verified before it
+// is stored; the ref is set last, so a pull that
 // fails or is killed leaves no ref, and the next one resumes (frames already
 // stored are not fetched again).
 func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Result, error) {

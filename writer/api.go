@@ -4,6 +4,7 @@ import (
 	"io"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
@@ -51,6 +52,9 @@ type Options struct {
 	// Config is the image config; Architecture/OS/Variant give the platform.
 	// The writer sets RootFS and, with SourceDateEpoch, clamps Created.
 	Config ocispec.Image
+	// DockerConfig are Docker's config fields that ocispec.Image lacks
+	// (Healthcheck, OnBuild, Shell), written into the config's "config".
+	DockerConfig dockerspec.DockerOCIImageConfigExt
 	// Annotations are added to the manifest (besides the format's own).
 	Annotations map[string]string
 	// SourceDateEpoch clamps every mtime later than it (SPEC.md §4.3).

@@ -183,7 +183,7 @@ func writeManifest(ctx context.Context, st Store, opts Options, root format.Chun
 		t := time.Unix(e.Unix(), 0).UTC()
 		cfg.Created = &t
 	}
-	cfgDesc, err := PutJSON(ctx, st, ocispec.MediaTypeImageConfig, cfg)
+	cfgDesc, err := PutJSON(ctx, st, ocispec.MediaTypeImageConfig, configJSON(cfg, opts.DockerConfig))
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("storing config: %w", err)
 	}
