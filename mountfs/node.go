@@ -22,16 +22,17 @@ type node struct {
 }
 
 var (
-	_ fs.NodeLookuper    = (*node)(nil)
-	_ fs.NodeReaddirer   = (*node)(nil)
-	_ fs.NodeGetattrer   = (*node)(nil)
-	_ fs.NodeGetxattrer  = (*node)(nil)
-	_ fs.NodeListxattrer = (*node)(nil)
-	_ fs.NodeReadlinker  = (*node)(nil)
-	_ fs.NodeOpener      = (*node)(nil)
-	_ fs.NodeReader      = (*node)(nil)
-	_ fs.NodeLseeker     = (*node)(nil)
-	_ fs.NodeStatfser    = (*node)(nil)
+	_ fs.NodeLookuper       = (*node)(nil)
+	_ fs.NodeReaddirer      = (*node)(nil)
+	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.NodeGetattrer      = (*node)(nil)
+	_ fs.NodeGetxattrer     = (*node)(nil)
+	_ fs.NodeListxattrer    = (*node)(nil)
+	_ fs.NodeReadlinker     = (*node)(nil)
+	_ fs.NodeOpener         = (*node)(nil)
+	_ fs.NodeReader         = (*node)(nil)
+	_ fs.NodeLseeker        = (*node)(nil)
+	_ fs.NodeStatfser       = (*node)(nil)
 )
 
 func (n *node) inode() *inode { return n.fsys.t.get(n.ino) }
@@ -108,6 +109,13 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		ents = append(ents, fuse.DirEntry{Name: c.name, Ino: c.ino, Mode: typeBits(n.fsys.t.get(c.ino).e.Type)})
 	}
 	return fs.NewListDirStream(ents), 0
+}
+
+// OpendirHandle lets the kernel cache the listing (the directory never
+// changes); the list stream is its own handle (it reads and seeks).
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	ds, errno := n.Readdir(ctx)
+	return ds, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, errno
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
