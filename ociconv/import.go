@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
@@ -207,6 +208,9 @@ func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.Do
 	}
 	if cfg.RootFS.Type != "layers" {
 		return nil, docker, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+	}
+	if err := format.ValidateConfig(&cfg.Config); err != nil {
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	if docker, err = writer.DockerConfigOf(b); err != nil {
 		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)

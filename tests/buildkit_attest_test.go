@@ -99,6 +99,32 @@ func TestBuildKitAttestations(t *testing.T) {
 	})
 
 	t.Run("pull-copy-gc", func(t *testing.T) { testAttestationsTransfer(t, d, srv, image) })
+	t.Run("multi-platform", func(t *testing.T) { testAttestationsMulti(t, d) })
+}
+
+// testAttestationsMulti: a two-platform build lists both images, then one
+// attestation manifest per platform about its image, in the same order.
+func testAttestationsMulti(t *testing.T, d *bkDaemon) {
+	ctx := dockerfileContext(t, "FROM scratch\nCOPY hello.txt /hello.txt\n", map[string]string{"hello.txt": "multi\n"})
+	d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/multi-att",
+		"--opt", "platform=linux/arm64,linux/amd64", "--opt", "attest:provenance=mode=min")
+	idx := d.storedIndex(t, "docker.io/oci2-test/multi-att:latest")
+	if len(idx.Manifests) != 4 {
+		t.Fatalf("index lists %d manifests, want 2 images and 2 attestation manifests", len(idx.Manifests))
+	}
+	for i, img := range idx.Manifests[:2] {
+		a := idx.Manifests[2+i]
+		if a.Annotations[refDigestKey] != img.Digest.String() || a.Platform == nil || a.Platform.OS != "unknown" {
+			t.Errorf("attestation %d: %v %+v, want about %s (%s)", i, a.Annotations, a.Platform, img.Digest, img.Platform.Architecture)
+			continue
+		}
+		var m ocispec.Manifest
+		readJSON(t, blobPath(d.store, a.Digest.String()), &m)
+		if st := storedStatement(t, d.store, m, 0); len(st.Subject) == 0 || st.Subject[0].Digest["sha256"] != img.Digest.Encoded() ||
+			!strings.Contains(st.Subject[0].Name, img.Platform.Architecture) {
+			t.Errorf("attestation of %s: subjects %+v", img.Platform.Architecture, st.Subject)
+		}
+	}
 }
 
 // startAttestEnv starts a registry and a daemon with the examples' bases,
@@ -121,7 +147,8 @@ func startAttestEnv(t *testing.T) (*bkDaemon, *bases, *registrytest.Server) {
 }
 
 // testAttestationsTransfer: the pushed image with its provenance is pulled
-// into a fresh store, copied to another repository, and collected.
+// into a fresh store, collected, copied to another repository and pushed
+// from the fresh store to a third.
 func testAttestationsTransfer(t *testing.T, d *bkDaemon, srv *registrytest.Server, image ocispec.Descriptor) {
 	ref := srv.Host + "/oci2/att:max"
 	s := regStore(t, filepath.Join(t.TempDir(), "fresh"))
@@ -144,6 +171,12 @@ func testAttestationsTransfer(t *testing.T, d *bkDaemon, srv *registrytest.Serve
 	s.must("copy", ref, copied)
 	if st := registryStatement(t, copied); string(st.Predicate) != string(want.Predicate) {
 		t.Error("copied provenance differs from the built one")
+	}
+	// the pulled image pushed from the fresh store to a new repository
+	pushed := srv.Host + "/oci2/att-push:max"
+	s.pushJSON(ref, pushed)
+	if st := registryStatement(t, pushed); string(st.Predicate) != string(want.Predicate) {
+		t.Error("pushed provenance differs from the built one")
 	}
 }
 
