@@ -209,6 +209,9 @@ func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.Do
 	if cfg.RootFS.Type != "layers" {
 		return nil, docker, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
 	}
+	if err := format.ValidateConfig(&cfg.Config); err != nil {
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
 	if docker, err = writer.DockerConfigOf(b); err != nil {
 		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
