@@ -427,10 +427,10 @@ func buildxPlugin() string {
 	return ""
 }
 
-// testBuildx drives the daemon with a stock docker CLI and buildx plugin
-// through the remote driver: build (with --annotation and
-// --build-context oci-layout://), then bake of docker-bake.hcl.
-func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
+// buildxBuilder makes a docker config with the buildx plugin and a remote
+// builder name on d, and returns the environment that selects it.
+func buildxBuilder(t *testing.T, d *bkDaemon, name string) []string {
+	t.Helper()
 	requireTools(t, "docker")
 	plugin := buildxPlugin()
 	if plugin == "" {
@@ -441,10 +441,18 @@ func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
 	if err := os.Symlink(plugin, filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
 		t.Fatal(err)
 	}
+	env := []string{"DOCKER_CONFIG=" + cfg}
+	mustRun(t, env, "docker", "buildx", "create", "--name", name, "--driver", "remote", d.addr)
+	return env
+}
+
+// testBuildx drives the daemon with a stock docker CLI and buildx plugin
+// through the remote driver: build (with --annotation and
+// --build-context oci-layout://), then bake of docker-bake.hcl.
+func testBuildx(t *testing.T, d *bkDaemon, b *bases) {
 	// buildx adds a provenance attestation by default: the exporter lists it
 	// after the image (TestBuildKitAttestations)
-	env := []string{"DOCKER_CONFIG=" + cfg}
-	mustRun(t, env, "docker", "buildx", "create", "--name", "oci2-test", "--driver", "remote", d.addr)
+	env := buildxBuilder(t, d, "oci2-test")
 
 	md := filepath.Join(t.TempDir(), "md.json")
 	mustRun(t, env, "docker", "buildx", "build", "--builder", "oci2-test", "--progress", "plain",
