@@ -30,7 +30,7 @@ type Options struct {
 	Limits reader.Limits
 	// ReadError is told about every read that failed (the reader gets EIO);
 	// calls may overlap.
-	ReadError func(path string, ino uint64, err error)
+	ReadError func(ino uint64, err error)
 	// Fetch, when set, is given the data chunks a read is about to need
 	// before it reads them (a lazy source fetches them together): a whole
 	// file on its first read, or for a large file the chunks of a window
@@ -92,7 +92,7 @@ func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (
 	in := fsys.t.get(ino)
 	if fsys.opts.Fetch != nil {
 		if err := in.fetch(ctx, fsys.opts.Fetch, off); err != nil && fsys.opts.ReadError != nil {
-			fsys.opts.ReadError("", ino, fmt.Errorf("fetching ahead: %w", err))
+			fsys.opts.ReadError(ino, fmt.Errorf("fetching ahead: %w", err))
 		}
 	}
 	n, err := in.readAt(ctx, fsys.cv, dest, off, fsys.firstRead())
@@ -101,7 +101,7 @@ func (fsys *FS) read(ctx context.Context, ino uint64, dest []byte, off uint64) (
 	if err != nil {
 		fsys.readErrors.Add(1)
 		if fsys.opts.ReadError != nil {
-			fsys.opts.ReadError("", ino, err)
+			fsys.opts.ReadError(ino, err)
 		}
 	}
 	return n, err

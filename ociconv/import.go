@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
 	"github.com/oci2/oci2/storeindex"
@@ -193,7 +194,7 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.DockerOCIImageConfigExt, error) {
 	var docker dockerspec.DockerOCIImageConfigExt
 	switch m.Config.MediaType {
-	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
+	case ocispec.MediaTypeImageConfig, format.MediaTypeDockerConfig:
 	default:
 		return nil, docker, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
 	}
@@ -207,6 +208,9 @@ func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.Do
 	}
 	if cfg.RootFS.Type != "layers" {
 		return nil, docker, fmt.Errorf("config %s: rootfs type %q, want \"layers\"", m.Config.Digest, cfg.RootFS.Type)
+	}
+	if err := format.ValidateConfig(&cfg.Config); err != nil {
+		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	if docker, err = writer.DockerConfigOf(b); err != nil {
 		return nil, docker, fmt.Errorf("config %s: %w", m.Config.Digest, err)

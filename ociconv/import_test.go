@@ -3,6 +3,7 @@ package ociconv
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,12 +65,12 @@ func TestImportDockerTypes(t *testing.T) {
 	l2 := l.put("application/vnd.docker.image.rootfs.diff.tar.gzip", gz)
 	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digestT{digestOf(raw), digestOf(tarBytes(t, []ent{reg("b", "gz", 0o644)}))}}
-	m := ocispec.Manifest{MediaType: mediaTypeDockerManifest, Config: l.putJSON(mediaTypeDockerConfig, cfg), Layers: []ocispec.Descriptor{l1, l2}}
+	m := ocispec.Manifest{MediaType: format.MediaTypeDockerManifest, Config: l.putJSON(format.MediaTypeDockerConfig, cfg), Layers: []ocispec.Descriptor{l1, l2}}
 	m.SchemaVersion = 2
-	md := l.putJSON(mediaTypeDockerManifest, m)
-	list := ocispec.Index{MediaType: mediaTypeDockerManifestList, Manifests: []ocispec.Descriptor{md}}
+	md := l.putJSON(format.MediaTypeDockerManifest, m)
+	list := ocispec.Index{MediaType: format.MediaTypeDockerList, Manifests: []ocispec.Descriptor{md}}
 	list.SchemaVersion = 2
-	l.tag("", l.putJSON(mediaTypeDockerManifestList, list))
+	l.tag("", l.putJSON(format.MediaTypeDockerList, list))
 	s, err := load(t, "oci:"+l.dir, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -216,5 +217,31 @@ func TestArchiveHostileNames(t *testing.T) {
 	os.WriteFile(arc, gz, 0o644)
 	if _, err := load(t, "oci-archive:"+arc+":v1", ImportOptions{}); err == nil || !strings.Contains(err.Error(), "gzip-compressed") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestImportRejectsBadConfig: a source config runc would refuse later (NUL
+// bytes, a relative WorkingDir) is refused when read, naming the field,
+// before a layer is spooled.
+func TestImportRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		edit func(c *ocispec.ImageConfig)
+		want string
+	}{
+		{func(c *ocispec.ImageConfig) { c.Env = append(c.Env, "X=\x00") }, `config Env[1] "X=\x00" contains a NUL byte`},
+		{func(c *ocispec.ImageConfig) { c.Cmd = []string{"a\x00b"} }, `config Cmd[0] "a\x00b" contains a NUL byte`},
+		{func(c *ocispec.ImageConfig) { c.WorkingDir = "app" }, `config WorkingDir "app" is not an absolute path`},
+	} {
+		l := newTestLayout(t)
+		l.tag("", l.image([]layer{{ents: []ent{reg("f", "x", 0o644)}, comp: "gzip"}},
+			func(c *ocispec.Image) { tc.edit(&c.Config) }))
+		spool := t.TempDir()
+		_, err := load(t, "oci:"+l.dir, ImportOptions{TempDir: spool})
+		if !errors.Is(err, format.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("import: %v, want %q", err, tc.want)
+		}
+		if left, _ := os.ReadDir(spool); len(left) != 0 {
+			t.Errorf("spooled %d files for a refused config", len(left))
+		}
 	}
 }

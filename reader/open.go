@@ -171,6 +171,9 @@ func (img *Image) readConfig(ctx context.Context, r chunkstore.Reader) error {
 		return invalidf("config %s: rootfs %q with %d diff_ids, want \"layers\" with none",
 			cd.Digest, rf.Type, len(rf.DiffIDs))
 	}
+	if err := format.ValidateConfig(&img.Config.Config); err != nil {
+		return fmt.Errorf("%w: config %s: %w", ErrInvalidImage, cd.Digest, err)
+	}
 	return nil
 }
 

@@ -99,6 +99,15 @@ func TestOpenRejects(t *testing.T) {
 			m.Layers[2].Digest = other.Digest()
 			m.Layers[3].Annotations[format.AnnotationPackIndex] = other.String()
 		}, target: chunkstore.ErrNotFound, subs: []string{other.String()}},
+		{name: "config env NUL", cfg: &ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"},
+			Config: ocispec.ImageConfig{Env: []string{"PATH=/bin", "LD_PRELOAD=\x00/x.so"}}},
+			target: format.ErrInvalid, subs: []string{`config Env[1] "LD_PRELOAD=\x00/x.so" contains a NUL byte`}},
+		{name: "config cmd NUL", cfg: &ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"},
+			Config: ocispec.ImageConfig{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c\x00"}}},
+			target: reader.ErrInvalidImage, subs: []string{`config Cmd[0]`, "NUL"}},
+		{name: "config relative workdir", cfg: &ocispec.Image{RootFS: ocispec.RootFS{Type: "layers"},
+			Config: ocispec.ImageConfig{WorkingDir: "srv"}},
+			target: reader.ErrInvalidImage, subs: []string{`config WorkingDir "srv" is not an absolute path`}},
 		{name: "diff ids", cfg: &ocispec.Image{RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{other.Digest()}}},
 			target: reader.ErrInvalidImage, subs: []string{"diff_ids"}},
 	}

@@ -47,7 +47,7 @@ func mountInProcess(t *testing.T, storeDir, name string) (string, *mountfs.FS) {
 	}
 	cr := reader.NewChunkReader(img, localsource.New(st, nil))
 	fsys, err := mountfs.Load(context.Background(), img, cr, cr, mountfs.Options{
-		ReadError: func(_ string, ino uint64, err error) { t.Errorf("read of inode %d: %v", ino, err) },
+		ReadError: func(ino uint64, err error) { t.Errorf("read of inode %d: %v", ino, err) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,10 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	// Packers stop their workers when ctx ends: cancel on every return.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A config runc would refuse later is refused before anything is written.
+	if err := format.ValidateConfig(&opts.Config.Config); err != nil {
+		return nil, fmt.Errorf("writing image: %w", err)
+	}
 	rep := newReporter(opts.Progress)
 	defer rep.close()
 	rep.setPhase("walk")

@@ -350,6 +350,8 @@ func TestInvalidTrees(t *testing.T) {
 			file("b", 0o644, nil)),
 		"overlay xattr": dir("", 0o755, &writer.Node{Entry: format.Entry{Name: "a", Type: format.TypeFifo,
 			Xattrs: []format.Xattr{{Name: "trusted.overlay.opaque", Value: []byte("y")}}}}),
+		"setuid owner (uid_t)-1": dir("", 0o755, &writer.Node{Entry: format.Entry{Name: "su", Type: format.TypeFifo,
+			Mode: 0o4755, UID: format.NoOwner}}),
 	} {
 		if _, err := writer.Write(context.Background(), newEnv(t).st, root, writer.Options{}); err == nil {
 			t.Errorf("%s: no error", name)

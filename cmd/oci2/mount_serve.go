@@ -142,7 +142,7 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 	}
 	cr := reader.NewChunkReader(img, src)
 	opts := mountfs.Options{
-		ReadError: func(_ string, ino uint64, err error) { warnf(os.Stderr, "read of inode %d: %v", ino, err) },
+		ReadError: func(ino uint64, err error) { warnf(os.Stderr, "read of inode %d: %v", ino, err) },
 	}
 	if lazy != nil {
 		opts.ReadTimeout = f.readTimeout
