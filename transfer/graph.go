@@ -176,3 +176,9 @@ func (g *graph) manifestDigests() []digest.Digest {
 	}
 	return ds
 }
+
+// isAttestation reports whether an index entry is an attestation manifest
+// (provenance, SBOM), as BuildKit's image exporter marks them.
+func isAttestation(desc ocispec.Descriptor) bool {
+	return desc.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
+}
