@@ -26,3 +26,16 @@ const (
 	// FormatVersion is the value of AnnotationFormat written by this version.
 	FormatVersion = "1"
 )
+
+// Media types of Docker's manifests, read wherever OCI ones are (stock
+// registries and tools still produce them).
+const (
+	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerConfig   = "application/vnd.docker.container.image.v1+json"
+)
+
+// MaxIndexDepth bounds the nesting of image indexes wherever an image graph
+// is read (index, gc, check, pull, import): the root is at depth 0, and a
+// descriptor at depth MaxIndexDepth or deeper is refused.
+const MaxIndexDepth = 8

@@ -16,9 +16,6 @@ import (
 // limit containerd applies to manifests).
 const maxJSONBlob = 4 << 20
 
-// maxIndexDepth bounds nested image indexes.
-const maxIndexDepth = 8
-
 // blobProblem is a blob a ref reaches that could not be read or parsed.
 type blobProblem struct {
 	Blob digest.Digest
@@ -155,8 +152,8 @@ func readDesc(ctx context.Context, r chunkstore.Reader, desc ocispec.Descriptor,
 
 func (w *walker) index(ctx context.Context, g *graph, desc ocispec.Descriptor, depth int) {
 	g.Meta[desc.Digest] = desc.Size
-	if depth >= maxIndexDepth {
-		g.Problems = append(g.Problems, blobProblem{desc.Digest, fmt.Errorf("image indexes nested deeper than %d", maxIndexDepth)})
+	if depth >= format.MaxIndexDepth {
+		g.Problems = append(g.Problems, blobProblem{desc.Digest, fmt.Errorf("image indexes nested deeper than %d", format.MaxIndexDepth)})
 		return
 	}
 	var idx ocispec.Index

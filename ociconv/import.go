@@ -194,7 +194,7 @@ func loadSource(ctx context.Context, loc Location, opts ImportOptions) (*source,
 func readConfig(l srcLayout, m *ocispec.Manifest) (*ocispec.Image, dockerspec.DockerOCIImageConfigExt, error) {
 	var docker dockerspec.DockerOCIImageConfigExt
 	switch m.Config.MediaType {
-	case ocispec.MediaTypeImageConfig, mediaTypeDockerConfig:
+	case ocispec.MediaTypeImageConfig, format.MediaTypeDockerConfig:
 	default:
 		return nil, docker, fmt.Errorf("config media type %q: not a container image", m.Config.MediaType)
 	}

@@ -65,12 +65,12 @@ func TestImportDockerTypes(t *testing.T) {
 	l2 := l.put("application/vnd.docker.image.rootfs.diff.tar.gzip", gz)
 	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}}
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digestT{digestOf(raw), digestOf(tarBytes(t, []ent{reg("b", "gz", 0o644)}))}}
-	m := ocispec.Manifest{MediaType: mediaTypeDockerManifest, Config: l.putJSON(mediaTypeDockerConfig, cfg), Layers: []ocispec.Descriptor{l1, l2}}
+	m := ocispec.Manifest{MediaType: format.MediaTypeDockerManifest, Config: l.putJSON(format.MediaTypeDockerConfig, cfg), Layers: []ocispec.Descriptor{l1, l2}}
 	m.SchemaVersion = 2
-	md := l.putJSON(mediaTypeDockerManifest, m)
-	list := ocispec.Index{MediaType: mediaTypeDockerManifestList, Manifests: []ocispec.Descriptor{md}}
+	md := l.putJSON(format.MediaTypeDockerManifest, m)
+	list := ocispec.Index{MediaType: format.MediaTypeDockerList, Manifests: []ocispec.Descriptor{md}}
 	list.SchemaVersion = 2
-	l.tag("", l.putJSON(mediaTypeDockerManifestList, list))
+	l.tag("", l.putJSON(format.MediaTypeDockerList, list))
 	s, err := load(t, "oci:"+l.dir, ImportOptions{})
 	if err != nil {
 		t.Fatal(err)

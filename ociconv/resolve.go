@@ -7,23 +7,22 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/format"
 )
 
-// Docker media types accepted besides the OCI ones.
+// Annotations read besides the OCI ones.
 const (
-	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
-	annotationContainerdName    = "io.containerd.image.name"
-	annotationReferenceType     = "vnd.docker.reference.type" // buildkit attestations
+	annotationContainerdName = "io.containerd.image.name"
+	annotationReferenceType  = "vnd.docker.reference.type" // buildkit attestations
 )
 
 func isIndexType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
+	return mt == ocispec.MediaTypeImageIndex || mt == format.MediaTypeDockerList
 }
 
 func isManifestType(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == mediaTypeDockerManifest
+	return mt == ocispec.MediaTypeImageManifest || mt == format.MediaTypeDockerManifest
 }
 
 // selectRef picks the descriptor of index.json that loc.Ref names.
@@ -201,7 +200,7 @@ func pickPlatform(idx *ocispec.Index, want *ocispec.Platform) (ocispec.Descripto
 // resolveManifest follows image indexes from desc down to one image manifest.
 func resolveManifest(l srcLayout, desc ocispec.Descriptor, want *ocispec.Platform) (ocispec.Descriptor, *ocispec.Manifest, error) {
 	for depth := 0; ; depth++ {
-		if depth > 4 {
+		if depth >= format.MaxIndexDepth {
 			return desc, nil, fmt.Errorf("image indexes nested too deeply")
 		}
 		if desc.MediaType == "" {

@@ -16,10 +16,6 @@ import (
 
 const (
 	maxJSONBlob = 16 << 20 // manifests and image indexes
-	maxDepth    = 8        // nested image indexes
-
-	mediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 )
 
 // Refresh scans the refs of the store again, indexing the frames of images
@@ -123,12 +119,12 @@ func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) e
 	if x.done[desc.Digest] {
 		return nil
 	}
-	if depth > maxDepth {
+	if depth >= format.MaxIndexDepth {
 		return fmt.Errorf("image index %s: nested too deep", desc.Digest)
 	}
 	mt := desc.MediaType
 	if mt != ocispec.MediaTypeImageIndex && mt != ocispec.MediaTypeImageManifest &&
-		mt != mediaTypeDockerList && mt != mediaTypeDockerManifest && mt != "" {
+		mt != format.MediaTypeDockerList && mt != format.MediaTypeDockerManifest && mt != "" {
 		return nil // not something that leads to pack indexes
 	}
 	b, err := x.st.ReadBlob(ctx, desc.Digest, maxJSONBlob)
@@ -149,7 +145,7 @@ func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) e
 		}
 	}
 	switch mt {
-	case ocispec.MediaTypeImageIndex, mediaTypeDockerList:
+	case ocispec.MediaTypeImageIndex, format.MediaTypeDockerList:
 		err = x.visitIndex(ctx, desc.Digest, b, depth)
 	default:
 		err = x.visitManifest(ctx, desc.Digest, b)

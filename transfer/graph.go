@@ -81,7 +81,6 @@ func (g *graph) root() node { return g.nodes[len(g.nodes)-1] }
 
 // Bounds of an image graph.
 const (
-	maxGraphDepth = 4
 	maxGraphNodes = 1024
 )
 
@@ -98,7 +97,7 @@ func walkGraph(ctx context.Context, root ocispec.Descriptor, get getFunc) (*grap
 		if seen[desc.Digest] {
 			return nil
 		}
-		if depth > maxGraphDepth || len(seen) >= maxGraphNodes {
+		if depth >= format.MaxIndexDepth || len(seen) >= maxGraphNodes {
 			return fmt.Errorf("image %s: indexes nested too deep or too many manifests", root.Digest)
 		}
 		seen[desc.Digest] = true
@@ -111,7 +110,7 @@ func walkGraph(ctx context.Context, root ocispec.Descriptor, get getFunc) (*grap
 		}
 		desc.Size = int64(len(b))
 		switch desc.MediaType {
-		case ocispec.MediaTypeImageIndex, registry.MediaTypeDockerList:
+		case ocispec.MediaTypeImageIndex, format.MediaTypeDockerList:
 			var idx ocispec.Index
 			if err := json.Unmarshal(b, &idx); err != nil {
 				return fmt.Errorf("image index %s: %w", desc.Digest, err)
@@ -127,7 +126,7 @@ func walkGraph(ctx context.Context, root ocispec.Descriptor, get getFunc) (*grap
 					return err
 				}
 			}
-		case ocispec.MediaTypeImageManifest, registry.MediaTypeDockerManifest:
+		case ocispec.MediaTypeImageManifest, format.MediaTypeDockerManifest:
 			var m ocispec.Manifest
 			if err := json.Unmarshal(b, &m); err != nil {
 				return fmt.Errorf("manifest %s: %w", desc.Digest, err)
@@ -164,7 +163,7 @@ func isPack(desc ocispec.Descriptor) bool {
 
 // isManifest reports whether mt is an image manifest's media type.
 func isManifest(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == registry.MediaTypeDockerManifest
+	return mt == ocispec.MediaTypeImageManifest || mt == format.MediaTypeDockerManifest
 }
 
 // manifestDigests returns the digests of g's image manifests.
@@ -176,4 +175,10 @@ func (g *graph) manifestDigests() []digest.Digest {
 		}
 	}
 	return ds
+}
+
+// isAttestation reports whether an index entry is an attestation manifest
+// (provenance, SBOM), as BuildKit's image exporter marks them.
+func isAttestation(desc ocispec.Descriptor) bool {
+	return desc.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
 }

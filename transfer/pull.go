@@ -143,9 +143,10 @@ type puller struct {
 	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
 	dataOnly  bool // content fetches the frames of data packs only
 
-	g      *graph
-	images []*reader.Image
-	plain  []ocispec.Descriptor // blobs of manifests that are not oci2 images
+	g       *graph
+	images  []*reader.Image
+	plain   []ocispec.Descriptor // blobs of manifests that are not oci2 images
+	foreign int                  // such manifests that are not attestations either
 
 	mu sync.Mutex
 }
@@ -207,8 +208,8 @@ func (pl *puller) manifests(ctx context.Context, ref remoteRef) (ocispec.Descrip
 		return root, fmt.Errorf("%s is %w (no manifest has the %s annotation): pull it with docker or skopeo, then oci2 import",
 			ref, reader.ErrNotOCI2, format.AnnotationFormat)
 	}
-	if len(pl.plain) > 0 {
-		pl.warn(fmt.Sprintf("%s: manifests that are not oci2 images (attestations?) are copied blob by blob", ref))
+	if pl.foreign > 0 {
+		pl.warn(fmt.Sprintf("%s: %d manifests that are neither oci2 images nor attestations are copied blob by blob", ref, pl.foreign))
 	}
 	pl.res.Digest, pl.res.MediaType, pl.res.Size = root.Digest, root.MediaType, root.Size
 	pl.res.Manifests = len(pl.g.manifestDigests())
@@ -264,8 +265,12 @@ func (pl *puller) prefetch(ctx context.Context) error {
 }
 
 // plainBlobs notes the config and layers of a manifest that is not an oci2
-// image (an attestation, say): they are copied as they are.
+// image (an attestation, say): they are copied as they are. Attestations
+// are expected; anything else is reported.
 func (pl *puller) plainBlobs(n node) {
+	if !isAttestation(n.desc) {
+		pl.foreign++
+	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(n.data, &m); err != nil {
 		return

@@ -3,6 +3,7 @@
 package unpack
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -154,7 +155,33 @@ func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) e
 			u.warn("xattr:"+name, p, fmt.Errorf("xattr %q not set: %w", name, err))
 			return nil
 		}
+		if u.noXattrRoom(err, len(v)) {
+			u.warn("xattr-room:"+name, p, fmt.Errorf("xattr %q (%d bytes) skipped: too large for this filesystem, "+
+				"which has no room for it among the file's xattrs (ext4 without ea_inode holds one block): %w",
+				name, len(v), err))
+			return nil
+		}
 		return fmt.Errorf("setting xattr %q: %w", name, err)
 	}
 	return nil
+}
+
+// noXattrRoom tells an xattr the destination filesystem cannot hold from a
+// full filesystem: both are ENOSPC (E2BIG for a value past the kernel's own
+// limit). SPEC.md §4.2 allows values of 64 KiB, which ext4 without the
+// ea_inode feature cannot store; such an xattr is skipped with a warning, as
+// unprivileged unpacks skip what they may not set, while a full filesystem
+// still fails the unpack.
+func (u *unpacker) noXattrRoom(err error, size int) bool {
+	if errors.Is(err, unix.E2BIG) {
+		return true
+	}
+	if !errors.Is(err, unix.ENOSPC) {
+		return false
+	}
+	var st unix.Statfs_t
+	if unix.Fstatfs(u.rootfd, &st) != nil {
+		return false
+	}
+	return st.Bavail*uint64(st.Bsize) > uint64(size)+1<<20
 }

@@ -15,26 +15,21 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/format"
 )
 
 // MaxManifestSize is the largest manifest or index read or written
 // (registries commonly refuse more than 4 MiB).
 const MaxManifestSize = 4 << 20
 
-// Docker media types a registry may answer with.
-const (
-	MediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
-)
-
 var manifestAccept = strings.Join([]string{
-	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, MediaTypeDockerList, MediaTypeDockerManifest,
+	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, format.MediaTypeDockerList, format.MediaTypeDockerManifest,
 }, ", ")
 
 // IsManifestType reports whether mt is an image manifest or index type.
 func IsManifestType(mt string) bool {
 	switch mt {
-	case ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, MediaTypeDockerList, MediaTypeDockerManifest:
+	case ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, format.MediaTypeDockerList, format.MediaTypeDockerManifest:
 		return true
 	}
 	return false
