@@ -30,10 +30,9 @@ func newUnitEncoder() *zstd.Encoder {
 	return e
 }
 
-// encodeUnit compresses a unit's raw bytes, or keeps them raw when that is
-// not larger (as frames do). A few encoders are kept for reuse: each holds
-// history buffers of the size of the units it compressed.
-func encodeUnit(raw []byte) (format.Encoding, []byte) {
+// compressUnit compresses a unit's raw bytes. A few encoders are kept for
+// reuse: each holds history buffers of the size of the units it compressed.
+func compressUnit(raw []byte) []byte {
 	var e *zstd.Encoder
 	select {
 	case e = <-unitEncoders:
@@ -45,16 +44,20 @@ func encodeUnit(raw []byte) (format.Encoding, []byte) {
 	case unitEncoders <- e:
 	default:
 	}
-	if len(out) >= len(raw) {
-		return format.EncodingRaw, raw
-	}
-	return format.EncodingZstd, out
+	return out
 }
 
 // MakeUnit encodes the raw bytes of chunks (concatenated, in order) as a
-// unit: its frame and stored bytes, ready for WriteUnit.
+// unit: its frame and stored bytes, ready for WriteUnit. The unit describes
+// itself where it can (see withTrailer), so its descriptor can be rebuilt.
 func MakeUnit(chunks []format.ChunkRef, raw []byte) (format.Frame, []byte) {
-	enc, stored := encodeUnit(raw)
+	zst := compressUnit(raw)
+	enc, stored := format.EncodingZstd, zst
+	if withT, ok := withTrailer(zst, chunks, uint64(len(raw))); ok {
+		stored = withT
+	} else if len(zst) >= len(raw) {
+		enc, stored = format.EncodingRaw, raw // as frames do
+	}
 	return format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored),
 		Chunks: append([]format.ChunkRef(nil), chunks...)}, stored
 }

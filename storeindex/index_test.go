@@ -67,7 +67,7 @@ func writeTagged(t *testing.T, st *memstore.Store, name string, files map[string
 }
 
 // frames returns the data frames of an image, from its manifest.
-func frames(t *testing.T, st *memstore.Store, res *writer.Result) []format.Frame {
+func frames(t *testing.T, st chunkstore.Reader, res *writer.Result) []format.Frame {
 	t.Helper()
 	ctx := context.Background()
 	var m struct{ Layers []ocispec.Descriptor }

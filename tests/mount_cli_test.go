@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -149,14 +150,7 @@ func TestMountCLI(t *testing.T) {
 // config's user and entrypoint apply, and a file capability of the image
 // takes effect at exec.
 func TestMountBundleRunc(t *testing.T) {
-	requireMount(t)
-	testenv.RequireFilesystem(t, "overlay")
-	testenv.RequireTools(t, "runc")
-	dir := workDir(t)
-	src := filepath.Join(dir, "rootfs-src")
-	for _, d := range []string{"bin", "etc", "work", "tmp", "proc", "dev", "sys"} {
-		mkdirT(t, filepath.Join(src, d))
-	}
+	dir, src := runcSource(t, "bin", "etc", "work", "tmp", "proc", "dev", "sys")
 	buildStatic(t, capSource, filepath.Join(src, "bin/capcheck"))
 	if err := unix.Setxattr(filepath.Join(src, "bin/capcheck"), "security.capability", capNetBind(), 0); err != nil {
 		t.Fatal(err)
@@ -217,6 +211,21 @@ func capNetBind() []byte {
 	return v
 }
 
+// runcSource checks what running a mounted bundle needs and returns a work
+// directory and, in it, a source tree with the given directories.
+func runcSource(t *testing.T, dirs ...string) (dir, src string) {
+	t.Helper()
+	requireMount(t)
+	testenv.RequireFilesystem(t, "overlay")
+	testenv.RequireTools(t, "runc")
+	dir = workDir(t)
+	src = filepath.Join(dir, "rootfs-src")
+	for _, d := range dirs {
+		mkdirT(t, filepath.Join(src, d))
+	}
+	return dir, src
+}
+
 func mkdirT(t *testing.T, dir string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -237,5 +246,47 @@ func buildStatic(t testing.TB, source, dst string) {
 	r := run(t.Context(), []string{"CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off"}, "go", "-C", dir, "build", "-trimpath", "-o", dst, ".")
 	if r.Err != nil {
 		t.Fatalf("building %s: %v\n%s", dst, r.Err, r.Stderr)
+	}
+}
+
+// argsSource prints its arguments and exits with their count.
+const argsSource = `package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Printf("args=%q\n", os.Args[1:])
+	os.Exit(len(os.Args) - 1)
+}
+`
+
+// TestMountRun: `oci2 run --rm IMAGE CMD ARGS` runs CMD in the image
+// straight from a mount, passes its output through, exits with its exit
+// code, and leaves no mount and (with --rm) no bundle behind.
+func TestMountRun(t *testing.T) {
+	dir, src := runcSource(t, "bin", "etc", "proc", "dev", "sys")
+	buildStatic(t, argsSource, filepath.Join(src, "bin/args"))
+	s := newStore(t, filepath.Join(dir, "store"))
+	s.create(src, "args:v1", "--entrypoint", "/bin/args")
+
+	r := s.run("run", "--rm", "args:v1", "/bin/args", "one", "two", "--three")
+	var ee *exec.ExitError
+	if !errors.As(r.Err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("oci2 run: %v, want exit status 3\n%s", r.Err, r.Stderr)
+	}
+	if want := `args=["one" "two" "--three"]`; !strings.Contains(r.Stdout, want) {
+		t.Errorf("oci2 run printed %q, want %q", r.Stdout, want)
+	}
+	if r := s.run("run", "--rm", "args:v1"); r.Err != nil || !strings.Contains(r.Stdout, "args=[]") {
+		t.Errorf("oci2 run of the image's own process: %v, %q\n%s", r.Err, r.Stdout, r.Stderr)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.HasPrefix(l, "args:v1 ") { // the FUSE mount's source is the image's name
+			t.Errorf("oci2 run left a mount behind: %s", l)
+		}
 	}
 }

@@ -3,6 +3,7 @@
 package unpack
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -130,17 +131,17 @@ func (u *unpacker) setXattrs(p string, e *format.Entry, set func(name string, v 
 			capv, hasCap = x.Value, true
 			continue
 		}
-		if err := u.setXattr(p, x.Name, x.Value, set); err != nil {
+		if err := u.setXattr(p, e, x.Name, x.Value, set); err != nil {
 			return err
 		}
 	}
 	if hasCap {
-		return u.setXattr(p, capabilityXattr, capv, set)
+		return u.setXattr(p, e, capabilityXattr, capv, set)
 	}
 	return nil
 }
 
-func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) error) error {
+func (u *unpacker) setXattr(p string, e *format.Entry, name string, v []byte, set func(string, []byte) error) error {
 	if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
 		return fmt.Errorf("refusing overlayfs xattr %q", name)
 	}
@@ -154,7 +155,38 @@ func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) e
 			u.warn("xattr:"+name, p, fmt.Errorf("xattr %q not set: %w", name, err))
 			return nil
 		}
+		if why := u.cannotHold(err, e, name, len(v)); why != "" {
+			u.warn("xattr-fs:"+name, p, fmt.Errorf("xattr %q (%d bytes) skipped: %s: %w", name, len(v), why, err))
+			return nil
+		}
 		return fmt.Errorf("setting xattr %q: %w", name, err)
 	}
 	return nil
+}
+
+// cannotHold says why the destination filesystem cannot hold an xattr
+// SPEC.md §4.2 allows (its setxattr error err), or "" for any other error.
+// Such an xattr is skipped with a warning, as unprivileged unpacks skip
+// what they may not set: values of 64 KiB do not fit ext4 without the
+// ea_inode feature (ENOSPC although the disk has room), some filesystems
+// have no xattrs of a namespace (EOPNOTSUPP), and Linux keeps user.*
+// xattrs on regular files and directories only (EPERM, even for root). A
+// full filesystem still fails the unpack.
+func (u *unpacker) cannotHold(err error, e *format.Entry, name string, size int) string {
+	switch {
+	case errors.Is(err, unix.E2BIG):
+		return "too large for this filesystem"
+	case errors.Is(err, unix.ENOSPC):
+		var st unix.Statfs_t
+		if unix.Fstatfs(u.rootfd, &st) == nil && st.Bavail*uint64(st.Bsize) > uint64(size)+1<<20 {
+			return "too large for this filesystem, which has no room for it among the file's xattrs " +
+				"(ext4 without ea_inode holds one block)"
+		}
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return "not supported by this filesystem"
+	case errors.Is(err, unix.EPERM) && strings.HasPrefix(name, "user.") &&
+		e.Type != format.TypeReg && e.Type != format.TypeDir:
+		return "Linux keeps user.* xattrs on regular files and directories only"
+	}
+	return ""
 }

@@ -8,34 +8,48 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oci2/oci2/maint"
+	"github.com/oci2/oci2/storeindex"
 )
 
 func (a *app) checkCmd() *cobra.Command {
-	var readData bool
+	var readData, repair bool
 	cmd := &cobra.Command{
-		Use:   "check [--read-data]",
+		Use:   "check [--read-data] [--repair]",
 		Short: "Verify every named image (exit code 3 when problems are found)",
 		Long: `Verify every named image: indexes, manifests, configs and pack indexes
 parse and validate, every frame is stored with its size, and every tree is
 walked and validated (SPEC.md §4.2, §4.3 and the §7 limits; tree frames only).
 With --read-data every frame is also read, decompressed and its chunks
 verified, and every pack digest is checked against its frames.
+With --repair the descriptors of units (SPEC.md §8) that lost theirs are
+first rebuilt from the unit blobs, which describe themselves.
 
 Exit code 0: no problem; 3: problems found (listed); 1: check could not run.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.check(cmd.Context(), readData) },
+		RunE: func(cmd *cobra.Command, args []string) error { return a.check(cmd.Context(), readData, repair) },
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "also read and verify every data frame and pack digest")
+	cmd.Flags().BoolVar(&repair, "repair", false, "first rebuild lost unit descriptors from the unit blobs")
 	a.jsonFlag(cmd)
 	return cmd
 }
 
-func (a *app) check(ctx context.Context, readData bool) error {
+func (a *app) check(ctx context.Context, readData, repair bool) error {
 	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	if repair {
+		n, err := storeindex.RepairUnits(ctx, st)
+		if err != nil {
+			return err
+		}
+		if err := st.Sync(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "rebuilt %d unit descriptors\n", n)
+	}
 	b := newBar()
 	rep, err := maint.Check(ctx, st, maint.CheckOptions{
 		ReadData: readData,

@@ -31,6 +31,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// exitCodeError ends the command with a code of its own and no message (the
+// exit status of a container oci2 run ran).
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 // errProblems is returned by check when it found problems (exit code 3).
 var errProblems = errors.New("check found problems")
 
@@ -62,7 +68,10 @@ func run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	var ue usageError
+	var ee exitCodeError
 	switch {
+	case errors.As(err, &ee):
+		return ee.code
 	case errors.Is(err, errProblems):
 		return exitProblems
 	case errors.As(err, &ue) || !a.started:
@@ -92,7 +101,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(
 		a.createCmd(), a.unpackCmd(), a.imagesCmd(), a.inspectCmd(), a.tagCmd(), a.rmCmd(),
 		a.diffCmd(), a.duCmd(), a.checkCmd(), a.gcCmd(), a.importCmd(), a.exportCmd(),
-		a.pushCmd(), a.pullCmd(), a.copyCmd(), a.mountCmd(), a.umountCmd(),
+		a.pushCmd(), a.pullCmd(), a.copyCmd(), a.mountCmd(), a.umountCmd(), a.runCmd(),
 	)
 	return root
 }

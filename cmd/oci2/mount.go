@@ -83,7 +83,7 @@ unread files fail with EIO.`,
 			if f.foreground || f.readyFd > 0 {
 				return a.serveMount(cmd.Context(), f, args[0], args[1])
 			}
-			return a.startMount(cmd.Context(), args[1])
+			return a.startMount(cmd.Context(), os.Args[1:], args[1], true)
 		},
 	}
 	cmd.Flags().BoolVar(&f.bundle, "bundle", false, "make DIR an OCI runtime bundle (overlay rootfs/ over the mount, config.json)")
@@ -171,10 +171,10 @@ func readMountState(dir string) (*mountState, error) {
 	return &s, nil
 }
 
-// startMount runs this command again as a serving process in its own
-// session, and returns when it reports the mount ready (or failed, with
-// its log).
-func (a *app) startMount(ctx context.Context, dir string) error {
+// startMount runs oci2 with argv (a mount of dir) as a serving process in
+// its own session, and returns when it reports the mount ready (or failed,
+// with its log).
+func (a *app) startMount(ctx context.Context, argv []string, dir string, announce bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -197,7 +197,7 @@ func (a *app) startMount(ctx context.Context, dir string) error {
 		return err
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, append(os.Args[1:], "--ready-fd=3")...)
+	cmd := exec.Command(exe, append(argv, "--ready-fd=3")...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -216,6 +216,9 @@ func (a *app) startMount(ctx context.Context, dir string) error {
 		if ok {
 			pid := cmd.Process.Pid
 			cmd.Process.Release()
+			if !announce {
+				return nil
+			}
 			fmt.Fprintf(os.Stderr, "mounted at %s (pid %d; oci2 umount %s ends it; log %s)\n", abs, pid, dir, logPath)
 			return nil
 		}

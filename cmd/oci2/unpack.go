@@ -27,11 +27,24 @@ func (a *app) unpackCmd() *cobra.Command {
 		Long: `Write an image's root filesystem to DEST, created when missing and
 otherwise required to be empty (unless --force: the image's entries then
 replace what is there). Every chunk is verified; nothing is written outside
-DEST and no symlink is followed inside it. As non-root, device nodes,
-privileged xattrs and foreign owners are skipped with a warning.
+DEST and no symlink is followed inside it.
+
+As root, everything is written as the image declares it, which a hostile
+image can use: device nodes (character and block, any major:minor: a node
+gives whoever can open it access to that host device), owners, setuid and
+setgid bits, file capabilities and the other security.* and trusted.*
+xattrs, and the mode, owner and times of the image's root on DEST itself
+(DEST may become world-writable or owned by another user). Unpack images
+you do not trust as non-root, or into a DEST on a nodev mount.
+As non-root, device nodes, security.* and trusted.* xattrs and foreign
+owners are skipped with a warning. Either way an xattr the filesystem
+cannot hold (ext4 keeps one block of xattrs per file; user.* xattrs exist
+on regular files and directories only) is skipped with a warning.
 
 With --bundle, DEST becomes an OCI runtime bundle for runc: DEST/rootfs and
-DEST/config.json running the image config's process.`,
+DEST/config.json running the image config's process. The image's
+/etc/passwd and /etc/group resolve its user; they are read only when they
+are regular files inside the rootfs.`,
 		Args: exactArgs(2, "NAME|DIGEST and DEST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.unpack(cmd.Context(), f, args[0], args[1])
