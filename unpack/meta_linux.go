@@ -131,17 +131,17 @@ func (u *unpacker) setXattrs(p string, e *format.Entry, set func(name string, v 
 			capv, hasCap = x.Value, true
 			continue
 		}
-		if err := u.setXattr(p, x.Name, x.Value, set); err != nil {
+		if err := u.setXattr(p, e, x.Name, x.Value, set); err != nil {
 			return err
 		}
 	}
 	if hasCap {
-		return u.setXattr(p, capabilityXattr, capv, set)
+		return u.setXattr(p, e, capabilityXattr, capv, set)
 	}
 	return nil
 }
 
-func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) error) error {
+func (u *unpacker) setXattr(p string, e *format.Entry, name string, v []byte, set func(string, []byte) error) error {
 	if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
 		return fmt.Errorf("refusing overlayfs xattr %q", name)
 	}
@@ -155,10 +155,8 @@ func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) e
 			u.warn("xattr:"+name, p, fmt.Errorf("xattr %q not set: %w", name, err))
 			return nil
 		}
-		if u.noXattrRoom(err, len(v)) {
-			u.warn("xattr-room:"+name, p, fmt.Errorf("xattr %q (%d bytes) skipped: too large for this filesystem, "+
-				"which has no room for it among the file's xattrs (ext4 without ea_inode holds one block): %w",
-				name, len(v), err))
+		if why := u.cannotHold(err, e, name, len(v)); why != "" {
+			u.warn("xattr-fs:"+name, p, fmt.Errorf("xattr %q (%d bytes) skipped: %s: %w", name, len(v), why, err))
 			return nil
 		}
 		return fmt.Errorf("setting xattr %q: %w", name, err)
@@ -166,22 +164,29 @@ func (u *unpacker) setXattr(p, name string, v []byte, set func(string, []byte) e
 	return nil
 }
 
-// noXattrRoom tells an xattr the destination filesystem cannot hold from a
-// full filesystem: both are ENOSPC (E2BIG for a value past the kernel's own
-// limit). SPEC.md §4.2 allows values of 64 KiB, which ext4 without the
-// ea_inode feature cannot store; such an xattr is skipped with a warning, as
-// unprivileged unpacks skip what they may not set, while a full filesystem
-// still fails the unpack.
-func (u *unpacker) noXattrRoom(err error, size int) bool {
-	if errors.Is(err, unix.E2BIG) {
-		return true
+// cannotHold says why the destination filesystem cannot hold an xattr
+// SPEC.md §4.2 allows (its setxattr error err), or "" for any other error.
+// Such an xattr is skipped with a warning, as unprivileged unpacks skip
+// what they may not set: values of 64 KiB do not fit ext4 without the
+// ea_inode feature (ENOSPC although the disk has room), some filesystems
+// have no xattrs of a namespace (EOPNOTSUPP), and Linux keeps user.*
+// xattrs on regular files and directories only (EPERM, even for root). A
+// full filesystem still fails the unpack.
+func (u *unpacker) cannotHold(err error, e *format.Entry, name string, size int) string {
+	switch {
+	case errors.Is(err, unix.E2BIG):
+		return "too large for this filesystem"
+	case errors.Is(err, unix.ENOSPC):
+		var st unix.Statfs_t
+		if unix.Fstatfs(u.rootfd, &st) == nil && st.Bavail*uint64(st.Bsize) > uint64(size)+1<<20 {
+			return "too large for this filesystem, which has no room for it among the file's xattrs " +
+				"(ext4 without ea_inode holds one block)"
+		}
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return "not supported by this filesystem"
+	case errors.Is(err, unix.EPERM) && strings.HasPrefix(name, "user.") &&
+		e.Type != format.TypeReg && e.Type != format.TypeDir:
+		return "Linux keeps user.* xattrs on regular files and directories only"
 	}
-	if !errors.Is(err, unix.ENOSPC) {
-		return false
-	}
-	var st unix.Statfs_t
-	if unix.Fstatfs(u.rootfd, &st) != nil {
-		return false
-	}
-	return st.Bavail*uint64(st.Bsize) > uint64(size)+1<<20
+	return ""
 }

@@ -52,7 +52,7 @@ type Stats struct {
 	Devices   int64 `json:"devices"` // character and block devices created
 	Fifos     int64 `json:"fifos"`
 	Bytes     int64 `json:"bytes"`   // logical bytes of regular files
-	Skipped   int64 `json:"skipped"` // devices, xattrs and owners skipped when unprivileged, xattrs the filesystem has no room for
+	Skipped   int64 `json:"skipped"` // devices, xattrs and owners skipped when unprivileged, xattrs the filesystem cannot hold
 }
 
 // Unpack writes img's filesystem into dest, which is created when missing

@@ -22,7 +22,9 @@ import (
 // ENOSPC although the disk has room). Before issue 14 the whole unpack
 // failed with "no space left on device"; now each such xattr is skipped
 // with a warning naming it and the cause, and everything else is unpacked,
-// including the xattrs that fit. Run on the real filesystem of /var/tmp.
+// including the xattrs that fit. Its neighbour: user.* xattrs on a symlink
+// or a fifo, which Linux refuses even to root (EPERM). Run on the real
+// filesystem of /var/tmp.
 func TestUnpackXattrTooLargeForFilesystem(t *testing.T) {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs("/var/tmp", &sfs); err != nil || sfs.Type != unix.EXT4_SUPER_MAGIC {
@@ -39,6 +41,9 @@ func TestUnpackXattrTooLargeForFilesystem(t *testing.T) {
 			format.Xattr{Name: "user.m1", Value: mid}, format.Xattr{Name: "user.m2", Value: mid},
 			format.Xattr{Name: "user.m3", Value: mid}),
 		withX(rt.Dir("d", 0o755), format.Xattr{Name: "user.dirbig", Value: big}),
+		// Linux refuses user.* xattrs on symlinks and fifos, even to root.
+		withX(rt.Symlink("l", "big"), format.Xattr{Name: "user.onlink", Value: []byte("1")}),
+		withX(rt.Fifo("p", 0o644), format.Xattr{Name: "user.onfifo", Value: []byte("1")}),
 	)
 	img, cr := image(t, root)
 	top, err := os.MkdirTemp("/var/tmp", "oci2-xattr-")
@@ -78,6 +83,12 @@ func TestUnpackXattrTooLargeForFilesystem(t *testing.T) {
 	}
 	if !strings.Contains(warned["/many"], "too large for this filesystem") {
 		t.Errorf("/many: no xattr skipped (warnings %q): the fixture no longer overflows one block", warned["/many"])
+	}
+	for _, p := range []string{"/l", "/p"} {
+		if w := warned[p]; isRoot() && !strings.Contains(w, "Linux keeps user.* xattrs on regular files and directories only") ||
+			!strings.Contains(w, "skipped") && !strings.Contains(w, "not set") {
+			t.Errorf("%s: warnings %q, want the user.* xattr skipped", p, w)
+		}
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "big")); err != nil || string(b) != "content" {
 		t.Errorf("/big: %q, %v", b, err)

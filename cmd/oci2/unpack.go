@@ -37,9 +37,9 @@ xattrs, and the mode, owner and times of the image's root on DEST itself
 (DEST may become world-writable or owned by another user). Unpack images
 you do not trust as non-root, or into a DEST on a nodev mount.
 As non-root, device nodes, security.* and trusted.* xattrs and foreign
-owners are skipped with a warning. Either way an xattr the filesystem has
-no room for (ext4 holds one block of xattrs per file) is skipped with a
-warning.
+owners are skipped with a warning. Either way an xattr the filesystem
+cannot hold (ext4 keeps one block of xattrs per file; user.* xattrs exist
+on regular files and directories only) is skipped with a warning.
 
 With --bundle, DEST becomes an OCI runtime bundle for runc: DEST/rootfs and
 DEST/config.json running the image config's process. The image's
