@@ -101,3 +101,29 @@ func checkLayersHistory(t *testing.T, archive string) {
 			len(m.Layers), len(cfg.RootFS.DiffIDs), nonEmpty)
 	}
 }
+
+// TestBaseConcurrentBuilds runs two different builds on the same uncached
+// OCIv2 base at once: the base is unpacked once, into one snapshot (both
+// clients show the shared FROM step's progress, so the snapshots are
+// counted in BuildKit's cache).
+func TestBaseConcurrentBuilds(t *testing.T) {
+	d, _, _ := startStoreBaseDaemon(t)
+	ch := make(chan result, 2)
+	for _, word := range []string{"one", "two"} {
+		ctx := dockerfileContext(t, "FROM t/base\nRUN echo "+word+" > /srv/w\n", map[string]string{})
+		out := t.TempDir()
+		go func() {
+			_, r := d.buildctl(t, nil, ctx, "type=local,dest="+out)
+			ch <- r
+		}()
+	}
+	for range 2 {
+		if r := <-ch; r.Err != nil {
+			t.Errorf("build: %v\n%s", r.Err, clip(r.Stderr))
+		}
+	}
+	du := mustRun(t, nil, "buildctl", "--addr", d.addr, "du", "-v")
+	if unpacks := strings.Count(du.Stdout, "oci2 base"); unpacks != 1 {
+		t.Errorf("two concurrent builds unpacked the base %d times, want 1", unpacks)
+	}
+}
