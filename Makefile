@@ -1,7 +1,8 @@
 # oci2 developer targets. Everything here is also what CI runs (.ci/run).
 #
 #   make build        binaries into ./bin (oci2, buildkitd-oci2, ...)
-#   make test         go vet + every Go test (integration tests in tests/ need root);
+#   make test         go vet + every Go test (integration tests in tests/ need root),
+#                     then test-scanner: examples/ci/sbom-scanner, its own module (syft);
 #                     GOTEST="gotestsum --jsonfile f --" runs them under gotestsum (.ci/run)
 #   make fuzz         every go-fuzz target for FUZZTIME each
 #   make corpus       build the ../shared/corpus trees into $(OCI2_CORPUS) (cached)
@@ -20,7 +21,7 @@ BENCH_FLAGS ?=
 
 export OCI2_CORPUS
 
-.PHONY: all build test vet fuzz corpus bench bench-deps bench-smoke clean
+.PHONY: all build test test-scanner vet fuzz corpus bench bench-deps bench-smoke clean
 
 all: build
 
@@ -31,8 +32,15 @@ build:
 vet:
 	$(GO) vet ./...
 
+# Both run even when the first fails; either failing fails the target.
 test: vet
-	$(GOTEST) $(TEST_FLAGS) ./...
+	rc=0; $(GOTEST) $(TEST_FLAGS) ./... || rc=1; $(MAKE) test-scanner || rc=1; exit $$rc
+
+# examples/ci/sbom-scanner is its own module (syft's dependency tree stays
+# out of go.mod), so ./... does not reach it: vet and test it on its own.
+# Plain go test: a second gotestsum would overwrite .ci/run's --jsonfile.
+test-scanner:
+	cd examples/ci/sbom-scanner && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
 
 # One fuzz target per `go test -fuzz` call (go refuses patterns matching several);
 # scripts/fuzz.sh ignores the go1.26 -fuzztime shutdown race (go.dev/issue/75804).

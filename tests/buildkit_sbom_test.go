@@ -11,17 +11,18 @@ import (
 	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 )
 
-// scannerImage builds examples/ci/sbom-scanner (the minimal fallback
-// scanner: docker/buildkit-syft-scanner is not served by the module proxy)
-// as a static binary, has the daemon d build it FROM scratch with the stock
-// image exporter and push it to srv, and returns its name for
+// scannerImage builds examples/ci/sbom-scanner (syft as a library behind
+// BuildKit's scanner protocol, in its own Go module:
+// docker/buildkit-syft-scanner is not served by the module proxy) as a
+// static binary, has the daemon d build it FROM scratch with the stock image
+// exporter and push it to srv, and returns its name for
 // attest:sbom=generator=NAME.
 func scannerImage(t *testing.T, d *bkDaemon, srv *registrytest.Server) string {
 	t.Helper()
 	requireTools(t, "go")
 	ctx := t.TempDir()
-	build := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-o", filepath.Join(ctx, "sbom-scanner"), "./examples/ci/sbom-scanner")
-	build.Dir = ".."
+	build := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-o", filepath.Join(ctx, "sbom-scanner"))
+	build.Dir = "../examples/ci/sbom-scanner"
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the scanner: %v\n%s", err, out)
@@ -39,13 +40,15 @@ func scannerImage(t *testing.T, d *bkDaemon, srv *registrytest.Server) string {
 // and `--output type=oci2,push=true`: BuildKit runs the scanner image on the
 // built filesystem, and the SPDX statement (first) and the provenance follow
 // the image in one attestation manifest; buildx reads the SBOM back from the
-// registry with the package the image's dpkg database lists.
+// registry with the package the image's dpkg database lists (syft gives a
+// dpkg package a purl only on a Debian system, hence the os-release).
 func TestBuildKitSBOM(t *testing.T) {
 	d, b, srv := startAttestEnv(t)
 	scanner := scannerImage(t, d, srv)
 
-	app := dockerfileContext(t, "FROM busybox\nCOPY status /var/lib/dpkg/status\nRUN echo hi > /hi\n", map[string]string{
-		"status": "Package: libfoo\nStatus: install ok installed\nVersion: 1.2-3\nArchitecture: amd64\n",
+	app := dockerfileContext(t, "FROM busybox\nCOPY os-release /etc/os-release\nCOPY status /var/lib/dpkg/status\nRUN echo hi > /hi\n", map[string]string{
+		"os-release": "ID=debian\nVERSION_ID=\"13\"\n",
+		"status":     "Package: libfoo\nStatus: install ok installed\nVersion: 1.2-3\nArchitecture: amd64\n",
 	})
 	plain := srv.Host + "/oci2/sbom:plain"
 	d.mustBuildctl(t, b, app, "type=oci2,name="+plain)

@@ -5,17 +5,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
-	"time"
 )
 
-// TestScan: the scanner, run as BuildKit runs it, writes sbom.spdx.json
-// listing the installed dpkg and apk packages and the modules of a Go
-// binary (this test's own), and nothing for a removed package.
+// TestScan: the scanner, run as BuildKit runs it (the core filesystem at
+// BUILDKIT_SCAN_SOURCE, one extra under BUILDKIT_SCAN_SOURCE_EXTRAS), writes
+// one SPDX in-toto statement per filesystem listing the installed dpkg
+// packages of a Debian tree and the modules of a Go binary (this test's
+// own, which links syft), and nothing for a removed package.
 func TestScan(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "sbom")
-	dst := t.TempDir()
-	write := func(p, s string) {
+	dir := t.TempDir()
+	root, extra, dst := filepath.Join(dir, "sbom"), filepath.Join(dir, "extras", "sbom_stage"), filepath.Join(dir, "out")
+	write := func(root, p, s string) {
+		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -23,45 +26,71 @@ func TestScan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("var/lib/dpkg/status", "Package: libfoo\nStatus: install ok installed\nVersion: 1.2-3\nArchitecture: amd64\n\n"+
-		"Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n")
-	write("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\nA:x86_64\n\n")
+	write(root, "etc/os-release", "ID=debian\nVERSION_ID=\"13\"\n")
+	write(root, "var/lib/dpkg/status", "Package: libfoo\nStatus: install ok installed\nVersion: 1.2-3\nArchitecture: amd64\n\n"+
+		"Package: gone\nStatus: deinstall ok config-files\nVersion: 1\nArchitecture: amd64\n")
 	self, err := os.ReadFile(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	write("usr/bin/app", string(self))
-	if err := scanTo(root, dst, time.Unix(0, 0)); err != nil {
+	write(extra, "usr/bin/app", string(self))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("BUILDKIT_SCAN_SOURCE", root)
+	t.Setenv("BUILDKIT_SCAN_SOURCE_EXTRAS", filepath.Dir(extra))
+	t.Setenv("BUILDKIT_SCAN_DESTINATION", dst)
+	if err := run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	core := purls(t, filepath.Join(dst, "sbom.spdx.json"))
+	if !slices.ContainsFunc(core, func(s string) bool { return strings.HasPrefix(s, "pkg:deb/debian/libfoo@1.2-3?arch=amd64") }) {
+		t.Errorf("core SBOM lacks the dpkg package libfoo: %v", core)
+	}
+	if slices.ContainsFunc(core, func(s string) bool { return strings.Contains(s, "/gone@") }) {
+		t.Errorf("core SBOM lists the removed package: %v", core)
+	}
+	stage := purls(t, filepath.Join(dst, "sbom_stage.spdx.json"))
+	if !slices.ContainsFunc(stage, func(s string) bool { return strings.HasPrefix(s, "pkg:golang/github.com/anchore/syft@") }) {
+		t.Errorf("extra SBOM lacks the Go binary's syft module: %v", stage)
+	}
+}
+
+// purls reads the in-toto statement at path, checks it carries an SPDX
+// document, and returns its packages' purls.
+func purls(t *testing.T, path string) []string {
+	t.Helper()
 	var st struct {
+		Type          string `json:"_type"`
 		PredicateType string `json:"predicateType"`
 		Predicate     struct {
-			Packages []struct {
+			SPDXVersion string `json:"spdxVersion"`
+			Packages    []struct {
 				Refs []struct {
+					Type    string `json:"referenceType"`
 					Locator string `json:"referenceLocator"`
 				} `json:"externalRefs"`
 			} `json:"packages"`
 		} `json:"predicate"`
 	}
-	b, err := os.ReadFile(filepath.Join(dst, "sbom.spdx.json"))
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	var purls []string
-	for _, p := range st.Predicate.Packages {
-		purls = append(purls, p.Refs[0].Locator)
+	if st.Type != inTotoStatement || st.PredicateType != spdxPredicate || st.Predicate.SPDXVersion != "SPDX-2.3" {
+		t.Fatalf("%s: %s %s %s, want an in-toto statement of an SPDX-2.3 document", path, st.Type, st.PredicateType, st.Predicate.SPDXVersion)
 	}
-	for _, want := range []string{"pkg:deb/debian/libfoo@1.2-3?arch=amd64", "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64",
-		"pkg:golang/github.com/spdx/tools-golang@v0.5.7"} {
-		if !slices.Contains(purls, want) {
-			t.Errorf("SBOM lacks %s: %v", want, purls)
+	var out []string
+	for _, p := range st.Predicate.Packages {
+		for _, r := range p.Refs {
+			if r.Type == "purl" {
+				out = append(out, r.Locator)
+			}
 		}
 	}
-	if st.PredicateType != spdxPredicate || slices.ContainsFunc(purls, func(s string) bool { return s == "pkg:deb/debian/gone@1" }) {
-		t.Errorf("statement %s, packages %v", st.PredicateType, purls)
-	}
+	return out
 }
