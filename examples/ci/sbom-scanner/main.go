@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	// syft's rpm cataloguer reads newer RPM databases (SQLite) through
+	// database/sql and leaves the driver to the program, as syft's own
+	// command does: this one is pure Go, so CGO_ENABLED=0 still builds.
+	_ "modernc.org/sqlite"
 )
 
 func main() {
