@@ -3,5 +3,7 @@
 // hold) and every chunk by ID in the frame or unit holding it (SPEC.md §8),
 // so a writer reuses frames the store already has, keeps only the new chunks
 // of frames that mostly repeat stored ones, and reads back chunks it did not
-// keep in memory.
+// keep in memory. An Index only locates; each write goes through its own
+// Session (Index.WithSession), which owns the write's units, goroutines and
+// counters.
 package storeindex

@@ -305,8 +305,17 @@ func TestMountLazyFaults(t *testing.T) {
 	if err := read("d12/f0012"); err != nil {
 		t.Errorf("after the registry serves the right bytes again: %v", err)
 	}
-	served, _ := mountStatus(t, s, mnt, 7)["served"].(map[string]any)
-	if num(served, "read_errors") == 0 {
-		t.Errorf("status counts no read errors: %v", served)
+	// The status file is rewritten every 250 ms: wait for the failed read.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		served, _ := decodeJSON(t, s.must("mount", "--status", mnt).Stdout)["served"].(map[string]any)
+		if num(served, "read_errors") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("status counts no read errors: %v", served)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

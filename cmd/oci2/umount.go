@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,7 +55,28 @@ func (a *app) umount(ctx context.Context, dir string) error {
 	if err := unmountBusy(fuseDir); err != nil {
 		return err
 	}
-	return waitExit(ctx, st.PID, unmountWait)
+	if err := waitExit(ctx, st.PID, unmountWait); err != nil {
+		return err
+	}
+	reportLog(abs)
+	return nil
+}
+
+// reportLog passes on what the serving process of the mount at dir logged
+// (read errors, registry warnings) and removes its log.
+func reportLog(dir string) {
+	_, logPath := statePaths(dir)
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return
+	}
+	os.Remove(logPath)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(b) > 0 {
+		if len(lines) > 20 {
+			lines = append([]string{fmt.Sprintf("... %d earlier lines", len(lines)-20)}, lines[len(lines)-20:]...)
+		}
+		fmt.Fprintf(os.Stderr, "oci2: the mount at %s logged:\n  %s\n", dir, strings.Join(lines, "\n  "))
+	}
 }
 
 // unmountBusy unmounts dir, explaining EBUSY.
