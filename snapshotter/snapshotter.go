@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/go-digest"
 )
 
 // LabelImage names, on a snapshot, the OCIv2 image (a manifest digest of
@@ -74,6 +75,12 @@ func (s *Snapshotter) Prepare(ctx context.Context, key, parent string, opts ...s
 	if ref == "" || parent != "" {
 		return nil, fmt.Errorf("snapshot %q of oci2 image %s: needs label %s and no parent: %w",
 			key, img, snapshots.LabelSnapshotRef, errdefs.ErrInvalidArgument)
+	}
+	// The label becomes an argument of the Mounter: only a digest, never
+	// a name or a flag a client chose.
+	if _, err := digest.Parse(img); err != nil {
+		return nil, fmt.Errorf("snapshot %q: label %s=%q is not a manifest digest: %w",
+			key, LabelImage, img, errdefs.ErrInvalidArgument)
 	}
 	if err := s.commitImage(ctx, key, ref, img, opts); err != nil {
 		return nil, err
