@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,30 +95,8 @@ func proxyPlugin(sock string) string {
 // snapshotter is killed and restarted a second container of it runs, and
 // removing the image releases the mount.
 func TestContainerdSnapshotterRun(t *testing.T) {
-	requireRoot(t)
-	requireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc")
-	testenv.RequireFUSE(t)
-	dir := workDir(t)
-	src := helloTree(t, filepath.Join(dir, "rootfs-src"))
-	s := newStore(t, filepath.Join(dir, "store"))
-	args := createConfigFlags(t, s)
-	if len(args) == 0 {
-		t.Fatal("oci2 create lacks the image config flags this test needs")
-	}
-	s.create(src, "hello:latest", args...)
-
-	sn := startSnapshotter(t, dir, s.dir)
-	t.Cleanup(func() { sn.stop(t, syscall.SIGTERM) })
-	ctd := startContainerd(t, dir, proxyPlugin(sn.sock))
-	ctr := func(args ...string) result {
-		return run(t.Context(), nil, "ctr", append([]string{"--address", ctd.sock}, args...)...)
-	}
-	t.Cleanup(func() { releaseImage(t, ctr, sn) })
-
-	imp := s.run("containerd", "import", "--address", ctd.sock, "hello:latest")
-	if imp.Err != nil {
-		t.Fatalf("oci2 containerd import: %v\n%s\nsnapshotter log:\n%s", imp.Err, imp.Stderr, clip(sn.logText()))
-	}
+	e := startContainerdOCI2(t, nil)
+	sn, ctd, ctr := e.sn, e.ctd, e.ctr
 	mounts := fuseMountsUnder(sn.root)
 	if len(mounts) != 1 {
 		t.Fatalf("after import, FUSE mounts under the snapshotter root %q, want one", mounts)
@@ -132,13 +111,14 @@ func TestContainerdSnapshotterRun(t *testing.T) {
 		}
 		t.Logf("ctr run %s: %s", id, strings.TrimSpace(r.Stdout))
 	}
-	runHello("oci2-c1")
+	runHello(ctrID("c1"))
 
 	// A killed snapshotter leaves the mount to its own process; the next
 	// start adopts it rather than mounting a second time.
 	sn.stop(t, syscall.SIGKILL)
 	sn.start(t)
-	runHello("oci2-c2")
+	e.awaitSnapshotter(t)
+	runHello(ctrID("c2"))
 	if got := fuseMountsUnder(sn.root); len(got) != 1 || got[0] != mounts[0] {
 		t.Errorf("after a restart, FUSE mounts %q, want the adopted %q", got, mounts)
 	}
@@ -154,6 +134,71 @@ func TestContainerdSnapshotterRun(t *testing.T) {
 	}
 }
 
+// ctdOCI2 is a containerd with oci2-snapshotter and an imported image
+// hello:latest of the store s.
+type ctdOCI2 struct {
+	s   *store
+	sn  *snDaemon
+	ctd *ctdDaemon
+	ctr func(args ...string) result
+}
+
+// startContainerdOCI2 makes the image of helloTree (plus what more adds to
+// the tree), starts the snapshotter and containerd with it as a proxy
+// plugin, and imports the image; the image is removed and every mount
+// ended when t ends.
+func startContainerdOCI2(t *testing.T, more func(src string)) *ctdOCI2 {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+	testenv.RequireFUSE(t)
+	dir := workDir(t)
+	src := helloTree(t, filepath.Join(dir, "rootfs-src"))
+	if more != nil {
+		more(src)
+	}
+	e := &ctdOCI2{s: newStore(t, filepath.Join(dir, "store"))}
+	args := createConfigFlags(t, e.s)
+	if len(args) == 0 {
+		t.Fatal("oci2 create lacks the image config flags this test needs")
+	}
+	e.s.create(src, "hello:latest", args...)
+
+	e.sn = startSnapshotter(t, dir, e.s.dir)
+	t.Cleanup(func() { e.sn.stop(t, syscall.SIGTERM) })
+	e.ctd = startContainerd(t, dir, proxyPlugin(e.sn.sock))
+	// Not t.Context(): cleanups call it after that is cancelled.
+	e.ctr = func(args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return run(ctx, nil, "ctr", append([]string{"--address", e.ctd.sock}, args...)...)
+	}
+	t.Cleanup(func() { releaseImage(t, e.ctr, e.sn) })
+
+	imp := e.s.run("containerd", "import", "--address", e.ctd.sock, "hello:latest")
+	if imp.Err != nil {
+		t.Fatalf("oci2 containerd import: %v\n%s\nsnapshotter log:\n%s", imp.Err, imp.Stderr, clip(e.sn.logText()))
+	}
+	return e
+}
+
+// awaitSnapshotter waits (bounded) until containerd reaches a restarted
+// snapshotter: its proxy connection redials with a backoff of up to 3 s.
+func (e *ctdOCI2) awaitSnapshotter(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := e.ctr("snapshots", "--snapshotter", "oci2", "ls")
+		if r.Err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd does not reach the restarted snapshotter: %v %s", r.Err, r.Stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // releaseImage removes the image (gc removes its snapshot, which ends the
 // mount) and unmounts whatever FUSE mount is left under the snapshotter.
 func releaseImage(t *testing.T, ctr func(...string) result, sn *snDaemon) {
@@ -161,7 +206,9 @@ func releaseImage(t *testing.T, ctr func(...string) result, sn *snDaemon) {
 		ctr("images", "rm", "--sync", "hello:latest")
 	}
 	for _, m := range fuseMountsUnder(sn.root) {
-		run(t.Context(), nil, bin(t, "oci2"), "umount", m)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		run(ctx, nil, bin(t, "oci2"), "umount", m)
+		cancel()
 		syscall.Unmount(m, syscall.MNT_DETACH)
 	}
 }
