@@ -104,12 +104,14 @@ func TestContainerdSnapshotterRun(t *testing.T) {
 	want := "hello from oci2 uid=1234 gid=2345 cwd=/work marker=true args=[\"a b\" \"c\"] env=yes"
 	runHello := func(id string) {
 		t.Helper()
+		start := time.Now()
 		r := ctr("run", "--rm", "--snapshotter", "oci2", "hello:latest", id)
+		took := time.Since(start) // a figure for the log, not asserted
 		if r.Err != nil || !strings.Contains(r.Stdout, want) {
 			t.Fatalf("ctr run %s: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s\ncontainerd log:\n%s",
 				id, r.Err, r.Stdout, r.Stderr, clip(sn.logText()), ctd.logTail())
 		}
-		t.Logf("ctr run %s: %s", id, strings.TrimSpace(r.Stdout))
+		t.Logf("ctr run %s (%v): %s", id, took.Round(time.Millisecond), strings.TrimSpace(r.Stdout))
 	}
 	runHello(ctrID("c1"))
 
@@ -175,7 +177,9 @@ func startContainerdOCI2(t *testing.T, more func(src string)) *ctdOCI2 {
 	}
 	t.Cleanup(func() { releaseImage(t, e.ctr, e.sn) })
 
+	start := time.Now()
 	imp := e.s.run("containerd", "import", "--address", e.ctd.sock, "hello:latest")
+	t.Logf("oci2 containerd import: %v (mount included)", time.Since(start).Round(time.Millisecond))
 	if imp.Err != nil {
 		t.Fatalf("oci2 containerd import: %v\n%s\nsnapshotter log:\n%s", imp.Err, imp.Stderr, clip(e.sn.logText()))
 	}
