@@ -14,7 +14,7 @@ BIN         ?= $(CURDIR)/bin
 OCI2_CORPUS ?= /var/cache/oci2-corpus
 CORPUS_SRC  ?= $(CURDIR)/../shared/corpus
 # -p 2: the reference machine has 2 cores; the integration tests are heavy.
-TEST_FLAGS  ?= -p 2 -timeout 30m
+TEST_FLAGS  ?= -p 2 -timeout 60m
 GOTEST      ?= $(GO) test
 FUZZTIME    ?= 10s
 BENCH_FLAGS ?=

@@ -134,10 +134,14 @@ func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpa
 	if err != nil {
 		return nil, err
 	}
-	if m.IdentityMapping() != nil {
-		// unpack writes the image's owners as they are; a remapped daemon
-		// needs them shifted (not done yet): refuse rather than build wrong.
-		return nil, fmt.Errorf("%s: OCIv2 bases are not supported on a user-namespace-remapped daemon yet", i.id.Reference)
+	opts := unpack.Options{Force: true, Progress: p.update}
+	if idmap := m.IdentityMapping(); idmap != nil {
+		// a user-namespace-remapped daemon: snapshots hold host IDs, as
+		// the stock puller's layers do (the exporter maps them back)
+		opts.MapIDs = func(uid, gid uint32) (uint32, uint32, error) {
+			hu, hg, err := idmap.ToHost(int(uid), int(gid))
+			return uint32(hu), uint32(hg), err
+		}
 	}
 	lm := snapshot.LocalMounter(m)
 	dir, err := lm.Mount()
@@ -145,7 +149,7 @@ func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpa
 		return nil, err
 	}
 	cr := reader.NewChunkReader(b.Image, localsource.New(i.src.opt.Store, nil))
-	st, err := unpack.Unpack(ctx, b.Image, cr, dir, unpack.Options{Force: true, Progress: p.update})
+	st, err := unpack.Unpack(ctx, b.Image, cr, dir, opts)
 	if uerr := lm.Unmount(); err == nil {
 		err = uerr
 	}

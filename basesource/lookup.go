@@ -22,6 +22,7 @@ type Store interface {
 // Base is an OCIv2 image of the store chosen as a build's base.
 type Base struct {
 	Ref    string        // the reference asked for
+	Name   string        // its normalized name ("" for a bare digest)
 	Pin    digest.Digest // what the reference resolved to: the index, or the manifest given by digest
 	Image  *reader.Image // the platform's manifest, opened
 	Config []byte        // the image config as a frontend sees it (see FrontendConfig)
@@ -71,7 +72,7 @@ func Lookup(ctx context.Context, st Store, ref string, platform *ocispec.Platfor
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", ref, err)
 	}
-	return &Base{Ref: ref, Pin: pin, Image: img, Config: cfg}, nil
+	return &Base{Ref: ref, Name: r.Name, Pin: pin, Image: img, Config: cfg}, nil
 }
 
 // maxConfigSize bounds an image config read into memory.

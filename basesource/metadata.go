@@ -62,6 +62,12 @@ func (s *Source) ResolveMetadata(ctx context.Context, op *pb.SourceOp, opt sourc
 		b, err := Lookup(ctx, s.opt.Store, ref, io.Platform)
 		done(nil)
 		if err == nil {
+			if !pinned {
+				// a pulled base in use is the last retention removes
+				if err := markManaged(ctx, s.opt.Store, b.Name, false); err != nil {
+					return nil, err
+				}
+			}
 			return answer(b), nil
 		}
 		if !absent(err) {

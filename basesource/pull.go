@@ -65,6 +65,9 @@ func (s *Source) pull(ctx context.Context, ref string, platform *ocispec.Platfor
 	if err != nil {
 		return nil, err
 	}
+	if err := markManaged(ctx, s.opt.Store, r.String(), true); err != nil {
+		return nil, err
+	}
 	return Lookup(ctx, s.opt.Store, ref, platform)
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/chunkstore/local"
+	"github.com/oci2/oci2/chunkstore/memstore"
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/localsource"
 	"github.com/oci2/oci2/reader"
@@ -77,7 +78,7 @@ func openLocal(t *testing.T) *local.Store {
 
 // storeLocal writes fs as image name through a fresh index (as a new
 // process would) and returns the manifest.
-func storeLocal(t *testing.T, st *local.Store, name string, fs files) ocispec.Descriptor {
+func storeLocal(t *testing.T, st chunkstore.LocalStore, name string, fs files) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	idx, err := storeindex.New(ctx, st)
@@ -103,7 +104,7 @@ func storeLocal(t *testing.T, st *local.Store, name string, fs files) ocispec.De
 
 // readAll reads every regular file of the manifest through a fresh
 // localsource and compares it with want.
-func readAll(t *testing.T, st *local.Store, m ocispec.Descriptor, want files) {
+func readAll(t *testing.T, st chunkstore.LocalStore, m ocispec.Descriptor, want files) {
 	t.Helper()
 	ctx := context.Background()
 	img, err := reader.Open(ctx, st, m)
@@ -142,7 +143,7 @@ func readAll(t *testing.T, st *local.Store, m ocispec.Descriptor, want files) {
 	}
 }
 
-func checkData(t *testing.T, st *local.Store) *Report {
+func checkData(t *testing.T, st chunkstore.LocalStore) *Report {
 	t.Helper()
 	rep, err := Check(context.Background(), st, CheckOptions{ReadData: true})
 	if err != nil {
@@ -172,9 +173,21 @@ func storeBytes(t *testing.T, st chunkstore.Lister) (n int64, blobs map[digest.D
 // rely on the base's frames; removing the base and collecting keeps them
 // readable (the frames are pinned as units), frees what only the base used,
 // and check --read-data regenerates every virtual frame.
+// It runs on the local store and on memstore, which has the same roles.
 func TestGCKeepsDerivedAfterBaseRemoved(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) chunkstore.LocalStore
+	}{
+		{"local", func(t *testing.T) chunkstore.LocalStore { return openLocal(t) }},
+		{"memstore", func(*testing.T) chunkstore.LocalStore { return memstore.New() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testGCKeepsDerived(t, tc.open(t)) })
+	}
+}
+
+func testGCKeepsDerived(t *testing.T, st chunkstore.LocalStore) {
 	ctx := context.Background()
-	st := openLocal(t)
 	base, derived := layered(300, 1)
 	storeLocal(t, st, "base", base)
 	m := storeLocal(t, st, "derived", derived)

@@ -9,6 +9,8 @@
 #                  shim, for BuildKit's containerd worker; runc is Debian's),
 #                  CGO_ENABLED=0 (the btrfs snapshotter, which needs cgo, is
 #                  left out by its build constraint)
+#   ctr            containerd's client, at the same version (the snapshotter
+#                  test runs images with it)
 #   registry       distribution v3 (tools/build-registry.sh), when present
 #   gotestsum      gotest.tools/gotestsum: .ci/run's test runner, whose summary
 #                  counts the tests that ran and lists every skip with its reason
@@ -53,6 +55,16 @@ if want containerd && { ! stamp containerd "$CONTAINERD_VERSION" || ! stamp cont
 	rm -rf "$d"
 	echo "$CONTAINERD_VERSION" > "$BIN/.containerd.version"
 	echo "$CONTAINERD_VERSION" > "$BIN/.containerd-shim-runc-v2.version"
+fi
+
+if want ctr && ! stamp ctr "$CONTAINERD_VERSION"; then
+	d=$(mktemp -d)
+	m=github.com/containerd/containerd/v2
+	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
+		go get "$m/cmd/ctr@$CONTAINERD_VERSION" >/dev/null 2>&1 &&
+		CGO_ENABLED=0 go build -o "$BIN/" -ldflags "-X $m/version.Version=$CONTAINERD_VERSION" "$m/cmd/ctr")
+	rm -rf "$d"
+	echo "$CONTAINERD_VERSION" > "$BIN/.ctr.version"
 fi
 
 if want gotestsum && ! stamp gotestsum "$GOTESTSUM_VERSION"; then

@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/exporter"
 )
 
 // pullLine is the summary the daemon shows for a pull of a base.
@@ -114,6 +117,16 @@ func TestBaseFromRegistry(t *testing.T) {
 		build(p.Host + "/oci2/base:v2")
 		if reqs := p.Requests()[n:]; len(reqs) != 0 {
 			t.Errorf("rebuild FROM a base the store holds: registry requests %q, want none", reqs)
+		}
+		// the pulled base is under the daemon's retention ([oci2] keep-*)
+		found := false
+		for _, m := range d.storeRefs(t).Manifests {
+			if m.Annotations[ocispec.AnnotationRefName] == p.Host+"/oci2/base:v2" {
+				found = m.Annotations[exporter.AnnotationExported] != ""
+			}
+		}
+		if !found {
+			t.Errorf("the pulled base %s/oci2/base:v2 is not under retention", p.Host)
 		}
 	})
 	t.Run("pull-mode", func(t *testing.T) {

@@ -63,10 +63,15 @@ func TestBuildKitRegistryCache(t *testing.T) {
 	}
 	// the cache manifest is in the registry (regGet fails t otherwise)
 	regGet(t, srv.URL(), "/v2/oci2/app/manifests/cache", "application/vnd.oci.image.manifest.v1+json")
+	// The RUN writes 64 random bytes: the same bytes and digest prove it
+	// was taken from the cache and not run again. BuildKit's plain
+	// progress does not always mark a step restored from a registry cache
+	// as CACHED (seen under load), so that is logged, not asserted.
 	d2, c2, out2 := ciRun("run2", cacheArgs...)
-	if !c2 || d2 != d1 || out2 != out1 {
-		t.Errorf("second run on a fresh daemon: RUN cached %v, image %s (first %s), printed %q (first %q)", c2, d2, d1, out2, out1)
+	if d2 != d1 || out2 != out1 {
+		t.Errorf("second run on a fresh daemon: image %s (first %s), printed %q (first %q)", d2, d1, out2, out1)
 	}
+	t.Logf("second run: RUN shown as CACHED in progress: %v", c2)
 	d3, _, _ := ciRun("run3")
 	if d3 == d1 {
 		t.Errorf("a run without the cache gives the cached image %s: the test proves nothing", d3)

@@ -101,8 +101,9 @@ type ctdDaemon struct {
 
 // startContainerd starts containerd with a minimal configuration (no CRI,
 // no NRI, overlayfs snapshotter, everything under dir) and the shim of
-// bin/ on its PATH; it stops it, and any shim left, when t ends.
-func startContainerd(t *testing.T, dir string) *ctdDaemon {
+// bin/ on its PATH; it stops it, and any shim left, when t ends. extra is
+// appended to the configuration (proxy_plugins, say).
+func startContainerd(t *testing.T, dir string, extra ...string) *ctdDaemon {
 	t.Helper()
 	c := &ctdDaemon{
 		dir:  dir,
@@ -129,6 +130,7 @@ disabled_plugins = [
   path = %q
 `, filepath.Join(dir, "ctd-root"), filepath.Join(dir, "ctd-state"), c.sock,
 		c.sock+".ttrpc", filepath.Join(dir, "ctd-opt"))
+	cfg += strings.Join(extra, "\n")
 	cfgPath := filepath.Join(dir, "containerd.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

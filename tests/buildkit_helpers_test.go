@@ -295,9 +295,8 @@ func (d *bkDaemon) runImage(t *testing.T, name string) string {
 	return r.Stdout
 }
 
-// storedIndex reads the image index a name points at straight from the
-// store's OCI layout.
-func (d *bkDaemon) storedIndex(t *testing.T, name string) ocispec.Index {
+// storeRefs reads the store's index.json: its refs, with annotations.
+func (d *bkDaemon) storeRefs(t *testing.T) ocispec.Index {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(d.store, "index.json"))
 	if err != nil {
@@ -307,7 +306,14 @@ func (d *bkDaemon) storedIndex(t *testing.T, name string) ocispec.Index {
 	if err := json.Unmarshal(raw, &top); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range top.Manifests {
+	return top
+}
+
+// storedIndex reads the image index a name points at straight from the
+// store's OCI layout.
+func (d *bkDaemon) storedIndex(t *testing.T, name string) ocispec.Index {
+	t.Helper()
+	for _, m := range d.storeRefs(t).Manifests {
 		if m.Annotations[ocispec.AnnotationRefName] != name {
 			continue
 		}

@@ -54,6 +54,24 @@ func TestBuildKitIdentityMapping(t *testing.T) {
 
 	t.Run("run", func(t *testing.T) { testMappedRun(t, d, b) })
 	t.Run("unmapped-base", func(t *testing.T) { testUnmappedBase(t, d, b) })
+	t.Run("oci2-base", func(t *testing.T) { testMappedOCI2Base(t, d, b) })
+}
+
+// testMappedOCI2Base builds on an OCIv2 base of the daemon's store: its
+// snapshot is written with host IDs (the mapping applied on the way in),
+// so the RUN works as the remapped root and the oci2 export, which maps
+// back, holds the image's own owners, the base's files included.
+func testMappedOCI2Base(t *testing.T, d *bkDaemon, b *bases) {
+	newStore(t, d.store).must("import", "oci:"+filepath.Join(b.dir, "busybox")+":latest", "--tag", "t/userns-base")
+	ctx := t.TempDir()
+	writeFiles(t, ctx, map[string]string{"Dockerfile": "FROM t/userns-base\n" +
+		"RUN --network=none mkdir /data2 && echo hi > /data2/f && chown 1234:5678 /data2/f\n"})
+	d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/userns-oci2base")
+	checkUnpacked(t, d, "oci2-test/userns-oci2base", map[string][2]uint32{
+		"data2/f":     {1234, 5678},
+		"bin/busybox": {0, 0},
+		"etc/passwd":  {0, 0},
+	})
 }
 
 // testMappedRun builds on a base whose layer holds host IDs, with a RUN

@@ -53,16 +53,7 @@ func TestUnpackBundleRunc(t *testing.T) {
 	requireRoot(t)
 	requireTools(t, "runc")
 	dir := workDir(t)
-	src := filepath.Join(dir, "rootfs-src")
-	for _, d := range []string{"bin", "etc", "work", "tmp", "proc", "dev", "sys"} {
-		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	buildStaticHello(t, filepath.Join(src, "bin/hello"))
-	os.WriteFile(filepath.Join(src, "etc/oci2-marker"), []byte("x"), 0o644)
-	os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345::/work:/bin/hello\n"), 0o644)
-	os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\napp:x:2345:\n"), 0o644)
+	src := helloTree(t, filepath.Join(dir, "rootfs-src"))
 
 	s := newStore(t, filepath.Join(dir, "store"))
 	args := createConfigFlags(t, s)
@@ -111,6 +102,22 @@ func TestUnpackBundleRunc(t *testing.T) {
 		t.Errorf("runc output %q, want it to contain %q", r.Stdout, want)
 	}
 	t.Logf("runc: %s", strings.TrimSpace(r.Stdout))
+}
+
+// helloTree writes at src a root filesystem whose /bin/hello is the static
+// helloSource, with a user app (1234:2345) and /etc/oci2-marker.
+func helloTree(t testing.TB, src string) string {
+	t.Helper()
+	for _, d := range []string{"bin", "etc", "work", "tmp", "proc", "dev", "sys"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buildStaticHello(t, filepath.Join(src, "bin/hello"))
+	os.WriteFile(filepath.Join(src, "etc/oci2-marker"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345::/work:/bin/hello\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\napp:x:2345:\n"), 0o644)
+	return src
 }
 
 // createConfigFlags returns create flags that set the image config, when

@@ -22,7 +22,7 @@ const capabilityXattr = "security.capability"
 
 // applyFd sets the metadata of an open regular file or directory.
 func (u *unpacker) applyFd(fd int, p string, e *format.Entry, chmod bool) error {
-	if err := u.chown(p, e, func() error { return unix.Fchown(fd, int(e.UID), int(e.GID)) }); err != nil {
+	if err := u.chown(p, e, func(uid, gid int) error { return unix.Fchown(fd, uid, gid) }); err != nil {
 		return err
 	}
 	setx := func() error {
@@ -53,8 +53,8 @@ func (u *unpacker) applyFd(fd int, p string, e *format.Entry, chmod bool) error 
 // applyAt sets the metadata of name in dirfd (a symlink, device or fifo)
 // without following it.
 func (u *unpacker) applyAt(dirfd int, name, p string, e *format.Entry) error {
-	err := u.chown(p, e, func() error {
-		return unix.Fchownat(dirfd, name, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW)
+	err := u.chown(p, e, func(uid, gid int) error {
+		return unix.Fchownat(dirfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 	})
 	if err != nil {
 		return err
@@ -108,9 +108,17 @@ func times(e *format.Entry) [2]unix.Timespec {
 	return [2]unix.Timespec{t, t}
 }
 
-// chown runs do; an unprivileged unpack skips owners it may not set.
-func (u *unpacker) chown(p string, e *format.Entry, do func() error) error {
-	err := do()
+// chown runs do with e's owner, mapped by Options.MapIDs; an unprivileged
+// unpack skips owners it may not set.
+func (u *unpacker) chown(p string, e *format.Entry, do func(uid, gid int) error) error {
+	uid, gid := e.UID, e.GID
+	if m := u.opts.MapIDs; m != nil {
+		var err error
+		if uid, gid, err = m(uid, gid); err != nil {
+			return fmt.Errorf("owner %d:%d: %w", e.UID, e.GID, err)
+		}
+	}
+	err := do(int(uid), int(gid))
 	if err == nil {
 		return nil
 	}

@@ -21,6 +21,9 @@ type Options struct {
 	// (each reported through Warn). It is implied when the effective uid is
 	// not 0.
 	Unprivileged bool
+	// MapIDs, when set, maps the image's owners to the IDs written (a
+	// user-namespace-remapped BuildKit's container-to-host mapping).
+	MapIDs func(uid, gid uint32) (uint32, uint32, error)
 	// Workers write regular files in parallel (default GOMAXPROCS, at least 2).
 	Workers int
 	// Limits bound the walk of the image's tree (zero: reader.DefaultLimits).

@@ -102,6 +102,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.createCmd(), a.unpackCmd(), a.imagesCmd(), a.inspectCmd(), a.tagCmd(), a.rmCmd(),
 		a.diffCmd(), a.duCmd(), a.checkCmd(), a.gcCmd(), a.importCmd(), a.exportCmd(),
 		a.pushCmd(), a.pullCmd(), a.copyCmd(), a.mountCmd(), a.umountCmd(), a.runCmd(),
+		a.containerdCmd(),
 	)
 	return root
 }

@@ -1,0 +1,138 @@
+// Command oci2-snapshotter serves containerd's snapshots API over a unix
+// socket (a containerd proxy plugin) for package snapshotter: OCIv2 images
+// imported with `oci2 containerd import` run from their FUSE mounts, other
+// images as through containerd's overlayfs snapshotter.
+//
+//	oci2-snapshotter --address SOCKET --root STATEDIR --store OCI2STORE
+//
+// It logs to stderr and ends on SIGTERM or SIGINT, leaving the image
+// mounts to the processes that serve them (running containers keep their
+// files; the next start adopts them).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"github.com/containerd/containerd/v2/contrib/snapshotservice"
+	"github.com/containerd/log"
+	"google.golang.org/grpc"
+
+	"github.com/oci2/oci2/snapshotter"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "oci2-snapshotter:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	address := flag.String("address", "/run/oci2/snapshotter.sock", "unix socket to serve the snapshots API on")
+	root := flag.String("root", "/var/lib/oci2-snapshotter", "state directory (snapshots, container layers)")
+	store := flag.String("store", "", "oci2 store the images are mounted from (default oci2's)")
+	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
+	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if err := log.SetLevel(*level); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	m, err := newCLIMounter(*oci2, *store)
+	if err != nil {
+		return err
+	}
+	sn, err := snapshotter.New(ctx, *root, m)
+	if err != nil {
+		return err
+	}
+	defer sn.Close()
+
+	if err := os.MkdirAll(filepath.Dir(*address), 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(*address); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the stale socket: %w", err)
+	}
+	l, err := net.Listen("unix", *address)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(sn))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	log.G(ctx).Infof("serving snapshots on %s (root %s)", *address, *root)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.G(ctx).Info("stopping")
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		srv.Stop()
+	}
+	return nil
+}
+
+// cliMounter runs `oci2 mount`, whose serving process outlives this one.
+type cliMounter struct {
+	bin   string
+	store string
+}
+
+func newCLIMounter(bin, store string) (*cliMounter, error) {
+	if bin == "" {
+		exe, err := os.Executable()
+		if err == nil {
+			bin = filepath.Join(filepath.Dir(exe), "oci2")
+		}
+		if _, err := os.Stat(bin); err != nil {
+			if bin, err = exec.LookPath("oci2"); err != nil {
+				return nil, fmt.Errorf("no oci2 binary next to this one or on $PATH (--oci2): %w", err)
+			}
+		}
+	}
+	return &cliMounter{bin: bin, store: store}, nil
+}
+
+func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if c.store != "" {
+		args = append([]string{"--store", c.store}, args...)
+	}
+	out, err := exec.CommandContext(ctx, c.bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("oci2 %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (c *cliMounter) Mount(ctx context.Context, image, dir string) error {
+	return c.oci2(ctx, "mount", image, dir)
+}
+
+func (c *cliMounter) Unmount(ctx context.Context, dir string) error {
+	return c.oci2(ctx, "umount", dir)
+}

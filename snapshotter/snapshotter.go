@@ -1,0 +1,182 @@
+package snapshotter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/go-digest"
+)
+
+// LabelImage names, on a snapshot, the OCIv2 image (a manifest digest of
+// the store) it is the root filesystem of. containerd passes on only
+// labels under containerd.io/snapshot/ to a snapshotter.
+const LabelImage = "containerd.io/snapshot/oci2.image"
+
+// labelUpperdir is where the overlay snapshotter (WithUpperdirLabel) says a
+// snapshot's directory is: the mount point of an image snapshot.
+const labelUpperdir = "containerd.io/snapshot/overlay.upperdir"
+
+// Mounter serves an image of the store read-only at dir, from a process
+// that outlives the caller, and ends that.
+type Mounter interface {
+	Mount(ctx context.Context, image, dir string) error
+	Unmount(ctx context.Context, dir string) error
+}
+
+// Snapshotter is the overlay snapshotter with OCIv2 image snapshots.
+type Snapshotter struct {
+	snapshots.Snapshotter
+	m  Mounter
+	mu sync.Mutex // serializes the creation and removal of image snapshots
+}
+
+// New opens the snapshotter whose state is under root and adopts the image
+// mounts of its committed snapshots, remounting those that are gone.
+func New(ctx context.Context, root string, m Mounter) (*Snapshotter, error) {
+	ov, err := overlay.NewSnapshotter(filepath.Join(root, "overlay"), overlay.WithUpperdirLabel)
+	if err != nil {
+		return nil, fmt.Errorf("overlay snapshotter under %s: %w", root, err)
+	}
+	s := &Snapshotter{Snapshotter: ov, m: m}
+	if err := s.restore(ctx); err != nil {
+		ov.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Prepare creates, for a Prepare labelled with an image and a target ref,
+// the image's committed snapshot named ref (mounted), and answers
+// AlreadyExists as containerd expects of a remote snapshotter; any other
+// Prepare is the overlay snapshotter's.
+func (s *Snapshotter) Prepare(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
+	var info snapshots.Info
+	for _, o := range opts {
+		if err := o(&info); err != nil {
+			return nil, err
+		}
+	}
+	img := info.Labels[LabelImage]
+	if img == "" {
+		return s.Snapshotter.Prepare(ctx, key, parent, opts...)
+	}
+	ref := info.Labels[snapshots.LabelSnapshotRef]
+	if ref == "" || parent != "" {
+		return nil, fmt.Errorf("snapshot %q of oci2 image %s: needs label %s and no parent: %w",
+			key, img, snapshots.LabelSnapshotRef, errdefs.ErrInvalidArgument)
+	}
+	// The label becomes an argument of the Mounter: only a digest, never
+	// a name or a flag a client chose.
+	if _, err := digest.Parse(img); err != nil {
+		return nil, fmt.Errorf("snapshot %q: label %s=%q is not a manifest digest: %w",
+			key, LabelImage, img, errdefs.ErrInvalidArgument)
+	}
+	if err := s.commitImage(ctx, key, ref, img, opts); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("image snapshot %q: %w", ref, errdefs.ErrAlreadyExists)
+}
+
+// commitImage makes the committed snapshot ref of image img, with its
+// mount, unless it exists (then it makes sure it is mounted).
+func (s *Snapshotter) commitImage(ctx context.Context, key, ref, img string, opts []snapshots.Opt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if info, err := s.Snapshotter.Stat(ctx, ref); err == nil {
+		if info.Labels[LabelImage] != img {
+			return fmt.Errorf("snapshot %q exists and is not of oci2 image %s: %w", ref, img, errdefs.ErrAlreadyExists)
+		}
+		return s.ensureMounted(ctx, info)
+	}
+	if _, err := s.Snapshotter.Prepare(ctx, key, "", opts...); err != nil {
+		return err
+	}
+	// Committed while its directory is empty: Commit measures the usage of
+	// the directory, which would walk the whole image through FUSE.
+	if err := s.Snapshotter.Commit(ctx, ref, key, opts...); err != nil {
+		s.Snapshotter.Remove(ctx, key)
+		return err
+	}
+	info, err := s.Snapshotter.Stat(ctx, ref)
+	if err == nil {
+		err = s.ensureMounted(ctx, info)
+	}
+	if err != nil {
+		s.Snapshotter.Remove(ctx, ref)
+		return fmt.Errorf("mounting oci2 image %s: %w", img, err)
+	}
+	log.G(ctx).Infof("oci2 image %s mounted as snapshot %s", img, ref)
+	return nil
+}
+
+// ensureMounted mounts the image of snapshot info on its directory unless
+// a live mount is there; a mount whose server died is detached first.
+func (s *Snapshotter) ensureMounted(ctx context.Context, info snapshots.Info) error {
+	dir := info.Labels[labelUpperdir]
+	if dir == "" {
+		return fmt.Errorf("snapshot %q: the overlay snapshotter gave no directory", info.Name)
+	}
+	mounted, err := mountinfo.Mounted(dir)
+	if err != nil && !errors.Is(err, syscall.ENOTCONN) {
+		return fmt.Errorf("snapshot %q: %w", info.Name, err)
+	}
+	if mounted {
+		if _, err := os.Stat(dir); err == nil {
+			return nil
+		}
+		log.G(ctx).Warnf("mount of snapshot %s at %s is dead: remounting", info.Name, dir)
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching the dead mount at %s: %w", dir, err)
+		}
+	}
+	return s.m.Mount(ctx, info.Labels[LabelImage], dir)
+}
+
+// Remove unmounts an image snapshot before the overlay snapshotter removes
+// its directory.
+func (s *Snapshotter) Remove(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, err := s.Snapshotter.Stat(ctx, key)
+	if err == nil && info.Kind == snapshots.KindCommitted && info.Labels[LabelImage] != "" {
+		dir := info.Labels[labelUpperdir]
+		if ok, _ := mountinfo.Mounted(dir); ok {
+			if err := s.m.Unmount(ctx, dir); err != nil {
+				return fmt.Errorf("unmounting snapshot %q: %w", key, err)
+			}
+		}
+	}
+	return s.Snapshotter.Remove(ctx, key)
+}
+
+// restore adopts or remounts the mounts of every committed image snapshot.
+func (s *Snapshotter) restore(ctx context.Context) error {
+	var infos []snapshots.Info
+	err := s.Snapshotter.Walk(ctx, func(_ context.Context, i snapshots.Info) error {
+		if i.Kind == snapshots.KindCommitted && i.Labels[LabelImage] != "" {
+			infos = append(infos, i)
+		}
+		return nil
+	})
+	if err != nil && !errdefs.IsNotFound(err) { // a new root has no bucket yet
+		return fmt.Errorf("listing snapshots: %w", err)
+	}
+	for _, i := range infos {
+		if err := s.ensureMounted(ctx, i); err != nil {
+			// One broken image must not keep the others from running.
+			log.G(ctx).WithError(err).Errorf("restoring the mount of snapshot %s", i.Name)
+		}
+	}
+	return nil
+}
