@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // registryBench pushes v1 then v2 of an application through a real

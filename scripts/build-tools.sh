@@ -11,7 +11,7 @@
 #                  left out by its build constraint)
 #   ctr            containerd's client, at the same version (the snapshotter
 #                  test runs images with it)
-#   registry       distribution v3 (tools/build-registry.sh), when present
+#   registry       distribution v3 (scripts/build-registry.sh), when present
 #   gotestsum      gotest.tools/gotestsum: .ci/run's test runner, whose summary
 #                  counts the tests that ran and lists every skip with its reason
 # Idempotent: a tool already built at the pinned version is kept.
@@ -75,7 +75,7 @@ if want gotestsum && ! stamp gotestsum "$GOTESTSUM_VERSION"; then
 	echo "$GOTESTSUM_VERSION" > "$BIN/.gotestsum.version"
 fi
 
-if want registry && [ -x "$ROOT/tools/build-registry.sh" ]; then
-	BIN=$BIN "$ROOT/tools/build-registry.sh"
+if want registry && [ -x "$ROOT/scripts/build-registry.sh" ]; then
+	BIN=$BIN "$ROOT/scripts/build-registry.sh"
 fi
 ls -l "$BIN"

@@ -11,8 +11,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
-	"github.com/oci2/oci2/exporter"
+	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // pullLine is the summary the daemon shows for a pull of a base.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // storeBase is an OCIv2 base made by `oci2 create` (the examples' busybox

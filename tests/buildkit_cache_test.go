@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // stepCached reports whether buildctl's plain progress shows the step

@@ -11,7 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // TestBuildKitPush: `--output type=oci2,name=REGISTRY/REPO:TAG,push=true`

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // scannerImage builds examples/ci/sbom-scanner (syft as a library behind

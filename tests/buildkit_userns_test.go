@@ -15,7 +15,7 @@ import (
 // remapping ([worker.oci] userRemapUnsupported): the OCI worker stores every
 // snapshot with host IDs (container ID + 200000) and runs build steps in a
 // user namespace. The oci2 exporter must map the host IDs it walks back to
-// container IDs (exporter/tree.go, mapIDs), as BuildKit's own exporters do.
+// container IDs (buildkit/exporter/tree.go, mapIDs), as BuildKit's own exporters do.
 //
 // What upstream buildkitd does in this mode, as found here (v0.34.2, runc
 // 1.x, kernel 6.18): files the build makes (COPY, RUN, the build context)

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // ciJob is one run of examples/ci/ci-build.sh.

@@ -9,10 +9,10 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/reader/readertest"
+	"github.com/oci2/oci2/image/reader/readertest"
+	"github.com/oci2/oci2/store/local"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // hostileTree is a hand-made image tree that breaks SPEC.md §4.2 or §4.3,

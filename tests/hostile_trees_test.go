@@ -9,7 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // TestHostileTreesPullCopy: an image whose trees break SPEC.md §4.2/§4.3,

@@ -10,12 +10,12 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
-	"github.com/oci2/oci2/chunkstore/local"
+	"github.com/oci2/oci2/image/mountfs"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/internal/refname"
 	"github.com/oci2/oci2/internal/testenv"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/mountfs"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/local"
 )
 
 // unmountTimeout bounds an unmount in cleanup before a lazy detach.
@@ -45,7 +45,7 @@ func mountInProcess(t *testing.T, storeDir, name string) (string, *mountfs.FS) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := reader.NewChunkReader(img, localsource.New(st, nil))
+	cr := reader.NewChunkReader(img, framesource.New(st, nil))
 	fsys, err := mountfs.Load(context.Background(), img, cr, cr, mountfs.Options{
 		ReadError: func(ino uint64, err error) { t.Errorf("read of inode %d: %v", ino, err) },
 	})

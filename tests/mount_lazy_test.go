@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // hangGuard bounds a read that must fail or succeed rather than hang; it

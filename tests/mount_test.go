@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oci2/oci2/image/unpack/unpacktest"
 	"github.com/oci2/oci2/internal/testenv"
-	"github.com/oci2/oci2/unpack/unpacktest"
 )
 
 // TestMountEqualsUnpack: a FUSE mount of the exotic image shows exactly

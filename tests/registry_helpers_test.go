@@ -10,9 +10,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/oci2/oci2/chunkstore/local"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store/local"
 )
 
 // pushJSON runs `oci2 push --json NAME REF` and decodes the result.

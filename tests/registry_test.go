@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // regStore is a store whose oci2 commands see no user credentials.

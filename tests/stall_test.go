@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // TestRegistryStalled: a registry that sends an answer's headers and then

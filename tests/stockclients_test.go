@@ -10,7 +10,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 )
 
 // TestStockClients records what stock BuildKit (the daemon's own image

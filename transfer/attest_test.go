@@ -9,10 +9,10 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/store/local"
+	"github.com/oci2/oci2/store/registry/registrytest"
 	"github.com/oci2/oci2/transfer"
-	"github.com/oci2/oci2/writer"
 )
 
 // withPlainManifest stores a copy of image index idx of st with one more

@@ -10,8 +10,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oci2/oci2/chunkstore/registry"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // CopyOptions configure Copy.

@@ -10,10 +10,10 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/chunkstore/registry"
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/registry"
+	"github.com/oci2/oci2/store/registry/registrytest"
 	"github.com/oci2/oci2/transfer"
 )
 
@@ -166,12 +166,12 @@ func TestPullBadContent(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"corrupt pack", registrytest.Corrupt, pack, chunkstore.ErrDigestMismatch, "stored bytes hash to"},
+		{"corrupt pack", registrytest.Corrupt, pack, store.ErrDigestMismatch, "stored bytes hash to"},
 		{"truncated pack", registrytest.Truncate, pack, io.ErrUnexpectedEOF, "truncated answer"},
-		{"corrupt config", registrytest.Corrupt, config, chunkstore.ErrDigestMismatch, "content hashes to"},
-		{"corrupt pack index", registrytest.Corrupt, packIndex, chunkstore.ErrDigestMismatch, "content hashes to"},
-		{"truncated pack index", registrytest.Truncate, packIndex, chunkstore.ErrSizeMismatch, "descriptor says"},
-		{"truncated manifest", registrytest.Truncate, "/manifests/", chunkstore.ErrDigestMismatch, "hashes to"},
+		{"corrupt config", registrytest.Corrupt, config, store.ErrDigestMismatch, "content hashes to"},
+		{"corrupt pack index", registrytest.Corrupt, packIndex, store.ErrDigestMismatch, "content hashes to"},
+		{"truncated pack index", registrytest.Truncate, packIndex, store.ErrSizeMismatch, "descriptor says"},
+		{"truncated manifest", registrytest.Truncate, "/manifests/", store.ErrDigestMismatch, "hashes to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.proxy.Clear()

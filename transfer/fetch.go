@@ -11,17 +11,17 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/pack"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/format/pack"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/index"
 )
 
 // fetcher gets the frames of the pulled images' packs into the store.
 type fetcher struct {
 	pl        *puller
-	idx       *storeindex.Session
+	idx       *index.Session
 	treesOnly bool // skip the data packs (their frames are fetched on demand)
 	dataOnly  bool // skip the tree packs (fetched and validated already)
 
@@ -96,7 +96,7 @@ func (f *fetcher) plan(ctx context.Context) error {
 				}
 				f.pl.res.FramesPresent++
 				continue
-			case err != nil && !errors.Is(err, chunkstore.ErrNotFound):
+			case err != nil && !errors.Is(err, store.ErrNotFound):
 				return err
 			}
 			// A virtual frame of the local store (SPEC.md §8) is present too
@@ -332,8 +332,8 @@ func (f *fetcher) readFrames(ctx context.Context, p *reader.Pack, first, last in
 
 // isTransient tells a dropped connection from bad content.
 func isTransient(err error) bool {
-	if errors.Is(err, chunkstore.ErrDigestMismatch) || errors.Is(err, chunkstore.ErrSizeMismatch) ||
-		errors.Is(err, format.ErrInvalid) || errors.Is(err, chunkstore.ErrNotFound) {
+	if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) ||
+		errors.Is(err, format.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
 		return false
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || isNetError(err)

@@ -9,8 +9,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // remoteRef is a parsed registry reference.

@@ -16,13 +16,13 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/store/admin"
+	"github.com/oci2/oci2/store/local"
+	"github.com/oci2/oci2/store/registry"
 	"github.com/oci2/oci2/transfer"
-	"github.com/oci2/oci2/writer"
 )
 
 // files is an image's content: slash path -> bytes.
@@ -157,10 +157,10 @@ func opts(w *warnings) transfer.Options {
 	return o
 }
 
-// mustCheck runs maint.Check with data verification on st.
+// mustCheck runs admin.Check with data verification on st.
 func mustCheck(t testing.TB, st *local.Store) {
 	t.Helper()
-	rep, err := maint.Check(t.Context(), st, maint.CheckOptions{ReadData: true})
+	rep, err := admin.Check(t.Context(), st, admin.CheckOptions{ReadData: true})
 	if err != nil {
 		t.Fatalf("check: %v", err)
 	}

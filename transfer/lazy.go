@@ -9,11 +9,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 )
 
 // LazyImage is an image of a registry whose metadata the local store holds
@@ -45,7 +45,7 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 		return nil, fmt.Errorf("opening %s: %w", src, err)
 	}
 	if pl.opts.Index == nil {
-		if pl.opts.Index, err = storeindex.New(ctx, st); err != nil {
+		if pl.opts.Index, err = index.New(ctx, st); err != nil {
 			return nil, fmt.Errorf("indexing store: %w", err)
 		}
 	}
@@ -54,7 +54,7 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 	}
 	// The tree frames are local now: an image whose trees break the
 	// format is refused before anything mounts or builds on it.
-	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.opts.Index)); err != nil {
+	if err := validateTrees(ctx, pl.images, framesource.New(st, pl.opts.Index)); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", src, err)
 	}
 	return &LazyImage{Root: root, pl: pl}, nil
@@ -74,7 +74,7 @@ func (l *LazyImage) Stats() Result {
 func (l *LazyImage) Frame(ctx context.Context, p *reader.Pack, i int) ([]byte, error) {
 	f := &p.Index.Frames[i]
 	b, err := l.pl.st.ReadBlob(ctx, f.Digest.Digest(), int64(f.StoredSize))
-	if !errors.Is(err, chunkstore.ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return b, err
 	}
 	if err := l.fetchFrames(ctx, p, []int{i}); err != nil {
@@ -126,7 +126,7 @@ func (l *LazyImage) fetchFrames(ctx context.Context, p *reader.Pack, frames []in
 		need[i] = true
 	}
 	o := l.pl.opts
-	return o.Index.WithSession(ctx, func(ctx context.Context, ss *storeindex.Session) error {
+	return o.Index.WithSession(ctx, func(ctx context.Context, ss *index.Session) error {
 		f := &fetcher{pl: l.pl, idx: ss}
 		for _, s := range spans(p, frames, o.GapBytes, o.MaxRangesPerPack, o.WholePackFraction, l.pl.repo.IgnoresRange()) {
 			if err := f.fetchSpan(ctx, p, s, need); err != nil {

@@ -3,7 +3,7 @@ package transfer
 import (
 	"github.com/opencontainers/go-digest"
 
-	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // Options are shared by Push, Pull and Copy.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/pack"
+	"github.com/oci2/oci2/format/pack"
 )
 
 // testFrames returns n frames of the given stored sizes (cycled), their

@@ -4,7 +4,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // meter serializes progress reports of one phase.

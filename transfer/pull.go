@@ -13,18 +13,18 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // PullStore is what Pull needs of the local store: what its index needs
 // (units, and durability of the blobs a pull relies on).
 type PullStore interface {
-	storeindex.Store
+	index.Store
 }
 
 // PullOptions configure Pull.
@@ -35,7 +35,7 @@ type PullOptions struct {
 	Name string
 	// Index is the store's frame index (default: built by scanning the
 	// store). Frames Pull stores are added to it.
-	Index *storeindex.Index
+	Index *index.Index
 	// Remotes, when set, records the pull (mount hints for later pushes).
 	Remotes *Remotes
 	// GapBytes: needed frames of a pack closer than this are fetched with
@@ -92,7 +92,7 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
-	if err := validateTrees(ctx, pl.images, localsource.New(st, pl.idx)); err != nil {
+	if err := validateTrees(ctx, pl.images, framesource.New(st, pl.idx)); err != nil {
 		return nil, fmt.Errorf("pull %s: %w (its metadata is stored unnamed; gc removes it)", src, err)
 	}
 	pl.treesOnly, pl.dataOnly = false, true
@@ -138,7 +138,7 @@ type puller struct {
 	stats *registry.Stats
 	m     *meter
 	res   *Result
-	idx   *storeindex.Index // the store's frames, once content ran
+	idx   *index.Index // the store's frames, once content ran
 
 	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
 	dataOnly  bool // content fetches the frames of data packs only
@@ -295,12 +295,12 @@ func (pl *puller) content(ctx context.Context) error {
 	}
 	if idx == nil {
 		var err error
-		if idx, err = storeindex.New(ctx, pl.st); err != nil {
+		if idx, err = index.New(ctx, pl.st); err != nil {
 			return err
 		}
 	}
 	pl.idx = idx
-	return idx.WithSession(ctx, func(ctx context.Context, s *storeindex.Session) error {
+	return idx.WithSession(ctx, func(ctx context.Context, s *index.Session) error {
 		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly, dataOnly: pl.dataOnly}
 		return f.run(ctx)
 	})
@@ -333,7 +333,7 @@ type throughReader struct {
 	fetched func()
 }
 
-func (t *throughReader) Stat(ctx context.Context, d digest.Digest) (chunkstore.Info, error) {
+func (t *throughReader) Stat(ctx context.Context, d digest.Digest) (store.Info, error) {
 	if info, err := t.local.Stat(ctx, d); err == nil {
 		return info, nil
 	}
@@ -342,7 +342,7 @@ func (t *throughReader) Stat(ctx context.Context, d digest.Digest) (chunkstore.I
 
 func (t *throughReader) ReadBlob(ctx context.Context, d digest.Digest, maxSize int64) ([]byte, error) {
 	b, err := t.local.ReadBlob(ctx, d, maxSize)
-	if !errors.Is(err, chunkstore.ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return b, err
 	}
 	if b, err = t.remote.ReadBlob(ctx, d, maxSize); err != nil {

@@ -12,11 +12,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/chunkstore/registry"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/pack"
+	"github.com/oci2/oci2/format/pack"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/registry"
 )
 
 // PushOptions configure Push.
@@ -38,7 +38,7 @@ type PushOptions struct {
 // repository of the same registry when one has them, else rebuilt from the
 // store's frames and uploaded. Manifests go last, the tagged root at the very
 // end, so the tag never names an incomplete image.
-func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, target string, opts PushOptions) (*Result, error) {
+func Push(ctx context.Context, st store.Reader, root ocispec.Descriptor, target string, opts PushOptions) (*Result, error) {
 	dst, err := parseRemote(target)
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, ta
 	if err != nil {
 		return nil, fmt.Errorf("push: reading image %s: %w", root.Digest, err)
 	}
-	p := &pusher{st: st, frames: localsource.New(st, nil), g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
+	p := &pusher{st: st, frames: framesource.New(st, nil), g: g, opts: opts, dst: dst, present: map[digest.Digest]bool{}}
 	images, err := openImages(ctx, st, g)
 	if err == nil {
 		err = validateTrees(ctx, images, p.frames)
@@ -85,7 +85,7 @@ func Push(ctx context.Context, st chunkstore.Reader, root ocispec.Descriptor, ta
 	return res, nil
 }
 
-func localGet(st chunkstore.Reader) getFunc {
+func localGet(st store.Reader) getFunc {
 	return func(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 		return st.ReadBlob(ctx, desc.Digest, registry.MaxManifestSize)
 	}
@@ -102,8 +102,8 @@ func joinWarn(a, b func(string)) func(string) {
 }
 
 type pusher struct {
-	st     chunkstore.Reader
-	frames *localsource.Source // frames stored or virtual (SPEC.md §8)
+	st     store.Reader
+	frames *framesource.Source // frames stored or virtual (SPEC.md §8)
 	pool   *framePool          // prepares the frames of packs being uploaded
 	g      *graph
 	opts   PushOptions
@@ -195,7 +195,7 @@ func (p *pusher) checkKnown(ctx context.Context) error {
 	for _, md := range p.known {
 		g.Go(func() error {
 			if _, err := p.repo.HeadManifest(gctx, md.String()); err != nil {
-				if errors.Is(err, chunkstore.ErrNotFound) {
+				if errors.Is(err, store.ErrNotFound) {
 					return nil
 				}
 				return err
@@ -339,7 +339,7 @@ func (p *pusher) opener(ctx context.Context, b ocispec.Descriptor) (registry.Ope
 	}
 	if got := int64(idx.PackSize()); got != b.Size {
 		return nil, fmt.Errorf("pack %s: descriptor size %d, its index describes %d bytes: %w",
-			b.Digest, b.Size, got, chunkstore.ErrSizeMismatch)
+			b.Digest, b.Size, got, store.ErrSizeMismatch)
 	}
 	return func() (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
@@ -359,7 +359,7 @@ func (p *pusher) opener(ctx context.Context, b ocispec.Descriptor) (registry.Ope
 // virtual frame from its chunks (checked against its digest).
 func (p *pusher) localFrame(ctx context.Context, f *format.Frame) ([]byte, error) {
 	b, err := p.frames.StoredFrame(ctx, f)
-	if errors.Is(err, chunkstore.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("frame %s is not in the local store (incomplete image?): %w", f.Digest, err)
 	}
 	return b, err

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/store/registry/registrytest"
 	"github.com/oci2/oci2/transfer"
 )
 

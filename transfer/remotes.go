@@ -13,7 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/store"
 )
 
 // Remotes records which image manifests went to or came from which
@@ -163,7 +163,7 @@ func (r *Remotes) Save() error {
 
 // blobsOf returns the config and layer digests of the recorded manifests
 // that the local store still holds.
-func blobsOf(ctx context.Context, st chunkstore.Reader, manifests []digest.Digest) (map[digest.Digest]bool, []digest.Digest) {
+func blobsOf(ctx context.Context, st store.Reader, manifests []digest.Digest) (map[digest.Digest]bool, []digest.Digest) {
 	blobs := map[digest.Digest]bool{}
 	var found []digest.Digest
 	for _, md := range manifests {

@@ -3,7 +3,7 @@ package transfer_test
 import (
 	"testing"
 
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
+	"github.com/oci2/oci2/store/registry/registrytest"
 	"github.com/oci2/oci2/transfer"
 )
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store"
 )
 
 // validateTrees walks the trees of every image (reader.ValidateTrees within
@@ -22,7 +22,7 @@ func validateTrees(ctx context.Context, images []*reader.Image, src reader.Frame
 
 // openImages opens the oci2 image manifests of g from r (configs and pack
 // indexes read through it); manifests that are not oci2 images are skipped.
-func openImages(ctx context.Context, r chunkstore.Reader, g *graph) ([]*reader.Image, error) {
+func openImages(ctx context.Context, r store.Reader, g *graph) ([]*reader.Image, error) {
 	var images []*reader.Image
 	for _, n := range g.nodes {
 		if !isManifest(n.desc.MediaType) {

@@ -7,11 +7,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/chunkstore/registry"
-	"github.com/oci2/oci2/chunkstore/registry/registrytest"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/reader/readertest"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/reader/readertest"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/registry"
+	"github.com/oci2/oci2/store/registry/registrytest"
 	"github.com/oci2/oci2/transfer"
 )
 
@@ -54,7 +54,7 @@ func TestInvalidTreesRefused(t *testing.T) {
 	}
 	for _, p := range img.DataPacks {
 		for _, f := range p.Index.Frames {
-			if _, err := st.Stat(ctx, f.Digest.Digest()); !errors.Is(err, chunkstore.ErrNotFound) {
+			if _, err := st.Stat(ctx, f.Digest.Digest()); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Pull fetched data frame %s of the invalid image: %v", f.Digest, err)
 			}
 		}

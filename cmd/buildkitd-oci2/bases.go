@@ -12,7 +12,7 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 
-	"github.com/oci2/oci2/basesource"
+	"github.com/oci2/oci2/buildkit/basesource"
 )
 
 // LabelBaseImages on a worker tells frontends (BUILDKIT_WORKERS) that the

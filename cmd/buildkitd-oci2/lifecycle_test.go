@@ -14,7 +14,7 @@ import (
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/worker"
 
-	"github.com/oci2/oci2/exporter"
+	"github.com/oci2/oci2/buildkit/exporter"
 )
 
 // closer is a worker whose only used method is Close.

@@ -18,9 +18,9 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/urfave/cli/v3"
 
-	"github.com/oci2/oci2/basesource"
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/exporter"
+	"github.com/oci2/oci2/buildkit/basesource"
+	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/disk"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/exporter"
-	"github.com/oci2/oci2/maint"
+	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/admin"
 )
 
 // retentionInterval is how often the store is checked; a check that finds
@@ -70,7 +70,7 @@ func (r *retention) tick(ctx context.Context) {
 	switch {
 	case ctx.Err() != nil: // the daemon is stopping
 		return
-	case errors.Is(err, chunkstore.ErrLocked):
+	case errors.Is(err, store.ErrLocked):
 		bklog.L.Debugf("oci2 store busy, retention postponed")
 		return
 	case err != nil:
@@ -99,7 +99,7 @@ func (r *retention) run(ctx context.Context, now time.Time) (retentionReport, er
 		}
 		if r.keepDuration > 0 {
 			for len(refs) > 0 && now.Sub(refs[0].exported) > r.keepDuration {
-				if err := st.DeleteRef(ctx, refs[0].name); err != nil && !errors.Is(err, chunkstore.ErrNotFound) {
+				if err := st.DeleteRef(ctx, refs[0].name); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
 				rep.removed++
@@ -107,7 +107,7 @@ func (r *retention) run(ctx context.Context, now time.Time) (retentionReport, er
 			}
 		}
 		for {
-			g, err := maint.GC(ctx, st, maint.GCOptions{})
+			g, err := admin.GC(ctx, st, admin.GCOptions{})
 			if err != nil {
 				return err
 			}
@@ -117,7 +117,7 @@ func (r *retention) run(ctx context.Context, now time.Time) (retentionReport, er
 			}
 			// Oldest first, one at a time: images share most of their
 			// frames, so what deleting one frees is known only after gc.
-			if err := st.DeleteRef(ctx, refs[0].name); err != nil && !errors.Is(err, chunkstore.ErrNotFound) {
+			if err := st.DeleteRef(ctx, refs[0].name); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 			rep.removed++
@@ -133,7 +133,7 @@ type managedRef struct {
 }
 
 // managedRefs returns the refs the exporter made, oldest first.
-func managedRefs(ctx context.Context, st chunkstore.Refs) ([]managedRef, error) {
+func managedRefs(ctx context.Context, st store.Refs) ([]managedRef, error) {
 	refs, err := st.ListRefs(ctx)
 	if err != nil {
 		return nil, err

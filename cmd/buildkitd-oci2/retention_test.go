@@ -10,9 +10,9 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/exporter"
-	"github.com/oci2/oci2/writer"
+	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/store/local"
 )
 
 // putImage writes a one-file image of size n and names it as the exporter

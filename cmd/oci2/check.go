@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/store/admin"
+	"github.com/oci2/oci2/store/index"
 )
 
 func (a *app) checkCmd() *cobra.Command {
@@ -41,7 +41,7 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 	}
 	defer release()
 	if repair {
-		n, err := storeindex.RepairUnits(ctx, st)
+		n, err := index.RepairUnits(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -51,9 +51,9 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		fmt.Fprintf(os.Stderr, "rebuilt %d unit descriptors\n", n)
 	}
 	b := newBar()
-	rep, err := maint.Check(ctx, st, maint.CheckOptions{
+	rep, err := admin.Check(ctx, st, admin.CheckOptions{
 		ReadData: readData,
-		Progress: func(p maint.CheckProgress) {
+		Progress: func(p admin.CheckProgress) {
 			if p.Phase == "data" {
 				b.update("reading data", p.Bytes, p.BytesTotal, true)
 				return

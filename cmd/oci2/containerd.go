@@ -31,7 +31,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/snapshotter"
 )
 

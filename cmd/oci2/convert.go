@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/ociconv"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/image/convert"
+	"github.com/oci2/oci2/internal/refname"
 )
 
 type importFlags struct {
@@ -49,7 +49,7 @@ Every blob and layer diff_id is verified and the layers are applied in order
 }
 
 func (a *app) importImage(ctx context.Context, f importFlags, src string) error {
-	loc, err := ociconv.ParseLocation(src)
+	loc, err := convert.ParseLocation(src)
 	if err != nil {
 		return usageError{err}
 	}
@@ -82,10 +82,10 @@ func (a *app) importImage(ctx context.Context, f importFlags, src string) error 
 	}
 	defer release()
 	b := newBar()
-	res, err := ociconv.Import(ctx, st, src, ociconv.ImportOptions{
+	res, err := convert.Import(ctx, st, src, convert.ImportOptions{
 		Tags: tags, Platform: plat, TempDir: f.tempDir, SourceDateEpoch: epoch,
 		Warn: func(path string, err error) { warnf(os.Stderr, "%s: %v", path, err) },
-		Progress: func(p ociconv.ImportProgress) {
+		Progress: func(p convert.ImportProgress) {
 			switch {
 			case p.Phase == "layer":
 				b.update(fmt.Sprintf("layer %d/%d", p.Layer, p.Layers), p.LayerBytes, p.LayerSize, true)
@@ -141,10 +141,10 @@ oci-archive:FILE[:TAG].`,
 }
 
 func (a *app) exportImage(ctx context.Context, f exportFlags, arg, dst string) error {
-	if _, err := ociconv.ParseLocation(dst); err != nil {
+	if _, err := convert.ParseLocation(dst); err != nil {
 		return usageError{err}
 	}
-	c, err := ociconv.ParseCompression(f.compression)
+	c, err := convert.ParseCompression(f.compression)
 	if err != nil {
 		return usageError{err}
 	}
@@ -166,9 +166,9 @@ func (a *app) exportImage(ctx context.Context, f exportFlags, arg, dst string) e
 	}
 	defer release()
 	b := newBar()
-	res, err := ociconv.Export(ctx, st, key, dst, ociconv.ExportOptions{
+	res, err := convert.Export(ctx, st, key, dst, convert.ExportOptions{
 		Platform: plat, Compression: c,
-		Progress: func(p ociconv.ExportProgress) { b.update("writing layer", p.Bytes, -1, true) },
+		Progress: func(p convert.ExportProgress) { b.update("writing layer", p.Bytes, -1, true) },
 	})
 	b.done()
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/refname"
-	"github.com/oci2/oci2/storeindex"
-	"github.com/oci2/oci2/writer"
+	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store/index"
 )
 
 type createFlags struct {
@@ -146,7 +146,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		return err
 	}
 	defer release()
-	idx, err := storeindex.New(ctx, st)
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}

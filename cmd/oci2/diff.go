@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/maint"
+	"github.com/oci2/oci2/store/admin"
 )
 
 func (a *app) diffCmd() *cobra.Command {
@@ -39,17 +39,17 @@ func (a *app) diff(ctx context.Context, argA, argB, platform string) error {
 	if err != nil {
 		return err
 	}
-	var sides [2]maint.Side
+	var sides [2]admin.Side
 	for i, arg := range []string{argA, argB} {
 		md, err := resolveManifest(ctx, st, arg, plat)
 		if err != nil {
 			return err
 		}
-		if sides[i], err = maint.OpenSide(ctx, st, md); err != nil {
+		if sides[i], err = admin.OpenSide(ctx, st, md); err != nil {
 			return fmt.Errorf("opening %s: %w", arg, err)
 		}
 	}
-	changes, err := maint.Diff(ctx, sides[0], sides[1])
+	changes, err := admin.Diff(ctx, sides[0], sides[1])
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (a *app) diff(ctx context.Context, argA, argB, platform string) error {
 		if c.Metadata {
 			what = append(what, "metadata")
 		}
-		letter := map[maint.ChangeKind]string{maint.Added: "A", maint.Removed: "D", maint.Modified: "C"}[c.Kind]
+		letter := map[admin.ChangeKind]string{admin.Added: "A", admin.Removed: "D", admin.Modified: "C"}[c.Kind]
 		if len(what) > 0 {
 			fmt.Printf("%s %s [%s]\n", letter, c.Path, strings.Join(what, ","))
 		} else {

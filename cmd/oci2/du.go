@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store/admin"
 )
 
 func (a *app) duCmd() *cobra.Command {
@@ -36,7 +36,7 @@ func (a *app) du(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := maint.DU(ctx, st)
+	u, err := admin.DU(ctx, st)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/oci2/oci2/writer"
+	"github.com/oci2/oci2/image/writer"
 )
 
 // filesCache is the writer's files cache, kept in <store>/oci2/cache/files.

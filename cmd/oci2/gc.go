@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/maint"
+	"github.com/oci2/oci2/store/admin"
 )
 
 func (a *app) gcCmd() *cobra.Command {
@@ -38,9 +38,9 @@ func (a *app) gc(ctx context.Context, dryRun, wait, noCompact bool) error {
 		return err
 	}
 	b := newBar()
-	rep, err := maint.GC(ctx, st, maint.GCOptions{
+	rep, err := admin.GC(ctx, st, admin.GCOptions{
 		DryRun: dryRun, Wait: wait, NoCompact: noCompact,
-		Progress: func(p maint.GCProgress) { b.update(p.Phase, p.Done, p.Total, false) },
+		Progress: func(p admin.GCProgress) { b.update(p.Phase, p.Done, p.Total, false) },
 	})
 	b.done()
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store/admin"
 )
 
 // imageRow is one line of `images`.
@@ -112,7 +112,7 @@ func fillImageRow(ctx context.Context, st *storeHandle, desc ocispec.Descriptor,
 		row.Platforms = append(row.Platforms, platformString(m.Platform))
 		n, ok := sizes[m.Digest.String()]
 		if !ok {
-			if n, err = maint.LogicalBytes(ctx, st, m); err != nil {
+			if n, err = admin.LogicalBytes(ctx, st, m); err != nil {
 				return err
 			}
 			sizes[m.Digest.String()] = n

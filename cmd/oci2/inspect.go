@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/store/framesource"
 )
 
 // inspectOutput is what `inspect` prints.
@@ -141,7 +141,7 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 			}
 		}
 	}
-	cr := reader.NewChunkReader(img, localsource.New(st, nil))
+	cr := reader.NewChunkReader(img, framesource.New(st, nil))
 	s := &out.Stats
 	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(path string, e *format.Entry) error {
 		if path == "" {

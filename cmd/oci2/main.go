@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/chunkstore"
+	"github.com/oci2/oci2/store"
 )
 
 // Exit codes.
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	fmt.Fprintf(os.Stderr, "oci2: %v\n", err)
-	if errors.Is(err, chunkstore.ErrLocked) {
+	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintln(os.Stderr, "oci2: another oci2 process is using the store; retry when it is done")
 	}
 	return exitError

@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/mountfs"
+	"github.com/oci2/oci2/image/mountfs"
 	"github.com/oci2/oci2/transfer"
 )
 

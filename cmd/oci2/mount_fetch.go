@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/internal/refname"
 	"github.com/oci2/oci2/transfer"
 )
 

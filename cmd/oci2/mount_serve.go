@@ -14,13 +14,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
-	"github.com/oci2/oci2/chunkstore"
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/mountfs"
-	"github.com/oci2/oci2/reader"
+	"github.com/oci2/oci2/image/mountfs"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/unpack"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/transfer"
-	"github.com/oci2/oci2/unpack"
 )
 
 // unmountWait bounds how long an unmount waits for a busy mount before
@@ -125,8 +125,8 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 		md, err = resolveManifest(ctx, st, arg, plat)
 	}
 	var lazy *transfer.LazyImage
-	var src reader.FrameSource = localsource.New(st, nil)
-	if f.fromReg || errors.Is(err, chunkstore.ErrNotFound) && !strings.HasPrefix(arg, "sha256:") {
+	var src reader.FrameSource = framesource.New(st, nil)
+	if f.fromReg || errors.Is(err, store.ErrNotFound) && !strings.HasPrefix(arg, "sha256:") {
 		if lazy, err = openLazy(ctx, f, st, arg); err != nil {
 			return nil, err
 		}

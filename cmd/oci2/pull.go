@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/refname"
-	"github.com/oci2/oci2/storeindex"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/transfer"
 )
 
@@ -61,7 +61,7 @@ func (a *app) pull(ctx context.Context, f pullFlags, ref string) error {
 		return err
 	}
 	defer release()
-	idx, err := storeindex.New(ctx, st)
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/chunkstore/registry"
+	"github.com/oci2/oci2/store/registry"
 	"github.com/oci2/oci2/transfer"
 )
 

@@ -10,11 +10,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/chunkstore/local"
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/admin"
+	"github.com/oci2/oci2/store/local"
 )
 
 // storeHandle is the opened local store.
@@ -65,8 +65,8 @@ func resolveTarget(ctx context.Context, st *storeHandle, arg string) (target, er
 	if ref.Digest == "" {
 		desc, err := st.GetRef(ctx, ref.Name)
 		if err != nil {
-			if errors.Is(err, chunkstore.ErrNotFound) {
-				return target{}, fmt.Errorf("image %s: %w", ref.Name, chunkstore.ErrNotFound)
+			if errors.Is(err, store.ErrNotFound) {
+				return target{}, fmt.Errorf("image %s: %w", ref.Name, store.ErrNotFound)
 			}
 			return target{}, err
 		}
@@ -125,7 +125,7 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 		return err
 	}
 	if desc.Size != 0 && int64(len(b)) != desc.Size {
-		return fmt.Errorf("blob %s: %d bytes, descriptor says %d: %w", desc.Digest, len(b), desc.Size, chunkstore.ErrSizeMismatch)
+		return fmt.Errorf("blob %s: %d bytes, descriptor says %d: %w", desc.Digest, len(b), desc.Size, store.ErrSizeMismatch)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("parsing %s: %w", desc.Digest, err)
@@ -134,7 +134,7 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 }
 
 // The local store lists the entries of index.json that are not refs.
-var _ maint.RootLister = (*local.Store)(nil)
+var _ admin.RootLister = (*local.Store)(nil)
 
 // leasedStore opens the store and takes a lease, so that no gc deletes
 // what the command reads or is about to name (gc waits for leases).

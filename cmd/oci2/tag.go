@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/chunkstore"
-	"github.com/oci2/oci2/maint"
-	"github.com/oci2/oci2/refname"
+	"github.com/oci2/oci2/internal/refname"
+	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/admin"
 )
 
 func (a *app) tagCmd() *cobra.Command {
@@ -40,7 +40,7 @@ func (a *app) tag(ctx context.Context, src, dst string) error {
 	desc := t.Descriptor
 	// A pull that found invalid trees left the image's blobs unnamed: a
 	// tag by digest must not name them either.
-	if err := maint.ValidateImage(ctx, st, desc); err != nil {
+	if err := admin.ValidateImage(ctx, st, desc); err != nil {
 		return fmt.Errorf("tag %s: %w", src, err)
 	}
 	desc.Annotations = nil // the store sets the ref name annotation itself
@@ -80,8 +80,8 @@ func (a *app) rm(ctx context.Context, args []string) error {
 	var errs []error
 	for _, name := range names {
 		if err := st.DeleteRef(ctx, name); err != nil {
-			if errors.Is(err, chunkstore.ErrNotFound) {
-				err = fmt.Errorf("image %s: %w", name, chunkstore.ErrNotFound)
+			if errors.Is(err, store.ErrNotFound) {
+				err = fmt.Errorf("image %s: %w", name, store.ErrNotFound)
 			}
 			errs = append(errs, err)
 			continue

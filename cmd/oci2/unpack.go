@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/localsource"
-	"github.com/oci2/oci2/reader"
-	"github.com/oci2/oci2/unpack"
+	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/unpack"
+	"github.com/oci2/oci2/store/framesource"
 )
 
 type unpackFlags struct {
@@ -75,7 +75,7 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 	if err != nil {
 		return err
 	}
-	cr := reader.NewChunkReader(img, localsource.New(st, nil))
+	cr := reader.NewChunkReader(img, framesource.New(st, nil))
 	b := newBar()
 	opts := unpack.Options{
 		Force:    f.force,

@@ -1,3 +1,0 @@
-// Package storetest is the conformance suite every chunkstore.Store backend
-// runs: storetest.Run(t, newStore).
-package storetest

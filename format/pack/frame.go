@@ -1,0 +1,179 @@
+package pack
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/store"
+)
+
+// encoderOptions are the pinned options of SPEC.md §5.2.
+var encoderOptions = []zstd.EOption{
+	zstd.WithEncoderLevel(zstd.SpeedDefault),
+	zstd.WithEncoderConcurrency(1),
+	zstd.WithEncoderCRC(false),
+	zstd.WithZeroFrames(false),
+	zstd.WithSingleSegment(true),
+}
+
+// encoders hold pinned encoders; EncodeAll resets an encoder's state on every
+// call, so its output does not depend on what the encoder did before.
+var encoders = sync.Pool{New: func() any {
+	e, err := zstd.NewWriter(nil, encoderOptions...)
+	if err != nil {
+		panic(fmt.Sprintf("pack: creating the zstd encoder: %v", err))
+	}
+	return e
+}}
+
+// scratch buffers receive encoder output before it is copied to its exact size.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+var decoder = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(format.MaxFrameRawSize),
+		zstd.WithDecoderMaxWindow(format.MaxFrameRawSize),
+		zstd.WithDecodeAllCapLimit(true))
+})
+
+var frameKeyPrefix = []byte("oci2-frame-v1\x00" + EncoderID + "\x00")
+
+// FrameKey is the key a store keeps a frame under (SPEC.md §8).
+func FrameKey(chunks []format.ChunkRef) format.ChunkID {
+	h := sha256.New()
+	h.Write(frameKeyPrefix)
+	for i := range chunks {
+		h.Write(chunks[i].ID[:])
+	}
+	var id format.ChunkID
+	h.Sum(id[:0])
+	return id
+}
+
+// EncodeFrame compresses a frame's raw bytes with the pinned encoder, or keeps
+// them raw when that is not larger. A raw result is raw itself; a zstd result
+// is a new slice of its exact size.
+func EncodeFrame(raw []byte) (format.Encoding, []byte) {
+	e := encoders.Get().(*zstd.Encoder)
+	buf := scratch.Get().(*[]byte)
+	out := e.EncodeAll(raw, (*buf)[:0])
+	encoders.Put(e)
+	defer func() {
+		*buf = out[:0]
+		scratch.Put(buf)
+	}()
+	if len(out) >= len(raw) {
+		return format.EncodingRaw, raw
+	}
+	return format.EncodingZstd, bytes.Clone(out)
+}
+
+// DecodeFrame verifies stored against f.Digest, decodes it bounded by
+// f.RawSize() and returns the raw bytes; with verifyChunks it also checks
+// every chunk ID. The result of a raw frame is stored itself.
+//
+// Digest mismatches wrap store.ErrDigestMismatch, a wrong stored size
+// store.ErrSizeMismatch; frames that do not decode to exactly their raw
+// size (zstd bombs included) wrap format.ErrInvalid.
+func DecodeFrame(f *format.Frame, stored []byte, verifyChunks bool) ([]byte, error) {
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("frame %s: %w", f.Digest, err)
+	}
+	if uint64(len(stored)) != f.StoredSize {
+		return nil, fmt.Errorf("frame %s: %d stored bytes, index says %d: %w",
+			f.Digest, len(stored), f.StoredSize, store.ErrSizeMismatch)
+	}
+	if got := format.Sum(stored); got != f.Digest {
+		return nil, fmt.Errorf("frame %s: stored bytes hash to %s: %w", f.Digest, got, store.ErrDigestMismatch)
+	}
+	rawSize := f.RawSize()
+	raw := stored
+	if f.Encoding == format.EncodingZstd {
+		var err error
+		if raw, err = decodeZstd(stored, rawSize); err != nil {
+			return nil, fmt.Errorf("frame %s: %w", f.Digest, err)
+		}
+	}
+	if verifyChunks {
+		var off uint64
+		for i, c := range f.Chunks {
+			if got := format.Sum(raw[off : off+uint64(c.Size)]); got != c.ID {
+				return nil, fmt.Errorf("frame %s: chunk %d %s: bytes hash to %s: %w",
+					f.Digest, i, c.ID, got, store.ErrDigestMismatch)
+			}
+			off += uint64(c.Size)
+		}
+	}
+	return raw, nil
+}
+
+// invalid is a frame that does not decode to what its index says.
+type invalid struct{ msg string }
+
+func (e *invalid) Error() string { return e.msg }
+func (e *invalid) Unwrap() error { return format.ErrInvalid }
+
+func invalidf(f string, args ...any) error { return &invalid{msg: fmt.Sprintf(f, args...)} }
+
+func decodeZstd(stored []byte, rawSize uint64) ([]byte, error) {
+	var h zstd.Header
+	if err := h.Decode(stored); err != nil {
+		return nil, invalidf("zstd frame header: %v", err)
+	}
+	if h.Skippable {
+		return nil, invalidf("zstd frame is a skippable frame")
+	}
+	if h.HasFCS && h.FrameContentSize != rawSize {
+		return nil, invalidf("zstd frame declares %d content bytes, index says raw size %d (decompression bomb?)",
+			h.FrameContentSize, rawSize)
+	}
+	dec, err := decoder()
+	if err != nil {
+		return nil, fmt.Errorf("creating zstd decoder: %w", err)
+	}
+	// The decoder stops at cap(dst): rawSize, itself at most MaxFrameRawSize.
+	raw, err := dec.DecodeAll(stored, make([]byte, 0, rawSize))
+	switch {
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
+		return nil, invalidf("zstd frame decodes to more than its raw size %d (decompression bomb): %v", rawSize, err)
+	case err != nil:
+		return nil, invalidf("decoding zstd frame: %v", err)
+	case uint64(len(raw)) != rawSize:
+		return nil, invalidf("zstd frame decodes to %d bytes, index says raw size %d", len(raw), rawSize)
+	}
+	return raw, nil
+}
+
+// WritePack writes the pack described by idx to w, getting each frame's stored
+// bytes from frame (which must verify them).
+func WritePack(ctx context.Context, w io.Writer, idx *format.PackIndex,
+	frame func(ctx context.Context, f *format.Frame) ([]byte, error)) error {
+	for i := range idx.Frames {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := &idx.Frames[i]
+		b, err := frame(ctx, f)
+		if err != nil {
+			return fmt.Errorf("frame %d %s: %w", i, f.Digest, err)
+		}
+		if uint64(len(b)) != f.StoredSize {
+			return fmt.Errorf("frame %d %s: %d stored bytes, index says %d: %w",
+				i, f.Digest, len(b), f.StoredSize, store.ErrSizeMismatch)
+		}
+		if _, err := w.Write(b); err != nil {
+			return fmt.Errorf("writing pack: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package convert
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/format"
+)
+
+// Annotations read besides the OCI ones.
+const (
+	annotationContainerdName = "io.containerd.image.name"
+	annotationReferenceType  = "vnd.docker.reference.type" // buildkit attestations
+)
+
+func isIndexType(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == format.MediaTypeDockerList
+}
+
+func isManifestType(mt string) bool {
+	return mt == ocispec.MediaTypeImageManifest || mt == format.MediaTypeDockerManifest
+}
+
+// selectRef picks the descriptor of index.json that loc.Ref names.
+func selectRef(idx *ocispec.Index, loc Location) (ocispec.Descriptor, error) {
+	ms := idx.Manifests
+	if n := loc.index(); n >= 0 {
+		if n >= len(ms) {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: index.json has %d manifests", loc, len(ms))
+		}
+		return ms[n], nil
+	}
+	if loc.Ref == "" {
+		if len(ms) != 1 {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: index.json has %d images, name one of %s", loc, len(ms), refNames(ms))
+		}
+		return ms[0], nil
+	}
+	// Exact matches first, then a tag given for a full name or a full name
+	// given for a tag (buildkit writes the tag and the full name apart).
+	for _, match := range []func(ocispec.Descriptor) bool{
+		func(d ocispec.Descriptor) bool { return d.Annotations[ocispec.AnnotationRefName] == loc.Ref },
+		func(d ocispec.Descriptor) bool { return tagMatches(d, loc.Ref) },
+	} {
+		var found []ocispec.Descriptor
+		for _, d := range ms {
+			if match(d) {
+				found = append(found, d)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			return found[0], nil
+		case len(found) > 1:
+			for _, d := range found[1:] {
+				if d.Digest != found[0].Digest {
+					return ocispec.Descriptor{}, fmt.Errorf("%s: reference is ambiguous among %s", loc, refNames(found))
+				}
+			}
+			return found[0], nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%s: no image named %q in index.json (have %s)", loc, loc.Ref, refNames(ms))
+}
+
+// tagMatches matches ref against a descriptor's names when one side is a bare
+// tag: "3.19" matches "docker.io/library/alpine:3.19", and
+// "docker.io/library/alpine:3.19" matches ref.name "3.19" when the
+// containerd name annotation (if any) agrees.
+func tagMatches(d ocispec.Descriptor, ref string) bool {
+	name := d.Annotations[ocispec.AnnotationRefName]
+	if name == "" {
+		return false
+	}
+	switch {
+	case isBareTag(ref) && !isBareTag(name):
+		return tagOf(name) == ref
+	case !isBareTag(ref) && isBareTag(name):
+		full := d.Annotations[annotationContainerdName]
+		return tagOf(ref) == name && (full == "" || full == ref)
+	}
+	return false
+}
+
+func isBareTag(s string) bool { return !strings.ContainsAny(s, "/:@") }
+
+// tagOf returns the tag of "repo:tag" ("" when there is none).
+func tagOf(name string) string {
+	name, _, _ = strings.Cut(name, "@")
+	i := strings.LastIndexByte(name, ':')
+	if i < 0 || strings.Contains(name[i:], "/") {
+		return ""
+	}
+	return name[i+1:]
+}
+
+func refNames(ms []ocispec.Descriptor) string {
+	var names []string
+	for _, d := range ms {
+		if n := d.Annotations[ocispec.AnnotationRefName]; n != "" {
+			names = append(names, fmt.Sprintf("%q", n))
+		} else {
+			names = append(names, string(d.Digest))
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// HostPlatform is the platform of this process.
+func HostPlatform() ocispec.Platform {
+	return ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+}
+
+// normArch maps architecture aliases to GOARCH names.
+func normArch(a string) string {
+	switch a {
+	case "x86_64", "x86-64":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	case "i386", "i686":
+		return "386"
+	}
+	return a
+}
+
+func normVariant(arch, v string) string {
+	switch {
+	case arch == "arm64" && v == "":
+		return "v8"
+	case arch == "arm" && v == "":
+		return "v7"
+	}
+	return v
+}
+
+// platformMatches reports whether have satisfies want. An empty want.Variant
+// accepts any variant.
+func platformMatches(want, have ocispec.Platform) bool {
+	wa, ha := normArch(want.Architecture), normArch(have.Architecture)
+	if want.OS != have.OS || wa != ha {
+		return false
+	}
+	return want.Variant == "" || normVariant(wa, want.Variant) == normVariant(ha, have.Variant)
+}
+
+func platformString(p ocispec.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// pickPlatform chooses among an image index's manifests. With want nil it
+// takes the only image, or else the host's platform.
+func pickPlatform(idx *ocispec.Index, want *ocispec.Platform) (ocispec.Descriptor, error) {
+	var cands []ocispec.Descriptor
+	for _, d := range idx.Manifests {
+		if !isManifestType(d.MediaType) && !isIndexType(d.MediaType) {
+			continue
+		}
+		if d.Annotations[annotationReferenceType] != "" ||
+			(d.Platform != nil && d.Platform.OS == "unknown") {
+			continue // attestation manifests
+		}
+		cands = append(cands, d)
+	}
+	if len(cands) == 0 {
+		return ocispec.Descriptor{}, fmt.Errorf("image index lists no image manifest")
+	}
+	if want == nil {
+		if len(cands) == 1 {
+			return cands[0], nil
+		}
+		host := HostPlatform()
+		want = &host
+	}
+	var have []string
+	for _, d := range cands {
+		if d.Platform == nil {
+			have = append(have, "unknown")
+			continue
+		}
+		if platformMatches(*want, *d.Platform) {
+			return d, nil
+		}
+		have = append(have, platformString(*d.Platform))
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("no image for platform %s (have %s)", platformString(*want), strings.Join(have, ", "))
+}
+
+// resolveManifest follows image indexes from desc down to one image manifest.
+func resolveManifest(l srcLayout, desc ocispec.Descriptor, want *ocispec.Platform) (ocispec.Descriptor, *ocispec.Manifest, error) {
+	for depth := 0; ; depth++ {
+		if depth >= format.MaxIndexDepth {
+			return desc, nil, fmt.Errorf("image indexes nested too deeply")
+		}
+		if desc.MediaType == "" {
+			return desc, nil, fmt.Errorf("descriptor %s has no media type", desc.Digest)
+		}
+		b, err := readBlob(l, desc, maxManifestJSON)
+		if err != nil {
+			return desc, nil, err
+		}
+		switch {
+		case isIndexType(desc.MediaType):
+			var idx ocispec.Index
+			if err := json.Unmarshal(b, &idx); err != nil {
+				return desc, nil, fmt.Errorf("parsing image index %s: %w", desc.Digest, err)
+			}
+			next, err := pickPlatform(&idx, want)
+			if err != nil {
+				return desc, nil, fmt.Errorf("image index %s: %w", desc.Digest, err)
+			}
+			desc = next
+		case isManifestType(desc.MediaType):
+			var m ocispec.Manifest
+			if err := json.Unmarshal(b, &m); err != nil {
+				return desc, nil, fmt.Errorf("parsing image manifest %s: %w", desc.Digest, err)
+			}
+			if m.MediaType != "" && m.MediaType != desc.MediaType {
+				return desc, nil, fmt.Errorf("manifest %s: media type %q, descriptor says %q", desc.Digest, m.MediaType, desc.MediaType)
+			}
+			return desc, &m, nil
+		default:
+			return desc, nil, fmt.Errorf("%s: unsupported media type %q (want an image index or manifest)", desc.Digest, desc.MediaType)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/oci2/oci2/store"
+)
+
+// RootLister is implemented by stores whose list of refs can hold entries
+// that are not refs (store/local: index.json entries without a name,
+// written by other tools, and entries whose name an earlier entry already
+// carries). GC keeps what they reach and DU counts it as reachable, so the
+// store stays a valid OCI layout for every tool that reads it.
+type RootLister interface {
+	// ListRoots returns every entry in the store's order; Name is "" for an
+	// entry without a name and repeats for a name several entries carry.
+	ListRoots(ctx context.Context) ([]store.Ref, error)
+}
+
+// extraRoot is an entry of the store's list that is not a ref.
+type extraRoot struct {
+	store.Ref
+	Entry int // position in the store's list, from 0
+}
+
+// String names the entry for messages.
+func (r extraRoot) String() string {
+	if r.Name == "" {
+		return fmt.Sprintf("index.json entry %d (no name)", r.Entry)
+	}
+	return fmt.Sprintf("index.json entry %d (%s, shadowed by an earlier entry of that name)", r.Entry, r.Name)
+}
+
+// markExtra adds to g what the entries extra reach. Unlike a ref's, an
+// entry's unreadable blobs do not stop GC: no oci2 command can name or
+// remove an entry without a name, and what cannot be read is missing
+// already; what can be read is kept.
+func markExtra(ctx context.Context, r store.Reader, g *graph, extra []extraRoot) error {
+	w := newWalker(r)
+	for _, x := range extra {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w.desc(ctx, g, x.Descriptor, 0)
+	}
+	g.Problems = nil
+	return nil
+}
+
+// extraRoots returns the entries of st's list that are not refs: nil when
+// st is not a RootLister.
+func extraRoots(ctx context.Context, st store.Refs) ([]extraRoot, error) {
+	rl, ok := st.(RootLister)
+	if !ok {
+		return nil, nil
+	}
+	all, err := rl.ListRoots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var extra []extraRoot
+	seen := map[string]bool{}
+	for i, r := range all {
+		if r.Name != "" && !seen[r.Name] {
+			seen[r.Name] = true
+			continue
+		}
+		extra = append(extra, extraRoot{Ref: r, Entry: i})
+	}
+	return extra, nil
+}

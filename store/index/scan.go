@@ -1,0 +1,244 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/format/pack"
+	"github.com/oci2/oci2/store"
+)
+
+const (
+	maxJSONBlob = 16 << 20 // manifests and image indexes
+)
+
+// Refresh scans the refs of the store again, indexing the frames of images
+// stored since the last scan (by this or another process). Blobs are
+// immutable, so manifests and pack indexes already scanned are not read
+// again; only frames found missing before are looked up again.
+//
+// The index only speeds up writes: a ref that cannot be read (missing or
+// corrupt blobs) is skipped and retried on the next Refresh. Only failures to
+// list refs and cancellation are returned.
+func (x *Index) Refresh(ctx context.Context) error {
+	x.scanMu.Lock()
+	defer x.scanMu.Unlock()
+	x.mu.Lock()
+	for key, f := range x.dropped {
+		x.pending[key] = f
+	}
+	clear(x.dropped)
+	for d := range x.unitsGone {
+		delete(x.unitsDone, d)
+	}
+	clear(x.unitsGone)
+	x.mu.Unlock()
+	if err := x.scanUnits(ctx); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
+	refs, err := x.st.ListRefs(ctx)
+	if err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
+	for _, r := range refs {
+		if err := x.visit(ctx, r.Descriptor, 0); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("indexing store: %w", ctx.Err())
+		}
+	}
+	x.mu.RLock()
+	pending := make(map[format.ChunkID]format.Frame, len(x.pending))
+	for k, f := range x.pending {
+		pending[k] = f
+	}
+	x.mu.RUnlock()
+	for key, f := range pending {
+		ok, err := x.stored(ctx, f)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("indexing store: %w", ctx.Err())
+		}
+		if ok {
+			x.addStored(key, f, false)
+		}
+	}
+	x.mu.RLock()
+	x.warm.Store(len(x.chunks) > 0)
+	x.mu.RUnlock()
+	return nil
+}
+
+// scanUnits indexes the unit descriptors not read yet whose blob is present.
+// A descriptor whose blob is missing is looked at again by the next scan; one
+// that does not decode is ignored (gc removes it).
+func (x *Index) scanUnits(ctx context.Context) error {
+	if x.units == nil {
+		return nil
+	}
+	ds, err := x.units.ListUnits(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if x.unitsDone[d] {
+			continue
+		}
+		b, err := x.units.ReadUnit(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f, err := DecodeUnit(d, b)
+		if err != nil {
+			x.unitsDone[d] = true
+			continue
+		}
+		ok, err := x.stored(ctx, f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			x.mu.Lock()
+			x.addBlobLocked(f, true)
+			x.mu.Unlock()
+			x.unitsDone[d] = true
+		}
+	}
+	return nil
+}
+
+// visit scans the blob desc names; it marks it done only when everything
+// below it was read.
+func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) error {
+	if x.done[desc.Digest] {
+		return nil
+	}
+	if depth >= format.MaxIndexDepth {
+		return fmt.Errorf("image index %s: nested too deep", desc.Digest)
+	}
+	mt := desc.MediaType
+	if mt != ocispec.MediaTypeImageIndex && mt != ocispec.MediaTypeImageManifest &&
+		mt != format.MediaTypeDockerList && mt != format.MediaTypeDockerManifest && mt != "" {
+		return nil // not something that leads to pack indexes
+	}
+	b, err := x.st.ReadBlob(ctx, desc.Digest, maxJSONBlob)
+	if err != nil {
+		return err
+	}
+	var probe struct {
+		MediaType string            `json:"mediaType"`
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if mt == "" {
+		mt = probe.MediaType
+		if mt == "" && probe.Manifests != nil {
+			mt = ocispec.MediaTypeImageIndex
+		}
+	}
+	switch mt {
+	case ocispec.MediaTypeImageIndex, format.MediaTypeDockerList:
+		err = x.visitIndex(ctx, desc.Digest, b, depth)
+	default:
+		err = x.visitManifest(ctx, desc.Digest, b)
+	}
+	if err != nil {
+		return err
+	}
+	x.done[desc.Digest] = true
+	return nil
+}
+
+func (x *Index) visitIndex(ctx context.Context, d digest.Digest, b []byte, depth int) error {
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return fmt.Errorf("image index %s: %w", d, err)
+	}
+	var first error
+	for _, m := range idx.Manifests {
+		if err := x.visit(ctx, m, depth+1); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (x *Index) visitManifest(ctx context.Context, d digest.Digest, b []byte) error {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("manifest %s: %w", d, err)
+	}
+	var first error
+	for _, l := range m.Layers {
+		switch l.MediaType {
+		case format.MediaTypePackIndex:
+			if err := x.visitPackIndex(ctx, l.Digest); err != nil && first == nil {
+				first = err
+			}
+		case format.MediaTypeTreePack, format.MediaTypeDataPack:
+			if idx, ok := l.Annotations[format.AnnotationPackIndex]; ok {
+				if id, err := digest.Parse(idx); err == nil {
+					x.RecordPack(id, l.Digest)
+				}
+			}
+		}
+	}
+	return first
+}
+
+func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
+	if x.done[d] {
+		return nil
+	}
+	b, err := x.st.ReadBlob(ctx, d, format.MaxPackIndexSize)
+	if err != nil {
+		return err
+	}
+	pi, err := format.DecodePackIndex(b)
+	if err != nil {
+		return fmt.Errorf("pack index %s: %w", d, err)
+	}
+	for _, f := range pi.Frames {
+		key := pack.FrameKey(f.Chunks)
+		x.mu.RLock()
+		r, known := x.frames[key]
+		_, pending := x.pending[key]
+		x.mu.RUnlock()
+		if (known && r.blob >= 0) || pending {
+			continue
+		}
+		ok, err := x.stored(ctx, f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			x.addStored(key, f, false)
+		} else if !known {
+			x.mu.Lock()
+			x.pending[key] = f
+			x.mu.Unlock()
+		}
+	}
+	x.done[d] = true
+	return nil
+}
+
+// stored reports whether f's blob is in the store with the right size.
+func (x *Index) stored(ctx context.Context, f format.Frame) (bool, error) {
+	info, err := x.st.Stat(ctx, f.Digest.Digest())
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.Size == int64(f.StoredSize), nil
+}

@@ -1,0 +1,307 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/format/pack"
+	"github.com/oci2/oci2/store"
+)
+
+// Unit descriptors live in a store.Units. A descriptor is named by the
+// digest of the blob it describes and holds the pack index encoding of one
+// frame: that blob's frame (see EncodeUnit). A unit is either a blob written
+// for new chunks of virtual frames, or a canonical frame blob that holds
+// chunks of virtual frames (pinned, so it stays found after the pack
+// indexes naming it are gone).
+
+// EncodeUnit returns the descriptor of a unit blob: the pack index encoding
+// of its one frame.
+func EncodeUnit(f format.Frame) ([]byte, error) {
+	pi := format.PackIndex{Frames: []format.Frame{f}}
+	return pi.Encode()
+}
+
+// DecodeUnit decodes and checks the descriptor named d: one valid frame
+// whose digest is d.
+func DecodeUnit(d digest.Digest, b []byte) (format.Frame, error) {
+	pi, err := format.DecodePackIndex(b)
+	if err != nil {
+		return format.Frame{}, fmt.Errorf("unit %s: %w", d, err)
+	}
+	if len(pi.Frames) != 1 {
+		return format.Frame{}, fmt.Errorf("unit %s: %d frames, want 1: %w", d, len(pi.Frames), format.ErrInvalid)
+	}
+	f := pi.Frames[0]
+	if f.Digest.Digest() != d {
+		return format.Frame{}, fmt.Errorf("unit %s: describes blob %s: %w", d, f.Digest, format.ErrInvalid)
+	}
+	return f, nil
+}
+
+// ReadUnits returns the frames of every valid unit descriptor, in digest
+// order, and the digests of descriptors that do not decode.
+func ReadUnits(ctx context.Context, us store.Units) (units []format.Frame, invalid []digest.Digest, err error) {
+	ds, err := us.ListUnits(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range ds {
+		b, err := us.ReadUnit(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := DecodeUnit(d, b)
+		if err != nil {
+			invalid = append(invalid, d)
+			continue
+		}
+		units = append(units, f)
+	}
+	return units, invalid, nil
+}
+
+// WriteUnit stores a unit: its blob, then its descriptor.
+func WriteUnit(ctx context.Context, st store.Writer, us store.Units, f format.Frame, stored []byte) error {
+	desc, err := EncodeUnit(f)
+	if err != nil {
+		return fmt.Errorf("unit %s: %w", f.Digest, err)
+	}
+	if err := st.PutBlob(ctx, f.Digest.Digest(), stored); err != nil {
+		return fmt.Errorf("storing unit %s: %w", f.Digest, err)
+	}
+	if err := us.PutUnit(ctx, f.Digest.Digest(), desc); err != nil {
+		return fmt.Errorf("storing unit %s: %w", f.Digest, err)
+	}
+	return nil
+}
+
+// unitBuffer holds new chunks of virtual frames until they are sealed into
+// a unit (guarded by Session.mu). chunks has every chunk buffered or being
+// sealed, so they stay readable until their unit is indexed; its slices
+// point into the batches' data, which is never written once appended.
+type unitBuffer struct {
+	open     batch
+	chunks   map[format.ChunkID][]byte
+	inflight int // seals running
+}
+
+// batch is chunks to seal into one unit, and their bytes concatenated.
+type batch struct {
+	chunks []format.ChunkRef
+	data   []byte
+}
+
+// putVirtual keeps f as a virtual frame of the session and buffers its new
+// chunks. An untrusted frame that does not re-encode to stored is left to
+// the caller (ok false).
+func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) (ok bool, err error) {
+	// A trusted frame's chunks are the bytes its IDs were computed from.
+	raw, err := pack.DecodeFrame(&f, stored, !trusted)
+	if err != nil {
+		return false, fmt.Errorf("storing frame %s: %w", f.Digest, err)
+	}
+	if !trusted {
+		if enc, re := pack.EncodeFrame(raw); enc != f.Encoding || !bytes.Equal(re, stored) {
+			return false, nil
+		}
+	}
+	// The frame will rely on the blobs holding its known chunks.
+	if held, err := s.x.keepBlobs(ctx, s.x.holders(s.unbuffered(f.Chunks))); err != nil || !held {
+		return false, err
+	}
+	s.mu.Lock()
+	if _, ok := s.frames[key]; ok {
+		s.mu.Unlock()
+		return true, nil
+	}
+	var full []batch
+	var off uint64
+	for _, c := range f.Chunks {
+		b := raw[off : off+uint64(c.Size)]
+		off += uint64(c.Size)
+		// A seal indexes its unit in x before it leaves the buffer, so
+		// under s.mu a chunk is seen in one or the other.
+		if _, ok := s.ub.chunks[c.ID]; ok || s.x.HasChunk(c.ID) {
+			continue
+		}
+		o := &s.ub.open
+		if len(o.data) > 0 && len(o.data)+len(b) > format.MaxFrameRawSize {
+			full = append(full, s.takeLocked())
+		}
+		if o.data == nil {
+			o.data = make([]byte, 0, s.x.cfg.unitSize+format.ChunkMaxSize)
+		}
+		start := len(o.data)
+		o.data = append(o.data, b...)
+		o.chunks = append(o.chunks, c)
+		s.ub.chunks[c.ID] = o.data[start:len(o.data):len(o.data)]
+		if len(o.data) >= s.x.cfg.unitSize {
+			full = append(full, s.takeLocked())
+		}
+	}
+	s.frames[key] = f
+	s.mu.Unlock()
+	s.virtual.Add(1)
+
+	var first error
+	for i, b := range full {
+		if err := s.startSeal(ctx, b); err != nil {
+			for _, b := range full[i:] {
+				s.giveBack(b)
+			}
+			first = err
+			break
+		}
+	}
+	if err := s.pin(ctx, f.Chunks); err != nil && first == nil {
+		first = err
+	}
+	return true, first
+}
+
+// takeLocked takes the open batch and counts its seal as running.
+func (s *Session) takeLocked() batch {
+	b := s.ub.open
+	s.ub.open = batch{}
+	s.ub.inflight++
+	return b
+}
+
+// maxSeals bounds the units a session compresses at once; PutFrame waits
+// for a slot (so buffered chunks stay bounded) but not for the seal itself,
+// which would stall the Packer's in-order pipeline behind one worker.
+const maxSeals = 2
+
+// startSeal seals b in the background once a slot is free. A seal that
+// fails gives its chunks back to the buffer: Flush retries them. The seal
+// runs on the session's context: WithSession waits for it.
+func (s *Session) startSeal(ctx context.Context, b batch) error {
+	select {
+	case s.seals <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	go func() {
+		defer func() { <-s.seals }()
+		s.seal(s.ctx, b)
+	}()
+	return nil
+}
+
+// giveBack returns a taken batch that was not sealed to the buffer.
+func (s *Session) giveBack(b batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.giveBackLocked(b)
+}
+
+func (s *Session) giveBackLocked(b batch) {
+	o := &s.ub.open
+	o.chunks = append(b.chunks[:len(b.chunks):len(b.chunks)], o.chunks...)
+	o.data = append(b.data[:len(b.data):len(b.data)], o.data...)
+	s.ub.inflight--
+	s.idle.Broadcast()
+}
+
+// seal compresses a batch into a unit, stores it and indexes it. On failure
+// the chunks go back to the buffer (a later Flush retries them).
+func (s *Session) seal(ctx context.Context, b batch) error {
+	u, stored := MakeUnit(b.chunks, b.data)
+	err := WriteUnit(ctx, s.x.st, s.x.units, u, stored)
+	if err == nil {
+		s.written.Add(int64(len(stored)))
+		s.x.addUnit(u)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.giveBackLocked(b)
+		return err
+	}
+	s.ub.inflight--
+	s.idle.Broadcast()
+	for _, c := range b.chunks {
+		delete(s.ub.chunks, c.ID)
+	}
+	return nil
+}
+
+// Flush stores every buffered chunk in units, waits for the session's
+// seals, and publishes its virtual frames to the Index. Writers call it
+// before naming virtual frames in a manifest.
+func (s *Session) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	for {
+		switch {
+		case len(s.ub.open.chunks) > 0:
+			b := s.takeLocked()
+			s.mu.Unlock()
+			if err := s.seal(ctx, b); err != nil {
+				return fmt.Errorf("flushing units: %w", err)
+			}
+			s.mu.Lock()
+		case s.ub.inflight > 0:
+			s.idle.Wait()
+		default:
+			frames := s.frames
+			s.frames = make(map[format.ChunkID]format.Frame)
+			s.mu.Unlock()
+			s.x.addVirtual(frames)
+			return nil
+		}
+	}
+}
+
+// wait returns once no seal of the session runs.
+func (s *Session) wait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.ub.inflight > 0 {
+		s.idle.Wait()
+	}
+}
+
+// pin makes every frame blob holding one of chunks a unit too (writes its
+// descriptor), unless the chunk is held by a unit or buffered. A virtual frame
+// thus relies on units only, which the store finds without any pack index:
+// gc keeps them after the images whose frames they are are deleted.
+func (s *Session) pin(ctx context.Context, chunks []format.ChunkRef) error {
+	x := s.x
+	for _, f := range x.unpinned(s.unbuffered(chunks)) {
+		desc, err := EncodeUnit(f)
+		if err == nil {
+			err = x.units.PutUnit(ctx, f.Digest.Digest(), desc)
+		}
+		if err != nil {
+			return fmt.Errorf("pinning frame %s: %w", f.Digest, err)
+		}
+		x.addUnit(f)
+	}
+	return nil
+}
+
+// unpinned returns the frame blobs (not units) holding chunks, each once.
+func (x *Index) unpinned(chunks []format.ChunkRef) []format.Frame {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var todo []format.Frame
+	seen := map[int32]bool{}
+	for _, c := range chunks {
+		loc, ok := x.chunks[c.ID]
+		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
+			continue
+		}
+		seen[loc.blob] = true
+		todo = append(todo, x.blobs[loc.blob].f)
+	}
+	return todo
+}

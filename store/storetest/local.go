@@ -1,0 +1,134 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/oci2/oci2/store"
+)
+
+// NewLocalStoreFunc returns a fresh, empty store with the local roles.
+type NewLocalStoreFunc func(t *testing.T) store.LocalStore
+
+// RunLocal runs the conformance tests of the roles a store on this machine
+// adds (store.LocalStore): Run's, then hashed puts, Sync and Keep, unit
+// descriptors and ingest cleaning.
+func RunLocal(t *testing.T, newStore NewLocalStoreFunc) {
+	Run(t, func(t *testing.T) store.Store { return newStore(t) })
+	runAll(t, newStore, []subtest[store.LocalStore]{
+		{"PutHashedBlob", testPutHashed},
+		{"SyncKeep", testSyncKeep},
+		{"Units", testUnits},
+		{"UnitErrors", testUnitErrors},
+		{"CleanIngest", testCleanIngest},
+	})
+}
+
+func testPutHashed(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	b, d := blob(40, 5000)
+	for range 2 { // idempotent
+		if err := st.PutHashedBlob(ctx, d, b); err != nil {
+			t.Fatalf("PutHashedBlob: %v", err)
+		}
+	}
+	got, err := st.ReadBlob(ctx, d, 0)
+	if err != nil || !slices.Equal(got, b) {
+		t.Fatalf("ReadBlob after PutHashedBlob: %v", err)
+	}
+	if err := st.PutHashedBlob(ctx, "sha256:nothex", b); !errors.Is(err, store.ErrInvalidDigest) {
+		t.Errorf("invalid digest: %v", err)
+	}
+}
+
+func testSyncKeep(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	if err := st.Sync(ctx); err != nil {
+		t.Fatalf("Sync of an empty store: %v", err)
+	}
+	b, d := blob(41, 300)
+	put(t, st, b)
+	if err := st.Keep(ctx, d); err != nil {
+		t.Errorf("Keep of a stored blob: %v", err)
+	}
+	if err := st.Sync(ctx); err != nil {
+		t.Errorf("Sync: %v", err)
+	}
+	if err := st.Sync(ctx); err != nil {
+		t.Errorf("Sync with nothing pending: %v", err)
+	}
+	_, missing := blob(42, 300)
+	if err := st.Keep(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Keep of a missing blob: %v, want ErrNotFound", err)
+	}
+}
+
+func testUnits(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	if ds, err := st.ListUnits(ctx); err != nil || len(ds) != 0 {
+		t.Fatalf("ListUnits of an empty store: %v, %v", ds, err)
+	}
+	var want []digest.Digest
+	for i := range 3 {
+		_, d := blob(uint64(50+i), 100)
+		if err := st.PutUnit(ctx, d, []byte("first "+d.String())); err != nil {
+			t.Fatalf("PutUnit: %v", err)
+		}
+		if err := st.PutUnit(ctx, d, []byte(d.String())); err != nil { // replaces
+			t.Fatalf("PutUnit again: %v", err)
+		}
+		want = append(want, d)
+	}
+	slices.Sort(want)
+	got, err := st.ListUnits(ctx)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ListUnits = %v, %v; want %v (sorted)", got, err, want)
+	}
+	for _, d := range want {
+		b, err := st.ReadUnit(ctx, d)
+		if err != nil || string(b) != d.String() {
+			t.Errorf("ReadUnit(%s) = %q, %v", d, b, err)
+		}
+	}
+	if err := st.DeleteUnit(ctx, want[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteUnit(ctx, want[1]); err != nil {
+		t.Errorf("deleting a missing unit: %v", err)
+	}
+	if _, err := st.ReadUnit(ctx, want[1]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReadUnit of a deleted unit: %v, want ErrNotFound", err)
+	}
+	if got, _ := st.ListUnits(ctx); len(got) != 2 {
+		t.Errorf("ListUnits after a delete: %v", got)
+	}
+}
+
+func testUnitErrors(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	bad := digest.Digest("sha256:../../escape")
+	if err := st.PutUnit(ctx, bad, []byte("x")); !errors.Is(err, store.ErrInvalidDigest) {
+		t.Errorf("PutUnit of an invalid digest: %v", err)
+	}
+	if _, err := st.ReadUnit(ctx, bad); !errors.Is(err, store.ErrInvalidDigest) {
+		t.Errorf("ReadUnit of an invalid digest: %v", err)
+	}
+	if err := st.DeleteUnit(ctx, bad); !errors.Is(err, store.ErrInvalidDigest) {
+		t.Errorf("DeleteUnit of an invalid digest: %v", err)
+	}
+}
+
+func testCleanIngest(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	b, d := blob(43, 1000)
+	put(t, st, b)
+	if _, err := st.CleanIngest(ctx); err != nil {
+		t.Fatalf("CleanIngest: %v", err)
+	}
+	if _, err := st.Stat(ctx, d); err != nil {
+		t.Errorf("CleanIngest removed a stored blob: %v", err)
+	}
+}
