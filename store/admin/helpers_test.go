@@ -110,7 +110,7 @@ func framesOf(t *testing.T, st *memstore.Store, ref string) map[string]bool {
 	}
 	w := newWalker(st)
 	g := newGraph()
-	w.desc(ctx, g, desc, 0)
+	w.walk(ctx, g, desc)
 	if len(g.Problems) > 0 {
 		t.Fatal(g.Problems[0].Err)
 	}

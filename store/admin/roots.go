@@ -42,7 +42,7 @@ func markExtra(ctx context.Context, r store.Reader, g *graph, extra []extraRoot)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		w.desc(ctx, g, x.Descriptor, 0)
+		w.walk(ctx, g, x.Descriptor)
 	}
 	g.Problems = nil
 	return nil
