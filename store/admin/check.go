@@ -23,6 +23,7 @@ import (
 type CheckStore interface {
 	store.Reader
 	store.Refs
+	store.RootLister
 }
 
 // CheckOptions configure Check.

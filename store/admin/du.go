@@ -20,6 +20,7 @@ type DUStore interface {
 	store.Lister
 	store.Refs
 	store.Units
+	store.RootLister
 }
 
 // ImageUsage is the space one ref accounts for. Stored bytes are its frames
