@@ -11,7 +11,7 @@ import (
 )
 
 // probeSource writes a file and sleeps, or says whether a file exists, or
-// prints one: what a test asks of a running container.
+// prints one or its size: what a test asks of a running container.
 const probeSource = `package main
 
 import (
@@ -32,6 +32,9 @@ func main() {
 	case "cat":
 		b, err := os.ReadFile(os.Args[2])
 		fmt.Printf("content=%q err=%v\n", b, err)
+	case "read":
+		b, err := os.ReadFile(os.Args[2])
+		fmt.Printf("read=%d err=%v\n", len(b), err)
 	}
 }
 `
