@@ -92,18 +92,35 @@ func runStartup(ctx context.Context, c config, r *runner, oci2, scratch string, 
 	if s := r.cmd(ctx, oci2, "--store", b.srcStore, "push", b.name, host+"/"+b.name); s.Err != nil {
 		return "", s.Err
 	}
-	var rows []startupRow
+	var cb *ctrBench
+	var ctrErr error
+	if c.only["containerd"] {
+		if cb, ctrErr = newCtrBench(ctx, b, host); ctrErr != nil {
+			logf("startup: %v", ctrErr)
+		}
+	}
+	var rows, ctrRows []startupRow
 	for _, rtt := range []time.Duration{0, 20 * time.Millisecond} {
 		ns, err := startNetsim(host, rtt, 100e6)
 		if err != nil {
 			return "", err
 		}
 		logf("startup: %s, %v RTT, 100 MB/s, %d runs per mode", c.startupTree, rtt, c.runs)
-		rows = append(rows, b.atRTT(ctx, ns.Host+"/"+b.name, rtt, logf)...)
+		if c.only["startup"] {
+			rows = append(rows, b.atRTT(ctx, ns.Host+"/"+b.name, rtt, logf)...)
+		}
+		if cb != nil {
+			ctrRows = append(ctrRows, cb.atRTT(ctx, ns, rtt, logf)...)
+		}
 		ns.Close()
 	}
-	read := b.fullRead(ctx, logf)
-	md := startupMarkdown(c, created.Stats.StoredBytes, rows, read)
+	md := startupHeader(c, created.Stats.StoredBytes)
+	if c.only["startup"] {
+		md += startupMarkdown(created.Stats.StoredBytes, rows, b.fullRead(ctx, logf))
+	}
+	if c.only["containerd"] {
+		md += ctrMarkdown(cb, created.Stats.StoredBytes, ctrRows, ctrErr)
+	}
 	md += fmt.Sprintf("\nMachine: %s. Load average (1, 5, 15 min) at start: %s; at end: %s.\n",
 		strings.Join(machine(c.work), "; "), loadStart, loadavg()+cpuPressure())
 	return md, nil
@@ -251,8 +268,13 @@ func (b *startupBench) lazy(ctx context.Context, ref string, extra ...string) st
 func (b *startupBench) runc(ctx context.Context, bundle string, t0 time.Time) (time.Duration, error) {
 	id := fmt.Sprintf("oci2-bench-%d-%d", os.Getpid(), b.seq.Add(1))
 	state := filepath.Join(b.scratch, "runc")
-	cmd := exec.CommandContext(ctx, "runc", "--root", state, "run", "--bundle", bundle, id)
 	defer exec.Command("runc", "--root", state, "delete", "--force", id).Run()
+	return firstLine(exec.CommandContext(ctx, "runc", "--root", state, "run", "--bundle", bundle, id), t0)
+}
+
+// firstLine runs cmd to its end and returns the time from t0 to the first
+// line of its output.
+func firstLine(cmd *exec.Cmd, t0 time.Time) (time.Duration, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
@@ -268,7 +290,7 @@ func (b *startupBench) runc(ctx context.Context, bundle string, t0 time.Time) (t
 	for sc.Scan() {
 	}
 	if err := cmd.Wait(); err != nil || !got {
-		return first, fmt.Errorf("runc run: %v (output: %v) %s", err, got, tail(errb.String(), 500))
+		return first, fmt.Errorf("%s: %v (output: %v) %s", strings.Join(cmd.Args[:3], " "), err, got, tail(errb.String(), 500))
 	}
 	return first, nil
 }

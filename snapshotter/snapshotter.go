@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/distribution/reference"
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/go-digest"
 )
@@ -23,32 +25,56 @@ import (
 // labels under containerd.io/snapshot/ to a snapshotter.
 const LabelImage = "containerd.io/snapshot/oci2.image"
 
+// LabelSource names, on an image snapshot, the registry repository
+// (host/path, no tag or digest) its data is fetched from when the store
+// lacks it: the mount is then lazy, reading frames from the registry as
+// containers read files. Without it the store must hold the whole image.
+const LabelSource = "containerd.io/snapshot/oci2.source"
+
 // labelUpperdir is where the overlay snapshotter (WithUpperdirLabel) says a
 // snapshot's directory is: the mount point of an image snapshot.
 const labelUpperdir = "containerd.io/snapshot/overlay.upperdir"
 
-// Mounter serves an image of the store read-only at dir, from a process
-// that outlives the caller, and ends that.
+// Image is what an image snapshot mounts: a manifest of the store, or of
+// the registry repository Source, fetched lazily.
+type Image struct {
+	Manifest digest.Digest
+	Source   string // "" : the store holds the whole image
+}
+
+// Mounter serves an image read-only at dir, from a process that outlives
+// the caller, and ends that.
 type Mounter interface {
-	Mount(ctx context.Context, image, dir string) error
+	Mount(ctx context.Context, img Image, dir string) error
 	Unmount(ctx context.Context, dir string) error
 }
 
 // Snapshotter is the overlay snapshotter with OCIv2 image snapshots.
 type Snapshotter struct {
 	snapshots.Snapshotter
-	m  Mounter
-	mu sync.Mutex // serializes the creation and removal of image snapshots
+	root string // absolute, without symlinks
+	m    Mounter
+	mu   sync.Mutex // serializes the creation and removal of image snapshots
 }
 
 // New opens the snapshotter whose state is under root and adopts the image
 // mounts of its committed snapshots, remounting those that are gone.
 func New(ctx context.Context, root string, m Mounter) (*Snapshotter, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	root, err := filepath.Abs(root)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshotter root: %w", err)
+	}
 	ov, err := overlay.NewSnapshotter(filepath.Join(root, "overlay"), overlay.WithUpperdirLabel)
 	if err != nil {
 		return nil, fmt.Errorf("overlay snapshotter under %s: %w", root, err)
 	}
-	s := &Snapshotter{Snapshotter: ov, m: m}
+	s := &Snapshotter{Snapshotter: ov, root: root, m: m}
 	if err := s.restore(ctx); err != nil {
 		ov.Close()
 		return nil, err
@@ -76,11 +102,8 @@ func (s *Snapshotter) Prepare(ctx context.Context, key, parent string, opts ...s
 		return nil, fmt.Errorf("snapshot %q of oci2 image %s: needs label %s and no parent: %w",
 			key, img, snapshots.LabelSnapshotRef, errdefs.ErrInvalidArgument)
 	}
-	// The label becomes an argument of the Mounter: only a digest, never
-	// a name or a flag a client chose.
-	if _, err := digest.Parse(img); err != nil {
-		return nil, fmt.Errorf("snapshot %q: label %s=%q is not a manifest digest: %w",
-			key, LabelImage, img, errdefs.ErrInvalidArgument)
+	if _, err := imageOf(info.Labels); err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", key, err)
 	}
 	if err := s.commitImage(ctx, key, ref, img, opts); err != nil {
 		return nil, err
@@ -140,7 +163,50 @@ func (s *Snapshotter) ensureMounted(ctx context.Context, info snapshots.Info) er
 			return fmt.Errorf("detaching the dead mount at %s: %w", dir, err)
 		}
 	}
-	return s.m.Mount(ctx, info.Labels[LabelImage], dir)
+	if err := s.inRoot(dir); err != nil {
+		return fmt.Errorf("snapshot %q: %w", info.Name, err)
+	}
+	img, err := imageOf(info.Labels)
+	if err != nil {
+		return fmt.Errorf("snapshot %q: %w", info.Name, err)
+	}
+	return s.m.Mount(ctx, img, dir)
+}
+
+// imageOf reads an image snapshot's labels. They become arguments of the
+// Mounter: only a digest and a bare repository name, never a path, an
+// option or a flag a client chose.
+func imageOf(labels map[string]string) (Image, error) {
+	d, err := digest.Parse(labels[LabelImage])
+	if err != nil {
+		return Image{}, fmt.Errorf("label %s=%q is not a manifest digest: %w",
+			LabelImage, labels[LabelImage], errdefs.ErrInvalidArgument)
+	}
+	img := Image{Manifest: d, Source: labels[LabelSource]}
+	if img.Source == "" {
+		return img, nil
+	}
+	named, err := reference.ParseNormalizedNamed(img.Source)
+	if err != nil || !reference.IsNameOnly(named) || named.Name() != img.Source {
+		return Image{}, fmt.Errorf("label %s=%q is not a normalized repository name (host/path, no tag or digest): %w",
+			LabelSource, img.Source, errdefs.ErrInvalidArgument)
+	}
+	return img, nil
+}
+
+// inRoot refuses a mount point that is not a real directory of the
+// snapshotter's own (the overlay snapshotter's snapshots/ID/fs): whatever
+// the labels or keys a client sent, nothing is mounted elsewhere.
+func (s *Snapshotter) inRoot(dir string) error {
+	base := filepath.Join(s.root, "overlay", "snapshots") + string(filepath.Separator)
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("mount point %s: %w", dir, err)
+	}
+	if filepath.Clean(dir) != dir || real != dir || !strings.HasPrefix(dir, base) {
+		return fmt.Errorf("mount point %s is not a directory under %s: refused", dir, base)
+	}
+	return nil
 }
 
 // Remove unmounts an image snapshot before the overlay snapshotter removes
