@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -149,31 +150,75 @@ func snapshotterClient(t *testing.T, sock string) (snapshots.Snapshotter, func()
 }
 
 // waitNoMountProcess waits (bounded) until no `oci2 mount` process serves a
-// directory under root: each records its mount in /run/oci2/mounts until
-// it exits.
+// directory under root.
 func waitNoMountProcess(t *testing.T, root string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var serving []string
-		files, _ := filepath.Glob("/run/oci2/mounts/*.json")
-		for _, f := range files {
-			var st struct {
-				PID int    `json:"pid"`
-				Dir string `json:"dir"`
-			}
-			b, _ := os.ReadFile(f)
-			if json.Unmarshal(b, &st) == nil && strings.HasPrefix(st.Dir, root+"/") && syscall.Kill(st.PID, 0) == nil {
-				serving = append(serving, st.Dir)
-			}
-		}
+		serving := mountProcesses(root)
 		if len(serving) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("oci2 mount processes still serving %q", serving)
+			t.Errorf("oci2 mount processes still serving %v", serving)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// mountProcesses returns the live `oci2 mount` processes serving
+// directories under root, by directory: each records its mount in
+// /run/oci2/mounts until it exits.
+func mountProcesses(root string) map[string]int {
+	serving := map[string]int{}
+	files, _ := filepath.Glob("/run/oci2/mounts/*.json")
+	for _, f := range files {
+		var st struct {
+			PID int    `json:"pid"`
+			Dir string `json:"dir"`
+		}
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &st) == nil && strings.HasPrefix(st.Dir, root+"/") && syscall.Kill(st.PID, 0) == nil {
+			serving[st.Dir] = st.PID
+		}
+	}
+	return serving
+}
+
+// TestContainerdSnapshotterMountDied: when the process serving an image's
+// mount dies (SIGKILL), the next container of the image still starts: the
+// snapshotter finds the dead mount under the container's parent, detaches
+// it and mounts the image again; removing everything then leaves no mount.
+func TestContainerdSnapshotterMountDied(t *testing.T) {
+	e := startContainerdOCI2(t, nil)
+	procs := mountProcesses(e.sn.root)
+	if len(procs) != 1 {
+		t.Fatalf("oci2 mount processes %v, want one", procs)
+	}
+	for dir, pid := range procs {
+		syscall.Kill(pid, syscall.SIGKILL)
+		deadline := time.Now().Add(30 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); !errors.Is(err, syscall.ENOTCONN) {
+			t.Fatalf("after killing its server, statfs of the mount: %v, want ENOTCONN", err)
+		}
+	}
+	r := e.ctr("run", "--rm", "--snapshotter", "oci2", e.image, ctrID("d1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run after the mount's server died: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s",
+			r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))
+	}
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("FUSE mounts %q, want the new one only", ms)
+	}
+	if r := e.ctr("images", "rm", "--sync", e.image); r.Err != nil {
+		t.Errorf("ctr images rm --sync: %v %s", r.Err, r.Stderr)
+	}
+	if ms := mountsUnder(e.sn.root); len(ms) != 0 {
+		t.Errorf("mounts left under the snapshotter's root: %q", ms)
 	}
 }
