@@ -159,3 +159,48 @@ func TestImageSnapshotHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestImageSnapshotSymlink: an image snapshot whose directory was swapped
+// for a symlink (to a directory outside the root) is not mounted through
+// it, neither on restore nor on the next import.
+func TestImageSnapshotSymlink(t *testing.T) {
+	testenv.RequireRoot(t, "mounts tmpfs")
+	ctx := context.Background()
+	s, root, m := newTestSnapshotter(t)
+	if _, err := s.Prepare(ctx, "import-1", "", imageLabels(testImage)); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("Prepare: %v, want already exists", err)
+	}
+	info, err := s.Stat(ctx, testRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := info.Labels[labelUpperdir]
+	if err := syscall.Unmount(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, dir); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := New(ctx, root, m) // restore logs the refusal and goes on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Prepare(ctx, "import-2", "", imageLabels(testImage)); err == nil || errdefs.IsAlreadyExists(err) {
+		t.Errorf("Prepare over a symlinked snapshot directory: %v, want a refusal", err)
+	}
+	for _, d := range m.dirs[1:] {
+		syscall.Unmount(d, syscall.MNT_DETACH)
+	}
+	if m.mounts != 1 {
+		t.Errorf("mounted %d times (at %q), want only the first", m.mounts, m.dirs)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the symlink's target got %d entries", len(ents))
+	}
+}
