@@ -231,7 +231,7 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 	ow := &oci2Worker{Worker: w, d: &oci2d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}
 	switch mode := c.String(flagBaseImages); mode {
 	case "auto":
-		ow.bases = registerBases(w, ow.hosts)
+		ow.bases = registerBases(w, ow.hosts, exporter.Caches{Trees: ow.trees, Files: ow.cache})
 	case "off":
 	default:
 		return nil, fmt.Errorf("--%s=%q: want auto or off", flagBaseImages, mode)
