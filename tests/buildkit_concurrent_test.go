@@ -12,20 +12,22 @@ import (
 	"time"
 )
 
-// TestBuildKitConcurrentExportStats: two type=oci2 exports running at once
-// in one buildkitd-oci2 each report their own oci2.stats. The images hold
-// disjoint random data of the same size, so a write counting the other's
+// TestBuildKitConcurrentExportStats: type=oci2 exports running at once in
+// one buildkitd-oci2 each report their own oci2.stats. The images hold
+// disjoint random data of the same size, so a write counting another's
 // frames or bytes (a shared counter) shows as frames_new over frames or as
-// stored_new_bytes near twice the data. The exports' chunking statuses
-// (daemon timestamps, from buildctl's rawjson progress) prove that the two
-// writes overlapped.
+// stored_new_bytes near twice the data (as it did with the index's shared
+// counters). The exports' chunking statuses (daemon timestamps, from
+// buildctl's rawjson progress) prove that two writes overlapped; builds
+// start together but their steps before the export skew them, so a round
+// without overlap is run again.
 func TestBuildKitConcurrentExportStats(t *testing.T) {
 	requireRoot(t)
 	requireTools(t, "runc", "buildctl")
 	dir := workDir(t)
 	d := startBuildkitd(t, dir)
-	const size = 24 << 20
-	for round := range 3 {
+	const size, rounds = 24 << 20, 5
+	for round := range rounds {
 		w := concurrentExports(t, d, round, size)
 		if w.overlap() {
 			t.Logf("round %d: writes overlapped (%s)", round, w)
@@ -33,38 +35,52 @@ func TestBuildKitConcurrentExportStats(t *testing.T) {
 		}
 		t.Logf("round %d: writes did not overlap (%s), again", round, w)
 	}
-	t.Fatalf("the two exports never wrote at the same time in 3 rounds")
+	t.Fatalf("no two exports wrote at the same time in %d rounds", rounds)
 }
 
 // interval is when an export's write ran, by the daemon's clock.
 type interval struct{ start, end time.Time }
 
-type writeWindows [2]interval
+// exportsPerRound run at once.
+const exportsPerRound = 3
 
+type writeWindows [exportsPerRound]interval
+
+// overlap reports whether two of the writes ran at the same time.
 func (w writeWindows) overlap() bool {
-	return w[0].start.Before(w[1].end) && w[1].start.Before(w[0].end)
+	for i := range w {
+		for j := range i {
+			if w[i].start.Before(w[j].end) && w[j].start.Before(w[i].end) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (w writeWindows) String() string {
 	t0 := w[0].start
-	if w[1].start.Before(t0) {
-		t0 = w[1].start
+	for _, i := range w {
+		if i.start.Before(t0) {
+			t0 = i.start
+		}
 	}
-	f := func(i interval) string {
-		return fmt.Sprintf("%.2f-%.2fs", i.start.Sub(t0).Seconds(), i.end.Sub(t0).Seconds())
+	var parts []string
+	for n, i := range w {
+		parts = append(parts, fmt.Sprintf("%d: %.2f-%.2fs", n, i.start.Sub(t0).Seconds(), i.end.Sub(t0).Seconds()))
 	}
-	return "a " + f(w[0]) + ", b " + f(w[1])
+	return strings.Join(parts, ", ")
 }
 
-// concurrentExports builds two images of size random bytes each at once and
-// checks each one's stats; it returns when their writes ran.
+// concurrentExports builds exportsPerRound images of size random bytes each
+// at once and checks each one's stats; it returns when their writes ran.
 func concurrentExports(t *testing.T, d *bkDaemon, round, size int) writeWindows {
 	t.Helper()
 	var wg sync.WaitGroup
 	var win writeWindows
-	meta := make([]map[string]any, 2)
-	errs := make([]error, 2)
-	for i := range 2 {
+	meta := make([]map[string]any, exportsPerRound)
+	errs := make([]error, exportsPerRound)
+	for i := range exportsPerRound {
 		ctxDir := t.TempDir()
 		os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY data /data\n"), 0o644)
 		writeRandom(t, filepath.Join(ctxDir, "data"), size, uint64(1000+10*round+i))
@@ -82,7 +98,7 @@ func concurrentExports(t *testing.T, d *bkDaemon, round, size int) writeWindows 
 		}()
 	}
 	wg.Wait()
-	for i := range 2 {
+	for i := range exportsPerRound {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
