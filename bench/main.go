@@ -22,7 +22,7 @@ import (
 type config struct {
 	corpus, out, binDir, work, timingTree string
 	exportTree, largeBase, registryTrees  string
-	startupTree, startupCmd               string
+	startupTree, startupCmd, startupExtra string
 	smoke, keep, verbose                  bool
 	runs, rebuilds                        int
 	exportRuns, registryRuns, storeRuns   int
@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&c.registryRuns, "registry-runs", 0, "whole-pull runs in the registry scenario (default -runs)")
 	flag.StringVar(&c.startupTree, "startup-tree", "debian-python", "corpus tree of the startup benchmark")
 	flag.StringVar(&c.startupCmd, "startup-cmd", `python3 -c print("hello")`, "its command (split on spaces)")
+	flag.StringVar(&c.startupExtra, "startup-extra", "debian-build=gcc --version", "more workloads of the containerd part: TREE=COMMAND;...")
 	only := flag.String("only", "", "parts to run, comma-separated: "+strings.Join(parts, ",")+" (default all; -smoke: all but startup,containerd)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +22,18 @@ type netsim struct {
 	srv      *http.Server
 	requests atomic.Int64
 	bytes    atomic.Int64 // of answer bodies
+	// trace, when set, gets one line per request once it is answered.
+	trace atomic.Pointer[func(string)]
+}
+
+// Trace sends a line per request (start, duration, method, path, range)
+// to f from now on; nil stops.
+func (n *netsim) Trace(f func(string)) {
+	if f == nil {
+		n.trace.Store(nil)
+		return
+	}
+	n.trace.Store(&f)
 }
 
 // Counts returns the requests and answer bytes since the last Counts.
@@ -43,6 +56,13 @@ func startNetsim(upstream string, rtt time.Duration, rate int64) (*netsim, error
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.requests.Add(1)
+		if f := n.trace.Load(); f != nil {
+			t0 := time.Now()
+			defer func() {
+				(*f)(fmt.Sprintf("%s +%v %s %s %s", t0.Format("15:04:05.000"), time.Since(t0).Round(time.Millisecond),
+					r.Method, r.URL.Path, r.Header.Get("Range")))
+			}()
+		}
 		if rtt > 0 {
 			select {
 			case <-time.After(rtt):

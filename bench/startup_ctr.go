@@ -32,77 +32,83 @@ var ctrTools = []string{"containerd", "containerd-shim-runc-v2", "ctr", "skopeo"
 type ctrBench struct {
 	*startupBench
 	snapshotter string // oci2-snapshotter binary
-	gzName      string // the gzip image's repository:tag in the registry
-	gzBytes     int64  // its compressed size
+	loads       []*workload
 	modes       []ctrMode
 }
 
-// newCtrBench pushes the image as an ordinary gzip image to host and
-// finds out whether `oci2 containerd import` takes a registry reference.
-func newCtrBench(ctx context.Context, b *startupBench, host string) (*ctrBench, error) {
+// newCtrBench pushes each workload's image as an ordinary gzip image to
+// host and finds out whether `oci2 containerd import` takes a registry
+// reference.
+func newCtrBench(ctx context.Context, b *startupBench, host string, loads []workload) (*ctrBench, error) {
 	for _, t := range ctrTools {
 		if _, err := exec.LookPath(t); err != nil {
 			return nil, fmt.Errorf("containerd startup: %s is not on PATH: %w", t, err)
 		}
 	}
-	cb := &ctrBench{startupBench: b, gzName: "startup/app:gz"}
+	cb := &ctrBench{startupBench: b}
 	var err error
 	if cb.snapshotter, err = siblingBinary(ctx, b.oci2, "oci2-snapshotter", b.scratch); err != nil {
 		return nil, err
 	}
-	layout := filepath.Join(b.scratch, "gz-layout")
-	if _, err := b.r.output(ctx, b.oci2, "--store", b.srcStore, "export", "--compression", "gzip", b.name, "oci:"+layout+":gz"); err != nil {
-		return nil, fmt.Errorf("containerd startup: exporting the gzip image: %w", err)
-	}
-	cb.gzBytes = dirBytes(filepath.Join(layout, "blobs"))
-	if s := b.r.cmd(ctx, "skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":gz", "docker://"+host+"/"+cb.gzName); s.Err != nil {
-		return nil, fmt.Errorf("containerd startup: pushing the gzip image: %w", s.Err)
-	}
-	lazy, err := cb.probeLazyImport(ctx, host+"/"+b.name)
-	if err != nil {
-		return nil, err
+	for i := range loads {
+		w := &loads[i]
+		w.gzName = strings.Replace(w.name, ":v1", ":gz", 1)
+		layout := filepath.Join(b.scratch, "gz-layout")
+		os.RemoveAll(layout)
+		if _, err := b.r.output(ctx, b.oci2, "--store", b.srcStore, "export", "--compression", "gzip", w.name, "oci:"+layout+":gz"); err != nil {
+			return nil, fmt.Errorf("containerd startup: exporting %s as gzip: %w", w.tree, err)
+		}
+		w.gzBytes = dirBytes(filepath.Join(layout, "blobs"))
+		if s := b.r.cmd(ctx, "skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":gz", "docker://"+host+"/"+w.gzName); s.Err != nil {
+			return nil, fmt.Errorf("containerd startup: pushing the gzip image of %s: %w", w.tree, s.Err)
+		}
+		os.RemoveAll(layout)
+		cb.loads = append(cb.loads, w)
 	}
 	cb.modes = []ctrMode{ctrPull, ctrPulled, ctrLocal}
-	if lazy {
+	if cb.probeLazyImport(ctx, host+"/"+b.name) {
 		cb.modes[1] = ctrLazy
 	}
 	return cb, nil
 }
 
 // probeLazyImport tries `oci2 containerd import REF` on an empty store.
-func (cb *ctrBench) probeLazyImport(ctx context.Context, ref string) (bool, error) {
+func (cb *ctrBench) probeLazyImport(ctx context.Context, ref string) bool {
 	e, err := cb.startCtr(ctx, "")
 	if err != nil {
-		return false, err
+		return false
 	}
 	defer e.close(ctx)
 	_, err = cb.r.output(ctx, cb.oci2, "--store", e.store, "containerd", "import", "--address", e.sock, ref)
-	return err == nil, nil
+	return err == nil
 }
 
-// atRTT runs every mode cb.runs times, interleaved, through ns.
-func (cb *ctrBench) atRTT(ctx context.Context, ns *netsim, rtt time.Duration, logf func(string, ...any)) []startupRow {
-	rows := make([]startupRow, len(cb.modes))
-	for i, m := range cb.modes {
-		rows[i] = startupRow{RTT: rtt, Mode: m.key}
-	}
-	for run := range cb.runs {
-		for k := range cb.modes {
-			i := (k + run) % len(cb.modes)
-			s := cb.sample(ctx, ns, cb.modes[i])
-			logf("startup: containerd, %v RTT mode %s run %d: %v, %d bytes, %d requests %v", rtt, cb.modes[i].key, run+1,
-				s.First.Round(time.Millisecond), s.Bytes, s.Requests, errString(s.Err))
-			rows[i].Samples = append(rows[i].Samples, s)
+// atRTT runs every mode cb.runs times on every workload, modes
+// interleaved, through ns, adding a row per mode to the workload.
+func (cb *ctrBench) atRTT(ctx context.Context, ns *netsim, rtt time.Duration, logf func(string, ...any)) {
+	for _, w := range cb.loads {
+		rows := make([]startupRow, len(cb.modes))
+		for i, m := range cb.modes {
+			rows[i] = startupRow{RTT: rtt, Mode: m.key}
 		}
+		for run := range cb.runs {
+			for k := range cb.modes {
+				i := (k + run) % len(cb.modes)
+				s := cb.sample(ctx, ns, cb.modes[i], w)
+				logf("startup: containerd, %s, %v RTT mode %s run %d: %v, %d bytes, %d requests %v", w.tree, rtt, cb.modes[i].key,
+					run+1, s.First.Round(time.Millisecond), s.Bytes, s.Requests, errString(s.Err))
+				rows[i].Samples = append(rows[i].Samples, s)
+			}
+		}
+		for i := range rows {
+			rows[i].summarize()
+		}
+		w.rows = append(w.rows, rows...)
 	}
-	for i := range rows {
-		rows[i].summarize()
-	}
-	return rows
 }
 
-// sample is one run of mode m on a fresh containerd and snapshotter.
-func (cb *ctrBench) sample(ctx context.Context, ns *netsim, m ctrMode) startupSample {
+// sample is one run of mode m of w on a fresh containerd and snapshotter.
+func (cb *ctrBench) sample(ctx context.Context, ns *netsim, m ctrMode, w *workload) startupSample {
 	store := ""
 	if m == ctrLocal {
 		store = cb.srcStore
@@ -113,7 +119,7 @@ func (cb *ctrBench) sample(ctx context.Context, ns *netsim, m ctrMode) startupSa
 	}
 	defer e.close(ctx)
 	store = e.store
-	ref := ns.Host + "/" + cb.name
+	ref := ns.Host + "/" + w.name
 	if err := dropCaches(); err != nil {
 		return startupSample{Err: fmt.Errorf("dropping caches: %w", err)}
 	}
@@ -123,7 +129,7 @@ func (cb *ctrBench) sample(ctx context.Context, ns *netsim, m ctrMode) startupSa
 	snap := "oci2"
 	switch m {
 	case ctrPull:
-		ref, snap = ns.Host+"/"+cb.gzName, ""
+		ref, snap = ns.Host+"/"+w.gzName, ""
 		steps = [][]string{{"ctr", "--address", e.sock, "images", "pull", "--plain-http", ref}}
 	case ctrLazy:
 		steps = [][]string{{cb.oci2, "--store", store, "containerd", "import", "--address", e.sock, ref}}
@@ -131,12 +137,20 @@ func (cb *ctrBench) sample(ctx context.Context, ns *netsim, m ctrMode) startupSa
 		steps = [][]string{{cb.oci2, "--store", store, "pull", ref},
 			{cb.oci2, "--store", store, "containerd", "import", "--address", e.sock, ref}}
 	case ctrLocal:
-		ref = cb.name
+		ref = w.name
 		steps = [][]string{{cb.oci2, "--store", store, "containerd", "import", "--address", e.sock, ref}}
 	}
+	if cb.r.verbose {
+		ns.Trace(func(l string) { fmt.Fprintln(os.Stderr, "  registry:", l) })
+		defer ns.Trace(nil)
+	}
 	for _, st := range steps {
-		if s := cb.r.cmd(ctx, st[0], st[1:]...); s.Err != nil {
+		s := cb.r.cmd(ctx, st[0], st[1:]...)
+		if s.Err != nil {
 			return startupSample{Err: s.Err}
+		}
+		if cb.r.verbose {
+			fmt.Fprintf(os.Stderr, "  %s %s: %v\n", filepath.Base(st[0]), st[len(st)-1], s.Wall.Round(time.Millisecond))
 		}
 	}
 	args := []string{"--address", e.sock, "run", "--rm"}

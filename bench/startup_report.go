@@ -67,23 +67,27 @@ func startupTable(rows []startupRow, base string, stored int64) string {
 	return b.String()
 }
 
-// ctrMarkdown writes the containerd part's table and its targets.
-func ctrMarkdown(cb *ctrBench, stored int64, rows []startupRow, setupErr error) string {
+// ctrMarkdown writes the containerd part's tables and its targets.
+func ctrMarkdown(c config, cb *ctrBench, setupErr error) string {
 	var b strings.Builder
 	b.WriteString("\n## containerd: ctr run\n\n")
 	if setupErr != nil {
 		fmt.Fprintf(&b, "Not measured: %s\n", cell(setupErr.Error()))
 		return b.String()
 	}
-	fmt.Fprintf(&b, "containerd v2.4.2 with oci2-snapshotter as proxy plugin; a fresh containerd, snapshotter and "+
-		"oci2 store for every run (started before the clock). The gzip image is `oci2 export --compression gzip` "+
-		"of the same image (one layer, %s). Bytes and requests: everything the proxy in front of the registry "+
-		"answered from the start of the run to the container's exit.\n\n", mb(cb.gzBytes))
+	b.WriteString("containerd v2.4.2 with oci2-snapshotter as proxy plugin; a fresh containerd, snapshotter and " +
+		"oci2 store for every run (started before the clock). The gzip image is `oci2 export --compression gzip` " +
+		"of the same image (one layer). Bytes and requests: everything the proxy in front of the registry " +
+		"answered from the start of the run to the container's exit.\n\n")
 	for _, m := range cb.modes {
 		fmt.Fprintf(&b, "- %s: %s\n", m.key, m.desc)
 	}
-	b.WriteString(startupTable(rows, "E", stored))
-	fmt.Fprintf(&b, "\nTargets: %s\n", ctrTargets(rows))
+	for _, w := range cb.loads {
+		fmt.Fprintf(&b, "\n### %s, `%s`\n\nImage %s stored by oci2, %s as gzip; median of %d runs (min - max).\n",
+			w.tree, w.cmd, mb(w.stored), mb(w.gzBytes), c.runs)
+		b.WriteString(startupTable(w.rows, "E", w.stored))
+		fmt.Fprintf(&b, "\nTargets: %s\n", ctrTargets(w.rows))
+	}
 	return b.String()
 }
 

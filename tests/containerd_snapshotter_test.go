@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,9 +79,26 @@ func (d *snDaemon) logText() string {
 	return string(b)
 }
 
-// proxyPlugin is the containerd configuration of the snapshotter.
+// proxyPlugin is the containerd configuration of the snapshotter, with
+// the transfer service's unpack entries (what `ctr images pull/import
+// --snapshotter oci2` unpack ordinary images through) for it besides the
+// default overlayfs.
 func proxyPlugin(sock string) string {
-	return fmt.Sprintf("\n[proxy_plugins.oci2]\n  type = \"snapshot\"\n  address = %q\n", sock)
+	return fmt.Sprintf(`
+[proxy_plugins.oci2]
+  type = "snapshot"
+  address = %[1]q
+
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = %[2]q
+  snapshotter = "overlayfs"
+  differ = "walking"
+
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = %[2]q
+  snapshotter = "oci2"
+  differ = "walking"
+`, sock, runtime.GOOS+"/"+runtime.GOARCH)
 }
 
 // TestContainerdSnapshotterRun: an OCIv2 image of the store, imported into

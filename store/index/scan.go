@@ -39,6 +39,9 @@ func (x *Index) Refresh(ctx context.Context) error {
 	}
 	clear(x.unitsGone)
 	x.mu.Unlock()
+	if err := x.loadNewTables(); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	if err := x.scanUnits(ctx); err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
@@ -51,12 +54,14 @@ func (x *Index) Refresh(ctx context.Context) error {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
 	}
-	x.mu.RLock()
-	pending := make(map[format.ChunkID]format.Frame, len(x.pending))
-	for k, f := range x.pending {
-		pending[k] = f
+	x.mu.Lock()
+	pending := make(map[format.ChunkID]format.Frame, len(x.pending)+len(x.recheck))
+	for _, m := range []map[format.ChunkID]format.Frame{x.recheck, x.pending} {
+		for k, f := range m {
+			pending[k] = f
+		}
 	}
-	x.mu.RUnlock()
+	x.mu.Unlock()
 	for key, f := range pending {
 		ok, err := x.stored(ctx, f)
 		if err != nil && ctx.Err() != nil {
@@ -66,9 +71,12 @@ func (x *Index) Refresh(ctx context.Context) error {
 			x.addStored(key, f, false)
 		}
 	}
-	x.mu.RLock()
-	x.warm.Store(len(x.chunks) > 0)
-	x.mu.RUnlock()
+	x.mu.Lock()
+	x.warm.Store(len(x.chunks) > 0 || x.tableChunks() > 0)
+	x.mu.Unlock()
+	if err := x.save(ctx); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	return nil
 }
 
@@ -106,6 +114,7 @@ func (x *Index) scanUnits(ctx context.Context) error {
 		if ok {
 			x.mu.Lock()
 			x.addBlobLocked(f, true)
+			x.newUnits[d] = true
 			x.mu.Unlock()
 			x.unitsDone[d] = true
 		}
@@ -153,7 +162,7 @@ func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) e
 	if err != nil {
 		return err
 	}
-	x.done[desc.Digest] = true
+	x.markDone(desc.Digest)
 	return nil
 }
 
@@ -208,11 +217,10 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 	}
 	for _, f := range pi.Frames {
 		key := pack.FrameKey(f.Chunks)
-		x.mu.RLock()
-		r, known := x.frames[key]
-		_, pending := x.pending[key]
-		x.mu.RUnlock()
-		if (known && r.blob >= 0) || pending {
+		x.mu.Lock()
+		_, kind, known := x.frameLocked(key)
+		x.mu.Unlock()
+		if kind == kindStored || kind == kindPending {
 			continue
 		}
 		ok, err := x.stored(ctx, f)
@@ -227,8 +235,16 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 			x.mu.Unlock()
 		}
 	}
-	x.done[d] = true
+	x.markDone(d)
 	return nil
+}
+
+// markDone records that blob d was scanned whole (under scanMu).
+func (x *Index) markDone(d digest.Digest) {
+	x.done[d] = true
+	x.mu.Lock()
+	x.newDone[d] = true
+	x.mu.Unlock()
 }
 
 // stored reports whether f's blob is in the store with the right size.
