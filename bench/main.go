@@ -31,7 +31,7 @@ type config struct {
 
 // parts of a run, in order; -only picks some. The smoke run leaves out the
 // last two (they need root, runc, FUSE and containerd, and take minutes).
-var parts = []string{"store", "timing", "exporter", "registry", "startup", "containerd"}
+var parts = []string{"store", "timing", "exporter", "registry", "bases", "startup", "containerd"}
 
 func main() {
 	var c config
@@ -219,6 +219,12 @@ func run(ctx context.Context, c config) (int, error) {
 		}
 		var note string
 		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
+		rp.addNote(note)
+	}
+	if c.only["bases"] && ctx.Err() == nil {
+		part("bases")
+		var note string
+		rp.Bases, note = runBases(ctx, c, r, oci2, timingTree, scratch, logf)
 		rp.addNote(note)
 	}
 	if (c.only["startup"] || c.only["containerd"]) && os.Geteuid() != 0 {

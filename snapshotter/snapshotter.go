@@ -95,7 +95,7 @@ func (s *Snapshotter) Prepare(ctx context.Context, key, parent string, opts ...s
 	}
 	img := info.Labels[LabelImage]
 	if img == "" {
-		return s.Snapshotter.Prepare(ctx, key, parent, opts...)
+		return s.prepareLayer(ctx, key, parent, opts...)
 	}
 	ref := info.Labels[snapshots.LabelSnapshotRef]
 	if ref == "" || parent != "" {
@@ -150,14 +150,14 @@ func (s *Snapshotter) ensureMounted(ctx context.Context, info snapshots.Info) er
 	if dir == "" {
 		return fmt.Errorf("snapshot %q: the overlay snapshotter gave no directory", info.Name)
 	}
-	mounted, err := mountinfo.Mounted(dir)
-	if err != nil && !errors.Is(err, syscall.ENOTCONN) {
+	mounted, live, err := mountedAt(dir)
+	if err != nil {
 		return fmt.Errorf("snapshot %q: %w", info.Name, err)
 	}
+	if live {
+		return nil
+	}
 	if mounted {
-		if _, err := os.Stat(dir); err == nil {
-			return nil
-		}
 		log.G(ctx).Warnf("mount of snapshot %s at %s is dead: remounting", info.Name, dir)
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
 			return fmt.Errorf("detaching the dead mount at %s: %w", dir, err)
@@ -171,6 +171,27 @@ func (s *Snapshotter) ensureMounted(ctx context.Context, info snapshots.Info) er
 		return fmt.Errorf("snapshot %q: %w", info.Name, err)
 	}
 	return s.m.Mount(ctx, img, dir)
+}
+
+// mountedAt says whether dir is a mount point and whether its server
+// answers. statfs reaches a FUSE server every time, while stat is answered
+// from the kernel's attribute cache (kept forever for an immutable image):
+// a mount whose server died fails statfs with ENOTCONN.
+func mountedAt(dir string) (mounted, live bool, err error) {
+	mounted, err = mountinfo.Mounted(dir)
+	if errors.Is(err, syscall.ENOTCONN) {
+		return true, false, nil
+	}
+	if err != nil || !mounted {
+		return false, false, err
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); errors.Is(err, syscall.ENOTCONN) {
+		return true, false, nil
+	} else if err != nil {
+		return true, false, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return true, true, nil
 }
 
 // imageOf reads an image snapshot's labels. They become arguments of the
@@ -216,14 +237,59 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	defer s.mu.Unlock()
 	info, err := s.Snapshotter.Stat(ctx, key)
 	if err == nil && info.Kind == snapshots.KindCommitted && info.Labels[LabelImage] != "" {
-		dir := info.Labels[labelUpperdir]
-		if ok, _ := mountinfo.Mounted(dir); ok {
-			if err := s.m.Unmount(ctx, dir); err != nil {
-				return fmt.Errorf("unmounting snapshot %q: %w", key, err)
-			}
+		if err := s.unmount(ctx, info.Labels[labelUpperdir]); err != nil {
+			return fmt.Errorf("unmounting snapshot %q: %w", key, err)
 		}
 	}
 	return s.Snapshotter.Remove(ctx, key)
+}
+
+// unmount ends the image mount at dir, if any; a dead one is detached.
+func (s *Snapshotter) unmount(ctx context.Context, dir string) error {
+	mounted, live, err := mountedAt(dir)
+	if err != nil || !mounted {
+		return err
+	}
+	if live {
+		return s.m.Unmount(ctx, dir)
+	}
+	return syscall.Unmount(dir, syscall.MNT_DETACH)
+}
+
+// Prepare of a container layer (not an image snapshot) first makes sure
+// the image mount under it is live.
+func (s *Snapshotter) prepareLayer(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
+	if err := s.remountParent(ctx, parent); err != nil {
+		return nil, err
+	}
+	return s.Snapshotter.Prepare(ctx, key, parent, opts...)
+}
+
+// View is the overlay snapshotter's, over a live image mount.
+func (s *Snapshotter) View(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
+	if err := s.remountParent(ctx, parent); err != nil {
+		return nil, err
+	}
+	return s.Snapshotter.View(ctx, key, parent, opts...)
+}
+
+// remountParent mounts the image again when parent is an image snapshot
+// whose mount's server died: containers running on the dead mount keep
+// failing reads (ENOTCONN), new ones get the new mount.
+func (s *Snapshotter) remountParent(ctx context.Context, parent string) error {
+	if parent == "" {
+		return nil
+	}
+	info, err := s.Snapshotter.Stat(ctx, parent)
+	if err != nil || info.Kind != snapshots.KindCommitted || info.Labels[LabelImage] == "" {
+		return nil // not an image snapshot; the overlay snapshotter reports a missing one
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensureMounted(ctx, info); err != nil {
+		return fmt.Errorf("remounting image snapshot %q: %w", parent, err)
+	}
+	return nil
 }
 
 // restore adopts or remounts the mounts of every committed image snapshot.

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -28,7 +29,8 @@ import (
 // container starts after each. With the registry stalled, reading a file
 // not fetched yet fails with EIO inside the container within the
 // snapshotter's --read-timeout (never hangs), files read before still
-// read, and the file reads once the registry answers again.
+// read, and the file reads once the registry answers again; likewise with
+// the registry gone (connections dropped).
 func TestContainerdLazyRestarts(t *testing.T) {
 	l := startLazyCtd(t, "--read-timeout", "3s")
 	l.importImage(t, l.ref)
@@ -74,6 +76,17 @@ func TestContainerdLazyRestarts(t *testing.T) {
 	read("with the registry stalled", "data/d01/f0001")
 	l.proxy.Clear()
 	read("after the registry recovered", "data/d05/f0005")
+
+	// A registry that is gone: every connection closed unanswered.
+	gone := l.proxy.Add(registrytest.Fault{Kind: registrytest.Drop})
+	if out := c1.exec(t, "/bin/probe", "read", "/data/d06/f0006"); !strings.Contains(out, "input/output error") {
+		t.Errorf("reading a file not fetched with the registry gone: %q, want EIO", out)
+	}
+	if l.proxy.Hits(gone) == 0 {
+		t.Errorf("the read did not try the registry")
+	}
+	l.proxy.Clear()
+	read("after the registry came back", "data/d06/f0006")
 }
 
 // TestContainerdSnapshotterGC: containerd's gc and the snapshotter agree
@@ -149,31 +162,75 @@ func snapshotterClient(t *testing.T, sock string) (snapshots.Snapshotter, func()
 }
 
 // waitNoMountProcess waits (bounded) until no `oci2 mount` process serves a
-// directory under root: each records its mount in /run/oci2/mounts until
-// it exits.
+// directory under root.
 func waitNoMountProcess(t *testing.T, root string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var serving []string
-		files, _ := filepath.Glob("/run/oci2/mounts/*.json")
-		for _, f := range files {
-			var st struct {
-				PID int    `json:"pid"`
-				Dir string `json:"dir"`
-			}
-			b, _ := os.ReadFile(f)
-			if json.Unmarshal(b, &st) == nil && strings.HasPrefix(st.Dir, root+"/") && syscall.Kill(st.PID, 0) == nil {
-				serving = append(serving, st.Dir)
-			}
-		}
+		serving := mountProcesses(root)
 		if len(serving) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("oci2 mount processes still serving %q", serving)
+			t.Errorf("oci2 mount processes still serving %v", serving)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// mountProcesses returns the live `oci2 mount` processes serving
+// directories under root, by directory: each records its mount in
+// /run/oci2/mounts until it exits.
+func mountProcesses(root string) map[string]int {
+	serving := map[string]int{}
+	files, _ := filepath.Glob("/run/oci2/mounts/*.json")
+	for _, f := range files {
+		var st struct {
+			PID int    `json:"pid"`
+			Dir string `json:"dir"`
+		}
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &st) == nil && strings.HasPrefix(st.Dir, root+"/") && syscall.Kill(st.PID, 0) == nil {
+			serving[st.Dir] = st.PID
+		}
+	}
+	return serving
+}
+
+// TestContainerdSnapshotterMountDied: when the process serving an image's
+// mount dies (SIGKILL), the next container of the image still starts: the
+// snapshotter finds the dead mount under the container's parent, detaches
+// it and mounts the image again; removing everything then leaves no mount.
+func TestContainerdSnapshotterMountDied(t *testing.T) {
+	e := startContainerdOCI2(t, nil)
+	procs := mountProcesses(e.sn.root)
+	if len(procs) != 1 {
+		t.Fatalf("oci2 mount processes %v, want one", procs)
+	}
+	for dir, pid := range procs {
+		syscall.Kill(pid, syscall.SIGKILL)
+		deadline := time.Now().Add(30 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); !errors.Is(err, syscall.ENOTCONN) {
+			t.Fatalf("after killing its server, statfs of the mount: %v, want ENOTCONN", err)
+		}
+	}
+	r := e.ctr("run", "--rm", "--snapshotter", "oci2", e.image, ctrID("d1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run after the mount's server died: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s",
+			r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))
+	}
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("FUSE mounts %q, want the new one only", ms)
+	}
+	if r := e.ctr("images", "rm", "--sync", e.image); r.Err != nil {
+		t.Errorf("ctr images rm --sync: %v %s", r.Err, r.Stderr)
+	}
+	if ms := mountsUnder(e.sn.root); len(ms) != 0 {
+		t.Errorf("mounts left under the snapshotter's root: %q", ms)
 	}
 }

@@ -291,12 +291,12 @@ func (s *Session) pin(ctx context.Context, chunks []format.ChunkRef) error {
 
 // unpinned returns the frame blobs (not units) holding chunks, each once.
 func (x *Index) unpinned(chunks []format.ChunkRef) []format.Frame {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	var todo []format.Frame
 	seen := map[int32]bool{}
 	for _, c := range chunks {
-		loc, ok := x.chunks[c.ID]
+		loc, ok := x.locateLocked(c.ID)
 		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
 			continue
 		}
