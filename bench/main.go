@@ -233,7 +233,7 @@ func run(ctx context.Context, c config) (int, error) {
 		part("startup")
 		md, err := runStartup(ctx, c, r, oci2, scratch, logf)
 		if err == nil {
-			err = writeStartup(c.out, md)
+			err = writeStartup(c.out, md, !c.only["startup"])
 		}
 		if err != nil {
 			rp.Failures = append(rp.Failures, err.Error())
