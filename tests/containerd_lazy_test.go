@@ -107,3 +107,32 @@ func TestContainerdLazyRegistry(t *testing.T) {
 		t.Errorf("reading /data/d03/f0003 in a container: %q, want %q", out, l.readOut(t, "data/d03/f0003"))
 	}
 }
+
+// TestContainerdLazyFetchAll: with --fetch-all the snapshotter's lazy
+// mounts pull the rest of the image in the background while containers
+// run; once done, a container reads any file with the registry stalled,
+// and the store names the image.
+func TestContainerdLazyFetchAll(t *testing.T) {
+	l := startLazyCtd(t, "--fetch-all", "--read-timeout", "3s")
+	l.importImage(t, l.ref)
+	if out := l.runOut(t, "all1"); !strings.Contains(out, helloOut) {
+		t.Fatalf("ctr run: %q, want %q", out, helloOut)
+	}
+	mounts := fuseMountsUnder(l.sn.root)
+	if len(mounts) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", mounts)
+	}
+	if v := waitStatus(t, l.s, mounts[0], "fetch_all"); v != "done" {
+		t.Fatalf("fetch-all: %s", v)
+	}
+	l.proxy.Add(registrytest.Fault{Kind: registrytest.Stall})
+	for _, p := range []string{"data/d09/f0009", "data/d16/f0016"} {
+		if out := l.runOut(t, "all-"+filepath.Base(p), "/bin/probe", "read", "/"+p); !strings.Contains(out, l.readOut(t, p)) {
+			t.Errorf("reading /%s with the registry stalled after fetch-all: %q, want %q", p, out, l.readOut(t, p))
+		}
+	}
+	l.proxy.Clear()
+	if out := l.s.must("images").Stdout; !strings.Contains(out, "oci2/app") {
+		t.Errorf("after fetch-all the store does not name the image:\n%s", out)
+	}
+}
