@@ -61,6 +61,15 @@ func listTables(dir string) ([]string, error) {
 // again); one that vanished meanwhile (merged by another process) is
 // skipped.
 func openTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
+	tabs, bad, err = readTables(dir, have)
+	for _, n := range bad {
+		os.Remove(filepath.Join(dir, n))
+	}
+	return tabs, bad, err
+}
+
+// readTables is openTables without removing the files that fail.
+func readTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
 	names, err := listTables(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing index files: %w", err)
@@ -75,7 +84,6 @@ func openTables(dir string, have map[string]bool) (tabs []*table, bad []string, 
 			tabs = append(tabs, t)
 		case errors.Is(err, fs.ErrNotExist):
 		case errors.Is(err, errCorrupt):
-			os.Remove(filepath.Join(dir, n))
 			bad = append(bad, n)
 		default:
 			closeTables(tabs)
