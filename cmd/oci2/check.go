@@ -48,6 +48,11 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		if err := st.Sync(ctx); err != nil {
 			return err
 		}
+		// The index files may say what the lost descriptors said (a
+		// pinned frame is a unit): the next command rebuilds them.
+		if err := index.RemoveFiles(st.IndexDir()); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "rebuilt %d unit descriptors\n", n)
 	}
 	b := newBar()
