@@ -47,6 +47,7 @@ require (
 	golang.org/x/term v0.48.0
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/grpc v1.84.0
+	k8s.io/cri-api v0.37.0
 	tags.cncf.io/container-device-interface v1.1.1
 )
 

@@ -97,7 +97,7 @@ func synthImage(ctx context.Context, st *local.Store, n int) error {
 	}
 	defer idx.Close()
 	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}}
-	res, err := writer.Write(ctx, st, root, writer.Options{Config: cfg, Index: idx})
+	res, err := writer.Write(ctx, st, root, writer.Options{Config: cfg, FrameIndex: idx})
 	if err != nil {
 		return err
 	}

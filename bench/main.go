@@ -33,7 +33,7 @@ type config struct {
 
 // parts of a run, in order; -only picks some. The smoke run leaves out the
 // last two (they need root, runc, FUSE and containerd, and take minutes).
-var parts = []string{"store", "timing", "exporter", "registry", "index", "startup", "containerd"}
+var parts = []string{"store", "timing", "exporter", "registry", "bases", "index", "startup", "containerd"}
 
 func main() {
 	var c config
@@ -229,6 +229,12 @@ func run(ctx context.Context, c config) (int, error) {
 		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
 		rp.addNote(note)
 	}
+	if c.only["bases"] && ctx.Err() == nil {
+		part("bases")
+		var note string
+		rp.Bases, note = runBases(ctx, c, r, oci2, timingTree, scratch, logf)
+		rp.addNote(note)
+	}
 	if c.only["index"] && ctx.Err() == nil {
 		part("index")
 		md, err := runIndexBench(ctx, c, r, oci2, scratch, logf)
@@ -245,7 +251,7 @@ func run(ctx context.Context, c config) (int, error) {
 		part("startup")
 		md, err := runStartup(ctx, c, r, oci2, scratch, logf)
 		if err == nil {
-			err = writeStartup(c.out, md)
+			err = writeStartup(c.out, md, !c.only["startup"])
 		}
 		if err != nil {
 			rp.Failures = append(rp.Failures, err.Error())

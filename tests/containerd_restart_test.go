@@ -29,7 +29,8 @@ import (
 // container starts after each. With the registry stalled, reading a file
 // not fetched yet fails with EIO inside the container within the
 // snapshotter's --read-timeout (never hangs), files read before still
-// read, and the file reads once the registry answers again.
+// read, and the file reads once the registry answers again; likewise with
+// the registry gone (connections dropped).
 func TestContainerdLazyRestarts(t *testing.T) {
 	l := startLazyCtd(t, "--read-timeout", "3s")
 	l.importImage(t, l.ref)
@@ -75,6 +76,17 @@ func TestContainerdLazyRestarts(t *testing.T) {
 	read("with the registry stalled", "data/d01/f0001")
 	l.proxy.Clear()
 	read("after the registry recovered", "data/d05/f0005")
+
+	// A registry that is gone: every connection closed unanswered.
+	gone := l.proxy.Add(registrytest.Fault{Kind: registrytest.Drop})
+	if out := c1.exec(t, "/bin/probe", "read", "/data/d06/f0006"); !strings.Contains(out, "input/output error") {
+		t.Errorf("reading a file not fetched with the registry gone: %q, want EIO", out)
+	}
+	if l.proxy.Hits(gone) == 0 {
+		t.Errorf("the read did not try the registry")
+	}
+	l.proxy.Clear()
+	read("after the registry came back", "data/d06/f0006")
 }
 
 // TestContainerdSnapshotterGC: containerd's gc and the snapshotter agree

@@ -13,7 +13,6 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/internal/refname"
 	"github.com/oci2/oci2/store"
-	"github.com/oci2/oci2/store/admin"
 	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
@@ -140,9 +139,6 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 	}
 	return nil
 }
-
-// The local store lists the entries of index.json that are not refs.
-var _ admin.RootLister = (*local.Store)(nil)
 
 // leasedStore opens the store and takes a lease, so that no gc deletes
 // what the command reads or is about to name (gc waits for leases).

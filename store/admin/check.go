@@ -24,6 +24,7 @@ import (
 type CheckStore interface {
 	store.Reader
 	store.Refs
+	store.RootLister
 }
 
 // CheckOptions configure Check.
@@ -214,7 +215,7 @@ func (c *checker) openAll(ctx context.Context, refs []store.Ref) error {
 		}
 		c.opts.Progress(CheckProgress{Phase: "refs", Done: int64(i), Total: int64(len(refs))})
 		g := newGraph()
-		w.desc(ctx, g, ref.Descriptor, 0)
+		w.walk(ctx, g, ref.Descriptor)
 		for _, p := range g.Problems {
 			c.problem([]string{ref.Name}, p.Blob, "", p.Err)
 		}

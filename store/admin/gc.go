@@ -24,6 +24,7 @@ type GCStore interface {
 	store.Units
 	store.Syncer
 	store.IngestCleaner
+	store.RootLister
 }
 
 // GCOptions configure GC.
@@ -75,7 +76,7 @@ type GCReport struct {
 const compactBelow = 0.5
 
 // GC deletes every blob no ref reaches. It marks from the refs, and from the
-// entries of the store's list that are not refs (RootLister) (image index
+// entries of the store's list that are not refs (store.RootLister) (image index
 // -> manifests -> config, pack indexes, packs, and the frames each pack index
 // names). A frame whose blob is missing is virtual (SPEC.md §8): for its
 // chunks that no live frame holds, GC marks units holding them, the units

@@ -300,7 +300,7 @@ func TestIndexStaleEntryFallsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, Index: idx})
+	again, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, FrameIndex: idx})
 	if err != nil {
 		t.Fatal(err)
 	}
