@@ -136,3 +136,37 @@ func TestContainerdLazyFetchAll(t *testing.T) {
 		t.Errorf("after fetch-all the store does not name the image:\n%s", out)
 	}
 }
+
+// TestContainerdLazyTLS: an image in a registry with htpasswd auth over
+// TLS (its own CA) is imported and run: the import and the snapshotter's
+// mounts trust the CA through SSL_CERT_FILE and log in with the docker
+// config of their environment.
+func TestContainerdLazyTLS(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+	testenv.RequireFUSE(t)
+	srv := registrytest.Start(t, registrytest.Options{TLS: true, Users: map[string]string{"ci": "hunter2"}})
+	dir := workDir(t)
+	auth := dockerEnv(registrytest.DockerConfig(t, srv.Host, "ci", "hunter2"))
+	a := newStore(t, filepath.Join(dir, "a"))
+	a.env = auth
+	a.create(helloTree(t, filepath.Join(dir, "src")), "hello:v1", helloConfig(t, a)...)
+	ref := srv.Host + "/secure/hello:v1"
+	a.must("push", "--ca-cert", srv.CAFile, "hello:v1", ref)
+
+	b := newStore(t, filepath.Join(dir, "b"))
+	b.env = append(auth, "SSL_CERT_FILE="+srv.CAFile)
+	e := startOCI2Containerd(t, dir, b, nil)
+	e.importImage(t, ref)
+	r := e.ctr("run", "--rm", "--snapshotter", "oci2", ref, ctrID("tls1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s", r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))
+	}
+	ms := fuseMountsUnder(e.sn.root)
+	if len(ms) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", ms)
+	}
+	if st := decodeJSON(t, b.must("mount", "--status", ms[0]).Stdout); st["lazy"] != true {
+		t.Errorf("the mount is not lazy: %v", st)
+	}
+}
