@@ -107,3 +107,66 @@ func TestContainerdLazyRegistry(t *testing.T) {
 		t.Errorf("reading /data/d03/f0003 in a container: %q, want %q", out, l.readOut(t, "data/d03/f0003"))
 	}
 }
+
+// TestContainerdLazyFetchAll: with --fetch-all the snapshotter's lazy
+// mounts pull the rest of the image in the background while containers
+// run; once done, a container reads any file with the registry stalled,
+// and the store names the image.
+func TestContainerdLazyFetchAll(t *testing.T) {
+	l := startLazyCtd(t, "--fetch-all", "--read-timeout", "3s")
+	l.importImage(t, l.ref)
+	if out := l.runOut(t, "all1"); !strings.Contains(out, helloOut) {
+		t.Fatalf("ctr run: %q, want %q", out, helloOut)
+	}
+	mounts := fuseMountsUnder(l.sn.root)
+	if len(mounts) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", mounts)
+	}
+	if v := waitStatus(t, l.s, mounts[0], "fetch_all"); v != "done" {
+		t.Fatalf("fetch-all: %s", v)
+	}
+	l.proxy.Add(registrytest.Fault{Kind: registrytest.Stall})
+	for _, p := range []string{"data/d09/f0009", "data/d16/f0016"} {
+		if out := l.runOut(t, "all-"+filepath.Base(p), "/bin/probe", "read", "/"+p); !strings.Contains(out, l.readOut(t, p)) {
+			t.Errorf("reading /%s with the registry stalled after fetch-all: %q, want %q", p, out, l.readOut(t, p))
+		}
+	}
+	l.proxy.Clear()
+	if out := l.s.must("images").Stdout; !strings.Contains(out, "oci2/app") {
+		t.Errorf("after fetch-all the store does not name the image:\n%s", out)
+	}
+}
+
+// TestContainerdLazyTLS: an image in a registry with htpasswd auth over
+// TLS (its own CA) is imported and run: the import and the snapshotter's
+// mounts trust the CA given with --ca-cert and log in with the docker
+// config of their environment.
+func TestContainerdLazyTLS(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+	testenv.RequireFUSE(t)
+	srv := registrytest.Start(t, registrytest.Options{TLS: true, Users: map[string]string{"ci": "hunter2"}})
+	dir := workDir(t)
+	auth := dockerEnv(registrytest.DockerConfig(t, srv.Host, "ci", "hunter2"))
+	a := newStore(t, filepath.Join(dir, "a"))
+	a.env = auth
+	a.create(helloTree(t, filepath.Join(dir, "src")), "hello:v1", helloConfig(t, a)...)
+	ref := srv.Host + "/secure/hello:v1"
+	a.must("push", "--ca-cert", srv.CAFile, "hello:v1", ref)
+
+	b := newStore(t, filepath.Join(dir, "b"))
+	b.env = auth
+	e := startOCI2Containerd(t, dir, b, []string{"--ca-cert", srv.CAFile})
+	e.importImage(t, ref, "--ca-cert", srv.CAFile)
+	r := e.ctr("run", "--rm", "--snapshotter", "oci2", ref, ctrID("tls1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s", r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))
+	}
+	ms := fuseMountsUnder(e.sn.root)
+	if len(ms) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", ms)
+	}
+	if st := decodeJSON(t, b.must("mount", "--status", ms[0]).Stdout); st["lazy"] != true {
+		t.Errorf("the mount is not lazy: %v", st)
+	}
+}

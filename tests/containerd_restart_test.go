@@ -234,3 +234,34 @@ func TestContainerdSnapshotterMountDied(t *testing.T) {
 		t.Errorf("mounts left under the snapshotter's root: %q", ms)
 	}
 }
+
+// TestContainerdSnapshotterNamespaces: one image imported into two
+// containerd namespaces shares one snapshot and one mount; removing it
+// from one namespace leaves it running in the other, and removing it
+// there too ends the mount.
+func TestContainerdSnapshotterNamespaces(t *testing.T) {
+	e := startContainerdOCI2(t, nil)
+	if r := e.s.run("containerd", "import", "--address", e.ctd.sock, "--namespace", "other", e.image); r.Err != nil {
+		t.Fatalf("import into namespace other: %v\n%s", r.Err, r.Stderr)
+	}
+	t.Cleanup(func() { e.ctr("-n", "other", "images", "rm", "--sync", e.image) })
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("one image in two namespaces: FUSE mounts %q, want one", ms)
+	}
+	if r := e.ctr("images", "rm", "--sync", e.image); r.Err != nil {
+		t.Fatalf("ctr images rm in default: %v %s", r.Err, r.Stderr)
+	}
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("removed from one namespace: FUSE mounts %q, want the other's", ms)
+	}
+	r := e.ctr("-n", "other", "run", "--rm", "--snapshotter", "oci2", e.image, ctrID("ns1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run in namespace other: %v\nstdout: %s\nstderr: %s", r.Err, r.Stdout, r.Stderr)
+	}
+	if r := e.ctr("-n", "other", "images", "rm", "--sync", e.image); r.Err != nil {
+		t.Errorf("ctr images rm in other: %v %s", r.Err, r.Stderr)
+	}
+	if ms := mountsUnder(e.sn.root); len(ms) != 0 {
+		t.Errorf("removed from both namespaces: mounts left %q", ms)
+	}
+}

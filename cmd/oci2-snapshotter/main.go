@@ -44,7 +44,14 @@ func run() error {
 	root := flag.String("root", "/var/lib/oci2-snapshotter", "state directory (snapshots, container layers)")
 	store := flag.String("store", "", "oci2 store the images are mounted from (default oci2's)")
 	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
+	fetchAll := flag.Bool("fetch-all", false, "lazy mounts: pull the rest of the image in the background, after which the registry is not needed")
 	readTimeout := flag.Duration("read-timeout", 30*time.Second, "lazy mounts: fail a read the registry does not answer in this long with EIO")
+	insecure := flag.Bool("insecure", false, "lazy mounts: allow plain HTTP and unverified TLS for registries not on loopback")
+	var caCerts []string
+	flag.Func("ca-cert", "lazy mounts: PEM file of a CA to trust besides the system's (repeatable)", func(s string) error {
+		caCerts = append(caCerts, s)
+		return nil
+	})
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -58,7 +65,20 @@ func run() error {
 	if *readTimeout <= 0 {
 		return fmt.Errorf("--read-timeout %v: want a positive duration", *readTimeout)
 	}
-	m, err := newCLIMounter(*oci2, *store, *readTimeout)
+	lazy := []string{"--read-timeout", readTimeout.String()}
+	if *fetchAll {
+		lazy = append(lazy, "--fetch-all")
+	}
+	if *insecure {
+		lazy = append(lazy, "--insecure")
+	}
+	for _, f := range caCerts {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("--ca-cert: %w", err)
+		}
+		lazy = append(lazy, "--ca-cert", f)
+	}
+	m, err := newCLIMounter(*oci2, *store, lazy)
 	if err != nil {
 		return err
 	}
@@ -103,12 +123,12 @@ func run() error {
 // A lazy mount reaches its registry with this process's environment
 // (DOCKER_CONFIG and its credential helpers), as `oci2 pull` would.
 type cliMounter struct {
-	bin         string
-	store       string
-	readTimeout time.Duration
+	bin   string
+	store string
+	lazy  []string // flags of lazy mounts (--read-timeout, registry options)
 }
 
-func newCLIMounter(bin, store string, readTimeout time.Duration) (*cliMounter, error) {
+func newCLIMounter(bin, store string, lazy []string) (*cliMounter, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -120,7 +140,7 @@ func newCLIMounter(bin, store string, readTimeout time.Duration) (*cliMounter, e
 			}
 		}
 	}
-	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout}, nil
+	return &cliMounter{bin: bin, store: store, lazy: lazy}, nil
 }
 
 func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
@@ -143,8 +163,8 @@ func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir strin
 	if img.Source == "" {
 		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
 	}
-	return c.oci2(ctx, "mount", "--registry", "--read-timeout", c.readTimeout.String(),
-		img.Source+"@"+img.Manifest.String(), dir)
+	args := append(append([]string{"mount", "--registry"}, c.lazy...), img.Source+"@"+img.Manifest.String(), dir)
+	return c.oci2(ctx, args...)
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

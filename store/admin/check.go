@@ -17,6 +17,7 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 )
 
 // CheckStore is what Check needs of a store.
@@ -32,7 +33,11 @@ type CheckOptions struct {
 	// every pack digest). Trees are walked either way.
 	ReadData bool
 	// Workers verify packs in parallel (default GOMAXPROCS).
-	Workers  int
+	Workers int
+	// IndexDir, when set, is the directory of the store's index files
+	// (SPEC.md §8.2), compared with what the blobs say (index.Verify); the
+	// store must then hold unit descriptors (index.VerifyStore).
+	IndexDir string
 	Progress func(CheckProgress)
 }
 
@@ -135,6 +140,11 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 	if err := c.statFrames(ctx); err != nil {
 		return nil, err
 	}
+	if opts.IndexDir != "" {
+		if err := c.checkIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.ReadData {
 		if err := c.readData(ctx); err != nil {
 			return nil, err
@@ -164,6 +174,28 @@ func (c *checker) checkShadowed(ctx context.Context) error {
 		c.problem([]string{x.Name}, x.Descriptor.Digest, "", fmt.Errorf(
 			"%s: the name is ambiguous (oci2 and skopeo use the first entry, umoci refuses it); "+
 				"oci2 tag NAME NAME keeps the first alone, oci2 rm NAME removes every entry", x))
+	}
+	return nil
+}
+
+// checkIndex reports every mismatch between the index files and the store,
+// as problems of the ref "index".
+func (c *checker) checkIndex(ctx context.Context) error {
+	vs, ok := c.st.(index.VerifyStore)
+	if !ok {
+		return fmt.Errorf("checking the index: the store has no unit descriptors")
+	}
+	c.opts.Progress(CheckProgress{Phase: "index"})
+	scanned := map[digest.Digest][]format.Frame{}
+	for _, p := range c.packs {
+		scanned[p.IndexDescriptor.Digest] = p.Index.Frames
+	}
+	ms, err := index.Verify(ctx, c.opts.IndexDir, vs, scanned)
+	if err != nil {
+		return fmt.Errorf("checking the index: %w", err)
+	}
+	for _, m := range ms {
+		c.rep.Problems = append(c.rep.Problems, Problem{Ref: "index", Blob: m.Blob, Message: "index file " + m.File + ": " + m.Message})
 	}
 	return nil
 }

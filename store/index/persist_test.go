@@ -311,3 +311,77 @@ func TestIndexStaleEntryFallsBack(t *testing.T) {
 		t.Errorf("deleted frame not stored again: %v", err)
 	}
 }
+
+// TestVerifyIndex: Verify (oci2 check) finds nothing wrong in the index
+// files of a sound store, and reports a blob deleted behind the index's back,
+// a unit that lost its descriptor, and a corrupt file.
+func TestVerifyIndex(t *testing.T) {
+	ctx := context.Background()
+	st, results := persisted(t, newFixture(120))
+	openCounted(t, st) // scans the newest ref: every pack index is covered
+	verify := func() []index.Mismatch {
+		t.Helper()
+		rep, err := admin.Check(ctx, st, admin.CheckOptions{IndexDir: st.IndexDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := index.Verify(ctx, st.IndexDir(), st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range rep.Problems {
+			if p.Ref == "index" {
+				n++
+			}
+		}
+		if n < len(ms) { // Check also sees frames the files lost
+			t.Errorf("Check reports %d index problems, Verify %d mismatches", n, len(ms))
+		}
+		return ms
+	}
+	if ms := verify(); len(ms) != 0 {
+		t.Fatalf("sound store: %v", ms)
+	}
+	units, err := st.ListUnits(ctx)
+	if err != nil || len(units) == 0 {
+		t.Fatalf("units: %v, %v", units, err)
+	}
+	if err := st.DeleteUnit(ctx, units[0]); err != nil {
+		t.Fatal(err)
+	}
+	ms := verify()
+	if len(ms) == 0 {
+		t.Error("unit without descriptor not reported")
+	}
+	for _, m := range ms { // once per file naming it
+		if m.Blob != units[0] || !strings.Contains(m.Message, "descriptor") {
+			t.Errorf("unit without descriptor: %v", m)
+		}
+	}
+	f := frames(t, st, results[0])[0]
+	if err := st.DeleteBlob(ctx, f.Digest.Digest()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range verify() {
+		found = found || (m.Blob == f.Digest.Digest() && strings.Contains(m.Message, "not in the store"))
+	}
+	if !found {
+		t.Errorf("deleted frame blob %s not reported", f.Digest)
+	}
+	files := indexFiles(t, st)
+	if err := os.Truncate(files[0], 100); err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, m := range verify() {
+		found = found || strings.Contains(m.Message, "checksum")
+	}
+	if !found {
+		t.Error("truncated index file not reported")
+	}
+	if _, err := os.Stat(files[0]); err != nil {
+		t.Errorf("Verify removed the file it reports: %v", err)
+	}
+}

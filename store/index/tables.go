@@ -61,6 +61,15 @@ func listTables(dir string) ([]string, error) {
 // again); one that vanished meanwhile (merged by another process) is
 // skipped.
 func openTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
+	tabs, bad, err = readTables(dir, have)
+	for _, n := range bad {
+		os.Remove(filepath.Join(dir, n))
+	}
+	return tabs, bad, err
+}
+
+// readTables is openTables without removing the files that fail.
+func readTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
 	names, err := listTables(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing index files: %w", err)
@@ -75,7 +84,6 @@ func openTables(dir string, have map[string]bool) (tabs []*table, bad []string, 
 			tabs = append(tabs, t)
 		case errors.Is(err, fs.ErrNotExist):
 		case errors.Is(err, errCorrupt):
-			os.Remove(filepath.Join(dir, n))
 			bad = append(bad, n)
 		default:
 			closeTables(tabs)
@@ -89,6 +97,15 @@ func closeTables(tabs []*table) {
 	for _, t := range tabs {
 		t.close()
 	}
+}
+
+// RemoveFiles removes the index files of dir: the next Index opened on dir
+// scans the store and writes them again (oci2 check --repair).
+func RemoveFiles(dir string) error {
+	if err := removeTables(dir); err != nil {
+		return fmt.Errorf("removing index files: %w", err)
+	}
+	return nil
 }
 
 // removeTables removes every index file and leftover temporary file of dir.
@@ -165,20 +182,14 @@ func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error 
 	return nil
 }
 
-// pickMerge chooses the index files to merge: all of them, or all but the
-// largest when it outweighs the others (so a store's big file is not
-// rewritten for every few small ones).
+// pickMerge chooses the index files to merge: the smallest, leaving
+// maxTables/2 files, so that a merge costs what the small files hold and a
+// store's big files are rewritten only once enough grew beside them (as in
+// size-tiered compaction).
 func pickMerge(tabs []*table) []*table {
 	s := slices.Clone(tabs)
-	slices.SortFunc(s, func(a, b *table) int { return int(b.size - a.size) })
-	var rest int64
-	for _, t := range s[1:] {
-		rest += t.size
-	}
-	if s[0].size > rest {
-		return s[1:]
-	}
-	return s
+	slices.SortFunc(s, func(a, b *table) int { return int(a.size - b.size) })
+	return s[:max(2, len(s)-maxTables/2+1)]
 }
 
 // merge writes one index file holding everything tabs hold (filtered by

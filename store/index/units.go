@@ -138,7 +138,8 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 			full = append(full, s.takeLocked())
 		}
 		if o.data == nil {
-			o.data = make([]byte, 0, s.x.cfg.unitSize+format.ChunkMaxSize)
+			// Grown by append: a small write does not pay a whole unit.
+			o.data = make([]byte, 0, min(s.x.cfg.unitSize+format.ChunkMaxSize, 1<<20))
 		}
 		start := len(o.data)
 		o.data = append(o.data, b...)
