@@ -29,6 +29,7 @@ const (
 // base is an OCIv2 image recognised as a base: its index (or manifest, when
 // named by manifest digest) and the manifests loaded for the platforms asked.
 type base struct {
+	shown  string        // the reference as resolved (127.0.0.1:5000/oci2/busybox:v1)
 	name   string        // repository, normalized (127.0.0.1:5000/oci2/busybox)
 	digest digest.Digest // what it was resolved to: index or manifest
 	index  *ocispec.Index

@@ -2,12 +2,15 @@ package frontend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/opencontainers/go-digest"
 )
@@ -19,12 +22,13 @@ import (
 type oci2Client struct {
 	client.Client
 
-	mu    sync.Mutex
-	bases map[digest.Digest]*base // by the digest the image was resolved to
+	mu       sync.Mutex
+	bases    map[digest.Digest]*base // by the digest the image was resolved to
+	fetchOps map[digest.Digest]*base // ops of unpack subgraphs that fetch a blob
 }
 
 func newClient(c client.Client) *oci2Client {
-	return &oci2Client{Client: c, bases: map[digest.Digest]*base{}}
+	return &oci2Client{Client: c, bases: map[digest.Digest]*base{}, fetchOps: map[digest.Digest]*base{}}
 }
 
 // ResolveImageConfig implements client.Client.
@@ -77,9 +81,36 @@ func (c *oci2Client) Solve(ctx context.Context, req client.SolveRequest) (*clien
 		if err != nil {
 			return nil, err
 		}
-		req.Definition = def
+		if def != req.Definition {
+			// Solved here, not lazily after the frontend returns, so
+			// that a failed fetch of a pack reaches explain.
+			req.Definition, req.Evaluate = def, true
+		}
 	}
-	return c.Client.Solve(ctx, req)
+	res, err := c.Client.Solve(ctx, req)
+	if err != nil {
+		return nil, c.explain(err)
+	}
+	return res, nil
+}
+
+// explain turns the failure of a blob fetch of an unpack subgraph (the
+// registry refusing or lacking a pack) into the error that names the
+// image as OCIv2 and gives the ways out.
+func (c *oci2Client) explain(err error) error {
+	var ve *errdefs.VertexError
+	if !errors.As(err, &ve) || ve.Vertex == nil {
+		return err
+	}
+	c.mu.Lock()
+	b := c.fetchOps[digest.Digest(ve.Digest)]
+	c.mu.Unlock()
+	if b == nil {
+		return err
+	}
+	// %v, not %w: the gateway returns the status of a gRPC error in the
+	// chain as it is, which would drop this message.
+	return notBuildable(b.shown, b.digest, fmt.Errorf("fetching its packs through this BuildKit daemon: %v", err))
 }
 
 // CurrentFrontend returns the state of the frontend's own image (the

@@ -31,7 +31,7 @@ func (c *oci2Client) load(ctx context.Context, ref string, dgst digest.Digest, p
 	if err := c.capsMissing(); err != nil {
 		return nil, false, err
 	}
-	b = &base{name: name, digest: dgst, loaded: map[digest.Digest]*manifest{}}
+	b = &base{shown: ref, name: name, digest: dgst, loaded: map[digest.Digest]*manifest{}}
 	raw, src, err := c.readBlob(ctx, name, dgst, mediaTypeIndex+", "+mediaTypeManifest)
 	if err != nil {
 		return nil, false, fmt.Errorf("fetching %s through this BuildKit daemon: %w", dgst, err)

@@ -112,7 +112,7 @@ func (c *oci2Client) emitSubgraph(ctx context.Context, b *base, p *pb.Platform, 
 		op = &ocispec.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 	}
 	if _, _, err := c.loadManifest(ctx, b, op); err != nil {
-		return nil, notBuildable(b.ref(b.digest), b.digest, err)
+		return nil, notBuildable(b.shown, b.digest, err)
 	}
 	m, err := b.pick(op)
 	if err != nil {
@@ -132,6 +132,11 @@ func (c *oci2Client) emitSubgraph(ctx context.Context, b *base, p *pb.Platform, 
 	}
 	for _, d := range sg.order[:len(sg.order)-1] {
 		emit(sg.raw[d])
+		if sg.ops[d].GetSource() != nil {
+			c.mu.Lock()
+			c.fetchOps[d] = b
+			c.mu.Unlock()
+		}
 		if md, ok := sub.Metadata[d]; ok {
 			out.Metadata[string(d)] = md.ToPB()
 		}
