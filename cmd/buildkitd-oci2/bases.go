@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/worker/base"
 
 	"github.com/oci2/oci2/buildkit/basesource"
+	"github.com/oci2/oci2/buildkit/exporter"
 )
 
 // LabelBaseImages on a worker tells frontends (BUILDKIT_WORKERS) that the
@@ -23,18 +24,20 @@ const labelBaseImages = "org.oci2.base-images"
 // also builds on the oci2 store's OCIv2 images, and registers oci2://. The
 // base worker's ResolveOp hands its SourceManager to every source op, so
 // this reaches every build. Workers that are not BuildKit's base worker
-// keep the stock behaviour.
-func registerBases(w worker.Worker, hosts docker.RegistryHosts) *basesource.Source {
+// keep the stock behaviour. Every base unpacked seeds the worker's export
+// caches.
+func registerBases(w worker.Worker, hosts docker.RegistryHosts, caches exporter.Caches) *basesource.Source {
 	bw, ok := w.(*base.Worker)
 	if !ok || bw.ImageSource == nil {
 		bklog.L.Warnf("oci2 worker %s (%T): no OCIv2 base images", w.ID(), w)
 		return nil
 	}
 	src := basesource.New(basesource.Options{
-		Stock: bw.ImageSource,
-		Store: oci2d.state.Store,
-		Guard: oci2d.state.Read,
-		Cache: bw.CacheMgr,
+		Stock:  bw.ImageSource,
+		Store:  oci2d.state.Store,
+		Guard:  oci2d.state.Read,
+		Cache:  bw.CacheMgr,
+		Caches: caches,
 
 		WithIndex: oci2d.state.WithIndex,
 		Hosts:     hosts,

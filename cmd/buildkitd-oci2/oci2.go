@@ -20,6 +20,7 @@ import (
 
 	"github.com/oci2/oci2/buildkit/basesource"
 	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
@@ -110,7 +111,7 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 			d.err = fmt.Errorf("opening oci2 store %s: %w", d.cfg.Store, d.err)
 			return
 		}
-		d.state = exporter.NewState(st)
+		d.state = exporter.NewState(st, index.WithDir(st.IndexDir()))
 		d.remotes = transfer.LoadRemotes(transfer.RemotesFile(d.cfg.Store))
 		d.root = cfg.Root
 		d.caches = map[string]*exporter.FileCache{}
@@ -118,6 +119,7 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 		if r, d.err = newRetention(d.state, d.cfg); d.err != nil {
 			return
 		}
+		r.indexDir = st.IndexDir()
 		bklog.L.Infof("oci2 store %s (keep-bytes=%d, keep-duration=%s)",
 			d.cfg.Store, r.keepBytes, r.keepDuration)
 		var ctx context.Context
@@ -229,7 +231,7 @@ func wrapWorker(c *cli.Command, cfg *config.Config, w worker.Worker) (worker.Wor
 	ow := &oci2Worker{Worker: w, d: &oci2d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0), hosts: resolverFunc(cfg)}
 	switch mode := c.String(flagBaseImages); mode {
 	case "auto":
-		ow.bases = registerBases(w, ow.hosts)
+		ow.bases = registerBases(w, ow.hosts, exporter.Caches{Trees: ow.trees, Files: ow.cache})
 	case "off":
 	default:
 		return nil, fmt.Errorf("--%s=%q: want auto or off", flagBaseImages, mode)

@@ -44,6 +44,8 @@ func run() error {
 	root := flag.String("root", "/var/lib/oci2-snapshotter", "state directory (snapshots, container layers)")
 	store := flag.String("store", "", "oci2 store the images are mounted from (default oci2's)")
 	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
+	fetchAll := flag.Bool("fetch-all", false, "lazy mounts: pull the rest of the image in the background, after which the registry is not needed")
+	readTimeout := flag.Duration("read-timeout", 30*time.Second, "lazy mounts: fail a read the registry does not answer in this long with EIO")
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -54,7 +56,10 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	m, err := newCLIMounter(*oci2, *store)
+	if *readTimeout <= 0 {
+		return fmt.Errorf("--read-timeout %v: want a positive duration", *readTimeout)
+	}
+	m, err := newCLIMounter(*oci2, *store, *readTimeout, *fetchAll)
 	if err != nil {
 		return err
 	}
@@ -96,12 +101,16 @@ func run() error {
 }
 
 // cliMounter runs `oci2 mount`, whose serving process outlives this one.
+// A lazy mount reaches its registry with this process's environment
+// (DOCKER_CONFIG and its credential helpers), as `oci2 pull` would.
 type cliMounter struct {
-	bin   string
-	store string
+	bin         string
+	store       string
+	readTimeout time.Duration
+	fetchAll    bool
 }
 
-func newCLIMounter(bin, store string) (*cliMounter, error) {
+func newCLIMounter(bin, store string, readTimeout time.Duration, fetchAll bool) (*cliMounter, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -113,7 +122,7 @@ func newCLIMounter(bin, store string) (*cliMounter, error) {
 			}
 		}
 	}
-	return &cliMounter{bin: bin, store: store}, nil
+	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout, fetchAll: fetchAll}, nil
 }
 
 func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
@@ -129,8 +138,18 @@ func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
 	return nil
 }
 
-func (c *cliMounter) Mount(ctx context.Context, image, dir string) error {
-	return c.oci2(ctx, "mount", image, dir)
+// Mount runs `oci2 mount`: of the store's manifest, or lazily of the
+// manifest pinned in its repository (snapshotter.Image's fields are
+// validated: a digest and a bare repository name, never a flag).
+func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir string) error {
+	if img.Source == "" {
+		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
+	}
+	args := []string{"mount", "--registry", "--read-timeout", c.readTimeout.String()}
+	if c.fetchAll {
+		args = append(args, "--fetch-all")
+	}
+	return c.oci2(ctx, append(args, img.Source+"@"+img.Manifest.String(), dir)...)
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

@@ -13,7 +13,6 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/unpack"
 	"github.com/oci2/oci2/store/blobdir"
-	"github.com/oci2/oci2/store/framesource"
 )
 
 type unpackFlags struct {
@@ -131,7 +130,7 @@ func (a *app) unpackSource(ctx context.Context, f unpackFlags, arg string) (*rea
 	if err == nil {
 		var img *reader.Image
 		if img, err = reader.Open(ctx, st, md); err == nil {
-			return img, reader.NewChunkReader(img, framesource.New(st, nil)), release, nil
+			return img, reader.NewChunkReader(img, st.frames()), release, nil
 		}
 	}
 	release()
