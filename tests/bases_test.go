@@ -104,11 +104,6 @@ func startStoreBaseDaemon(t *testing.T) (*bkDaemon, storeBase, *registrytest.Pro
 	d := newBkDaemon(t, dir, []byte(toml))
 	base := seedStoreBase(t, dir, d.store)
 	d.start(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	})
 	return d, base, p
 }
 

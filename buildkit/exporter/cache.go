@@ -16,44 +16,12 @@ import (
 
 // FileCache remembers the extents (chunk IDs) of regular files exported
 // before, so that an export reads and chunks only the files that changed.
-//
-// Design: two levels, both keyed by the file's path in the image.
-//
-// Level 1, identity: the key is (path, inode, size, mtime, ctime), with
-// nanosecond times, as git's index and restic's files cache do. A hit
-// costs nothing: the file is not even opened. It works because BuildKit's
-// snapshots are immutable once committed and, with the overlayfs
-// snapshotter on one filesystem, overlayfs reports the underlying file's
-// own inode number and times (its st_ino is persistent for
-// non-directories), so a file that comes unchanged from a lower snapshot
-// has the same key in every mount of every later snapshot, while any
-// write or copy-up changes the ctime (the kernel sets it; no user can).
-// It needs no layer directories or whiteout rules, so it serves every
-// snapshotter; TreeCache adds the layer diffs on top, so that the files
-// of known layers are not even walked.
-//
-// Level 2, content: a file that misses level 1 but whose (path, size) was
-// exported before gets the extents stored last for that path and size as
-// its writer.Node.Candidate. The writer reads it once, cut at those
-// extents' boundaries, and uses them only if every data extent's bytes
-// hash (SHA-256, the chunk ID) to its chunk ID and every zero extent's
-// bytes are zeros. Nothing is trusted from the metadata, so this is as
-// safe as chunking: equal hashes mean equal bytes, and chunking is a
-// function of the bytes alone (SPEC.md §3). It catches what level 1
-// cannot: a rebuild whose COPY step re-created every file (new inodes and
-// ctimes, same content), and the native snapshotter, which copies files
-// into each snapshot. It saves the Rabin chunking (the largest cost of an
-// export) and any compression; it costs one read and the SHA-256 of the
-// file, and a changed file is given up at its first differing extent.
-//
-// A base image pulled as tar layers is chunked on its first export and
-// found in the cache by every later export of images built on it. The
-// cache is per worker (one snapshotter, one filesystem), saved with the
-// daemon's state (snapshots outlive a restart, and so do their inodes and
-// times), and bounded: entries not used by the last exports are dropped
-// first once it is full. Extents whose chunks were since removed from the
-// store are harmless: the writer reads the file again for chunks the store
-// lacks.
+// It trusts BuildKit's immutable snapshots, on two levels keyed by the
+// file's path in the image: identity (inode, size, mtime, ctime: the file
+// is not opened) and content (the last extents of its path and size, given
+// to the writer as a Candidate and verified against the file's bytes).
+// Design and trust rules: SPEC.md §8.3. It is per worker, saved with the
+// daemon's state, and bounded (the entries least recently used go first).
 type FileCache struct {
 	mu sync.Mutex
 	m  map[fileKey]cacheEntry
