@@ -47,6 +47,44 @@ func seedStoreBase(t *testing.T, dir, storeDir string) storeBase {
 var baseConfigFlags = []string{"--env", "K=from-base", "--workdir", "/srv", "--user", "1000",
 	"--entrypoint", "/bin/sh", "--entrypoint", "-c", "--entrypoint", "cat /srv/uid /srv/pwd /srv/k"}
 
+// checkRunOnBase checks a type=local result of baseRun on base: the RUN saw
+// the base's config (user, workdir, env), and the result is the base, entry
+// for entry, plus the RUN's three files.
+func checkRunOnBase(t *testing.T, base storeBase, out string) {
+	t.Helper()
+	for f, want := range map[string]string{"uid": "1000\n", "pwd": "/srv\n", "k": "from-base\n"} {
+		got, err := os.ReadFile(filepath.Join(out, "srv", f))
+		if err != nil || string(got) != want {
+			t.Errorf("/srv/%s = %q, %v; want %q", f, got, err, want)
+		}
+	}
+	got := snapshot(t, out)
+	for _, f := range []string{"srv/uid", "srv/pwd", "srv/k"} {
+		if got[f] == nil {
+			t.Errorf("%s missing", f)
+		}
+		delete(got, f)
+	}
+	want := snapshot(t, base.tree)
+	delete(want, "srv")
+	delete(got, "srv")
+	// What any RUN leaves, on a stock base too: runc's empty mount points,
+	// and /etc touched by its hosts and resolv.conf mounts.
+	for _, mp := range []string{"dev", "proc", "sys"} {
+		if n := got[mp]; n != nil && want[mp] == nil && n.isDir {
+			delete(got, mp)
+		}
+	}
+	if got["etc"] != nil && want["etc"] != nil {
+		got["etc"].MtimeNs = want["etc"].MtimeNs
+	}
+	compareTrees(t, want, got, compareOptions{SkipRoot: true})
+}
+
+// baseRun is a RUN that records the config it ran with in /srv (the
+// base's workdir).
+const baseRun = "RUN id -u > uid && pwd > pwd && echo \"$K\" > k\n"
+
 // noRegistryConfig is a buildkitd.toml sending docker.io to a recording
 // proxy: any registry request a build makes is seen.
 func noRegistryConfig(t *testing.T) (*registrytest.Proxy, string) {
@@ -77,38 +115,11 @@ func startStoreBaseDaemon(t *testing.T) (*bkDaemon, storeBase, *registrytest.Pro
 func TestBaseFromStore(t *testing.T) {
 	d, base, p := startStoreBaseDaemon(t)
 
-	df := "FROM t/base\nRUN id -u > uid && pwd > pwd && echo \"$K\" > k\n"
+	df := "FROM t/base\n" + baseRun
 	ctx := dockerfileContext(t, df, map[string]string{})
 	out := filepath.Join(t.TempDir(), "out")
 	d.mustBuildctl(t, nil, ctx, "type=local,dest="+out)
-	for f, want := range map[string]string{"uid": "1000\n", "pwd": "/srv\n", "k": "from-base\n"} {
-		got, err := os.ReadFile(filepath.Join(out, "srv", f))
-		if err != nil || string(got) != want {
-			t.Errorf("/srv/%s = %q, %v; want %q", f, got, err, want)
-		}
-	}
-	// The result is the base, entry for entry, plus the RUN's three files.
-	got := snapshot(t, out)
-	for _, f := range []string{"srv/uid", "srv/pwd", "srv/k"} {
-		if got[f] == nil {
-			t.Errorf("%s missing", f)
-		}
-		delete(got, f)
-	}
-	want := snapshot(t, base.tree)
-	delete(want, "srv")
-	delete(got, "srv")
-	// What any RUN leaves, on a stock base too: runc's empty mount points,
-	// and /etc touched by its hosts and resolv.conf mounts.
-	for _, mp := range []string{"dev", "proc", "sys"} {
-		if n := got[mp]; n != nil && want[mp] == nil && n.isDir {
-			delete(got, mp)
-		}
-	}
-	if got["etc"] != nil && want["etc"] != nil {
-		got["etc"].MtimeNs = want["etc"].MtimeNs
-	}
-	compareTrees(t, want, got, compareOptions{SkipRoot: true})
+	checkRunOnBase(t, base, out)
 
 	m := d.mustBuildctl(t, nil, ctx, "type=oci2,name=t/app")
 	if s := statsOf(t, m); len(s) != 1 {
