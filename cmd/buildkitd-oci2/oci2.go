@@ -76,7 +76,7 @@ type daemon struct {
 
 	mu      sync.Mutex
 	caches  map[string]*exporter.SnapshotFileCache // by cache file path
-	workers int                            // wrapped workers not yet closed
+	workers int                                    // wrapped workers not yet closed
 
 	// stop ends the periodic jobs (retention, saving files caches), which
 	// jobs counts; the last worker's Close calls it.
