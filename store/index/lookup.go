@@ -140,6 +140,9 @@ func (x *Index) countLocked() (frames, chunks int) {
 		ids[id] = true
 	}
 	for _, t := range x.tabs {
+		if t.checkAll() != nil {
+			continue
+		}
 		for i := 0; i < t.nFrames(); i++ {
 			keys[format.ChunkID(t.frames[i*entrySize:i*entrySize+32])] = true
 		}

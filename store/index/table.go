@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -28,18 +29,25 @@ import (
 //	packs   n × 64: pack index digest, pack digest
 //	records: for each, its length (uint32) and the pack index encoding
 //	         (SPEC.md §5.3) of one frame
+//	block CRCs: the CRC-32C of each 64 KiB block of everything above
 //	footer: the six counts and the records' length (uint64 each), the
-//	        CRC-32C of every byte before it, magic again
+//	        CRC-32C of the block CRCs and these counts, magic again
 //
 // Integers are little endian. Every table is sorted by its first field;
 // chunks by ID, then holders that are units first. A stored frame's ref is
 // its blob's number, a virtual or pending frame's the offset of its record.
+//
+// Opening a file checks its footer and block CRCs and the blocks of done,
+// units and packs, which are read whole; any other block is checked the
+// first time a lookup reads it. A block that fails marks the file corrupt:
+// lookups then find nothing in it, and the next Refresh rebuilds the index.
 const (
 	tableMagic   = "oci2idx1"
 	entrySize    = 32 + 12
 	digestSize   = 32
 	packSize     = 64
 	footerSize   = 7*8 + 4 + len(tableMagic)
+	blockSize    = 64 << 10
 	blobUnit     = 1 // blob flag: the blob is a unit (described in oci2/units)
 	maxRecordLen = format.MaxPackIndexSize
 )
@@ -61,9 +69,16 @@ var errCorrupt = errors.New("corrupt index file")
 type table struct {
 	name string
 	data []byte // mmap of the whole file
-	// sections of data
+	// sections of data, and where the lazily checked ones start
 	chunks, blobs, frames, done, units, packs, records []byte
+	cOff, bOff, fOff, rOff                             int
 	size                                               int64
+	body                                               int    // bytes covered by block CRCs
+	crcs                                               []byte // of data
+
+	mu      sync.Mutex
+	checked []uint64 // bitmap of the blocks whose CRC matched
+	corrupt atomic.Bool
 }
 
 // openTable maps and checks the index file at path.
@@ -81,11 +96,6 @@ func openTable(path string) (*table, error) {
 	if n < int64(len(tableMagic)+footerSize) {
 		return nil, fmt.Errorf("index file %s: %d bytes: %w", fi.Name(), n, errCorrupt)
 	}
-	// Checked with reads, not through the map: the pass leaves the pages in
-	// the page cache, not in this process's resident set.
-	if err := checkCRC(f, n); err != nil {
-		return nil, fmt.Errorf("index file %s: %w", fi.Name(), err)
-	}
 	data, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("index file %s: mmap: %w", fi.Name(), err)
@@ -98,39 +108,21 @@ func openTable(path string) (*table, error) {
 	return t, nil
 }
 
-// checkCRC reads the file and compares its CRC-32C with the footer's.
-func checkCRC(f *os.File, n int64) error {
-	body := n - 4 - int64(len(tableMagic))
-	h := crc32.New(crcTable)
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, body)); err != nil {
-		return err
-	}
-	var tail [4 + len(tableMagic)]byte
-	if _, err := f.ReadAt(tail[:], body); err != nil {
-		return err
-	}
-	if string(tail[4:]) != tableMagic {
-		return fmt.Errorf("no trailing magic: %w", errCorrupt)
-	}
-	if binary.LittleEndian.Uint32(tail[:4]) != h.Sum32() {
-		return fmt.Errorf("checksum mismatch: %w", errCorrupt)
-	}
-	return nil
-}
-
-// parse splits the file into its sections by the footer's counts.
+// parse checks the footer and the block CRCs and splits the file into its
+// sections by the footer's counts; the sections read whole are checked.
 func (t *table) parse() error {
 	d := t.data
-	if string(d[:len(tableMagic)]) != tableMagic {
-		return fmt.Errorf("no magic: %w", errCorrupt)
-	}
 	foot := d[len(d)-footerSize:]
+	if string(foot[footerSize-len(tableMagic):]) != tableMagic {
+		return fmt.Errorf("no trailing magic: %w", errCorrupt)
+	}
 	var c [7]uint64
 	for i := range c {
 		c[i] = binary.LittleEndian.Uint64(foot[8*i:])
 	}
 	sizes := []uint64{entrySize, entrySize, entrySize, digestSize, digestSize, packSize, 1}
 	secs := []*[]byte{&t.chunks, &t.blobs, &t.frames, &t.done, &t.units, &t.packs, &t.records}
+	offs := []*int{&t.cOff, &t.bOff, &t.fOff, nil, nil, nil, &t.rOff}
 	off := uint64(len(tableMagic))
 	limit := uint64(len(d) - footerSize)
 	for i, s := range secs {
@@ -138,10 +130,62 @@ func (t *table) parse() error {
 			return fmt.Errorf("sections beyond the file: %w", errCorrupt)
 		}
 		*s = d[off : off+c[i]*sizes[i]]
+		if offs[i] != nil {
+			*offs[i] = int(off)
+		}
 		off += c[i] * sizes[i]
 	}
-	if off != limit {
-		return fmt.Errorf("%d bytes between sections and footer: %w", limit-off, errCorrupt)
+	blocks := (off + blockSize - 1) / blockSize
+	if off+4*blocks != limit {
+		return fmt.Errorf("%d bytes between sections and footer, want %d block CRCs: %w", limit-off, blocks, errCorrupt)
+	}
+	t.body, t.crcs = int(off), d[off:limit]
+	h := crc32.New(crcTable)
+	h.Write(t.crcs)
+	h.Write(foot[:7*8])
+	if binary.LittleEndian.Uint32(foot[7*8:]) != h.Sum32() {
+		return fmt.Errorf("footer checksum mismatch: %w", errCorrupt)
+	}
+	t.checked = make([]uint64, (blocks+63)/64)
+	if !t.check(0, len(tableMagic)) || string(d[:len(tableMagic)]) != tableMagic {
+		return fmt.Errorf("no magic: %w", errCorrupt)
+	}
+	start := int(off) - len(t.records) - len(t.packs) - len(t.units) - len(t.done)
+	if !t.check(start, len(t.done)+len(t.units)+len(t.packs)) {
+		return fmt.Errorf("block checksum mismatch: %w", errCorrupt)
+	}
+	return nil
+}
+
+// check reports whether the n bytes at off lie in blocks whose CRC matches,
+// checking those not checked yet; a mismatch marks t corrupt.
+func (t *table) check(off, n int) bool {
+	if t.corrupt.Load() {
+		return false
+	}
+	if n <= 0 {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for b := off / blockSize; b <= (off+n-1)/blockSize; b++ {
+		if t.checked[b/64]&(1<<(b%64)) != 0 {
+			continue
+		}
+		end := min((b+1)*blockSize, t.body)
+		if crc32.Checksum(t.data[b*blockSize:end], crcTable) != le32(t.crcs[4*b:]) {
+			t.corrupt.Store(true)
+			return false
+		}
+		t.checked[b/64] |= 1 << (b % 64)
+	}
+	return true
+}
+
+// checkAll checks every block (before a pass over whole sections).
+func (t *table) checkAll() error {
+	if !t.check(0, t.body) {
+		return fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
 	}
 	return nil
 }
@@ -157,9 +201,24 @@ func (t *table) nChunks() int { return len(t.chunks) / entrySize }
 func (t *table) nBlobs() int  { return len(t.blobs) / entrySize }
 func (t *table) nFrames() int { return len(t.frames) / entrySize }
 
-// search returns the first entry of sec (of size sz) whose key is >= k.
-func search(sec []byte, sz int, k []byte) int {
-	return sort.Search(len(sec)/sz, func(i int) bool { return bytes.Compare(sec[i*sz:i*sz+32], k) >= 0 })
+// search returns the first entry of sec (of entrySize bytes, starting at
+// off in the file) whose key is >= k; ok is false when t is corrupt.
+func (t *table) search(sec []byte, off int, k []byte) (int, bool) {
+	i := sort.Search(len(sec)/entrySize, func(i int) bool {
+		if !t.check(off+i*entrySize, entrySize) {
+			return true
+		}
+		return bytes.Compare(sec[i*entrySize:i*entrySize+32], k) >= 0
+	})
+	return i, !t.corrupt.Load()
+}
+
+// entry returns entry i of sec (starting at off), checked.
+func (t *table) entry(sec []byte, off, i int) ([]byte, bool) {
+	if !t.check(off+i*entrySize, entrySize) {
+		return nil, false
+	}
+	return sec[i*entrySize : (i+1)*entrySize], true
 }
 
 // tchunk is a chunk entry: the chunk is held by blob number blob at offset.
@@ -171,9 +230,10 @@ type tchunk struct {
 // chunkHolders calls fn for every entry of chunk id, units first, until fn
 // returns false.
 func (t *table) chunkHolders(id format.ChunkID, fn func(tchunk) bool) {
-	for i := search(t.chunks, entrySize, id[:]); i < t.nChunks(); i++ {
-		e := t.chunks[i*entrySize:]
-		if !bytes.Equal(e[:32], id[:]) {
+	i, ok := t.search(t.chunks, t.cOff, id[:])
+	for ; ok && i < t.nChunks(); i++ {
+		e, ok := t.entry(t.chunks, t.cOff, i)
+		if !ok || !bytes.Equal(e[:32], id[:]) {
 			return
 		}
 		c := tchunk{blob: le32(e[32:]), offset: le32(e[36:]), size: le32(e[40:])}
@@ -188,28 +248,32 @@ func (t *table) blobAt(n uint32) (d format.ChunkID, rec uint64, flags uint32, er
 	if int(n) >= t.nBlobs() {
 		return d, 0, 0, fmt.Errorf("index file %s: blob %d of %d: %w", t.name, n, t.nBlobs(), errCorrupt)
 	}
-	e := t.blobs[int(n)*entrySize:]
+	e, ok := t.entry(t.blobs, t.bOff, int(n))
+	if !ok {
+		return d, 0, 0, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+	}
 	copy(d[:], e[:32])
 	return d, binary.LittleEndian.Uint64(e[32:]), le32(e[40:]), nil
 }
 
 // findBlob returns the number of the blob with digest d.
 func (t *table) findBlob(d format.ChunkID) (uint32, bool) {
-	i := search(t.blobs, entrySize, d[:])
-	if i < t.nBlobs() && bytes.Equal(t.blobs[i*entrySize:i*entrySize+32], d[:]) {
-		return uint32(i), true
+	i, ok := t.search(t.blobs, t.bOff, d[:])
+	if !ok || i >= t.nBlobs() {
+		return 0, false
 	}
-	return 0, false
+	e, ok := t.entry(t.blobs, t.bOff, i)
+	return uint32(i), ok && bytes.Equal(e[:32], d[:])
 }
 
 // findFrame returns the kind and ref of frame key.
 func (t *table) findFrame(key format.ChunkID) (kind uint32, ref uint64, ok bool) {
-	i := search(t.frames, entrySize, key[:])
-	if i >= t.nFrames() {
+	i, ok := t.search(t.frames, t.fOff, key[:])
+	if !ok || i >= t.nFrames() {
 		return 0, 0, false
 	}
-	e := t.frames[i*entrySize:]
-	if !bytes.Equal(e[:32], key[:]) {
+	e, ok := t.entry(t.frames, t.fOff, i)
+	if !ok || !bytes.Equal(e[:32], key[:]) {
 		return 0, 0, false
 	}
 	return le32(e[40:]), binary.LittleEndian.Uint64(e[32:]), true
@@ -220,9 +284,15 @@ func (t *table) record(off uint64) (format.Frame, error) {
 	if off > uint64(len(t.records)) || uint64(len(t.records))-off < 4 {
 		return format.Frame{}, fmt.Errorf("index file %s: record %d beyond %d: %w", t.name, off, len(t.records), errCorrupt)
 	}
+	if !t.check(t.rOff+int(off), 4) {
+		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+	}
 	n := uint64(le32(t.records[off:]))
 	if n > maxRecordLen || uint64(len(t.records))-off-4 < n {
 		return format.Frame{}, fmt.Errorf("index file %s: record %d of %d bytes: %w", t.name, off, n, errCorrupt)
+	}
+	if !t.check(t.rOff+int(off)+4, int(n)) {
+		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
 	}
 	pi, err := format.DecodePackIndex(t.records[off+4 : off+4+n])
 	if err != nil || len(pi.Frames) != 1 {

@@ -90,6 +90,9 @@ func anyHasFrame(tabs []*table, key format.ChunkID) bool {
 // verifyTable checks one file's blobs, chunks and frames against st.
 func verifyTable(ctx context.Context, t *table, st VerifyStore) ([]Mismatch, error) {
 	var out []Mismatch
+	if err := t.checkAll(); err != nil {
+		return []Mismatch{{File: t.name, Message: "fails its checksum (the next write rebuilds the index)"}}, nil
+	}
 	bad := func(d format.ChunkID, format string, args ...any) {
 		out = append(out, Mismatch{File: t.name, Blob: d.Digest(), Message: fmt.Sprintf(format, args...)})
 	}
