@@ -152,7 +152,8 @@ func TestIndexRebuiltAfterDeletion(t *testing.T) {
 
 // TestIndexCorruptFileRebuilt: an index file that fails its checks
 // (flipped byte, truncation) is never trusted: the index is scanned again
-// from the blobs. (These files are one 64 KiB block, checked when opened;
+// from the blobs. (Every damage here is found when the file is opened: the
+// chunk entry lies in the first block, which holds the magic;
 // TestLazyBlockCheck damages a block read later.)
 func TestIndexCorruptFileRebuilt(t *testing.T) {
 	flip := func(at func(size int) int) func(string) error {

@@ -135,7 +135,8 @@ func removeTables(dir string) error {
 // dropped blob stays known as pending).
 func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error {
 	kept := func(d format.ChunkID) bool { return keep == nil || keep(d) }
-	if err := t.checkAll(); err != nil {
+	fs, err := t.frameSection()
+	if err != nil {
 		return err
 	}
 	for i := 0; i < t.nBlobs(); i++ {
@@ -148,7 +149,7 @@ func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error 
 		}
 	}
 	for i := 0; i < t.nFrames(); i++ {
-		e := t.frames[i*entrySize:]
+		e := fs[i*entrySize:]
 		var key format.ChunkID
 		copy(key[:], e[:32])
 		kind, ref := le32(e[40:]), le64(e[32:])
