@@ -7,7 +7,8 @@
 #   make fuzz         every go-fuzz target for FUZZTIME each
 #   make corpus       build the ../shared/corpus trees into $(OCI2_CORPUS) (cached)
 #   make bench        full benchmark on the corpus, writes bench/results/<date>.md
-#   make bench-smoke  one small generated tree, every part briefly (< 1 min)
+#                     (as root also the runc and containerd startup parts, minutes)
+#   make bench-smoke  one small generated tree, every part but startup briefly (< 1 min)
 
 GO          ?= go
 BIN         ?= $(CURDIR)/bin
@@ -58,13 +59,15 @@ bench-deps:
 	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
 
-# buildctl and the registry (scripts/build-tools.sh, idempotent) drive the
-# exporter and registry scenarios; buildkitd-oci2 comes from `build`.
+# buildctl, the registry, containerd and ctr (scripts/build-tools.sh,
+# idempotent) drive the exporter, registry and startup parts; buildkitd-oci2
+# and oci2-snapshotter come from `build`.
 bench: build corpus bench-deps
 	BIN=$(BIN) bash scripts/build-tools.sh >/dev/null
-	$(GO) run ./bench -bin $(BIN) -corpus $(OCI2_CORPUS) -out bench/results $(BENCH_FLAGS)
+	PATH=$(BIN):$$PATH $(GO) run ./bench -bin $(BIN) -corpus $(OCI2_CORPUS) -out bench/results $(BENCH_FLAGS)
 
-# Scenarios whose tools are missing (buildctl, registry, root) are skipped.
+# Scenarios whose tools are missing (buildctl, registry, root) are skipped;
+# the startup parts (runc, containerd: minutes) are left out.
 bench-smoke: build
 	$(GO) run ./bench -bin $(BIN) -smoke -out $${TMPDIR:-/tmp}/oci2-bench-smoke $(BENCH_FLAGS)
 

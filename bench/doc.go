@@ -1,5 +1,5 @@
 // Command bench measures oci2 against the tools people use today on the
-// ../shared/corpus trees, in four parts (-only picks some):
+// ../shared/corpus trees, in six parts (-only picks some):
 //
 //   - store: bytes, objects, time and peak memory of each scenario stored
 //     with oci2, layered tar+gzip and tar+zstd images, restic, borg, casync;
@@ -9,7 +9,14 @@
 //     and type=image on a fresh buildkitd-oci2 each, cold and after a
 //     one-file change, and a small change on a large base image;
 //   - registry: push and pull through a real registry against the same
-//     trees as layered tar+gzip images.
+//     trees as layered tar+gzip images;
+//   - startup (root): time to a container's first output, oci2 pull +
+//     unpack against oci2 mount, local and lazy from a registry, with runc;
+//   - containerd (root): the same with containerd v2.4.2, ctr image pull of
+//     the image as gzip against oci2 containerd import with oci2-snapshotter.
+//
+// The startup parts put the registry behind a proxy adding a round trip
+// time to each request (no netem here); -smoke leaves them out.
 //
 // Times are medians of interleaved runs with min and max. It writes
 // bench/results/<date>.md and a PNG chart (gonum/plot) and prints the

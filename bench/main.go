@@ -22,16 +22,16 @@ import (
 type config struct {
 	corpus, out, binDir, work, timingTree string
 	exportTree, largeBase, registryTrees  string
-	startupTree, startupCmd               string
+	startupTree, startupCmd, startupExtra string
 	smoke, keep, verbose                  bool
 	runs, rebuilds                        int
 	exportRuns, registryRuns, storeRuns   int
 	only                                  map[string]bool
 }
 
-// parts of a run, in order; -only picks some (startup only when named: it
-// needs root, runc and FUSE).
-var parts = []string{"store", "timing", "exporter", "registry", "startup"}
+// parts of a run, in order; -only picks some. The smoke run leaves out the
+// last two (they need root, runc, FUSE and containerd, and take minutes).
+var parts = []string{"store", "timing", "exporter", "registry", "startup", "containerd"}
 
 func main() {
 	var c config
@@ -55,7 +55,8 @@ func main() {
 	flag.IntVar(&c.registryRuns, "registry-runs", 0, "whole-pull runs in the registry scenario (default -runs)")
 	flag.StringVar(&c.startupTree, "startup-tree", "debian-python", "corpus tree of the startup benchmark")
 	flag.StringVar(&c.startupCmd, "startup-cmd", `python3 -c print("hello")`, "its command (split on spaces)")
-	only := flag.String("only", strings.Join(parts[:len(parts)-1], ","), "parts to run, comma-separated: "+strings.Join(parts, ","))
+	flag.StringVar(&c.startupExtra, "startup-extra", "debian-build=gcc --version", "more workloads of the containerd part: TREE=COMMAND;...")
+	only := flag.String("only", "", "parts to run, comma-separated: "+strings.Join(parts, ",")+" (default all; -smoke: all but startup,containerd)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
 	flag.Parse()
@@ -73,6 +74,12 @@ func main() {
 	}
 	if c.registryRuns == 0 {
 		c.registryRuns = c.runs
+	}
+	if *only == "" {
+		*only = strings.Join(parts, ",")
+		if c.smoke {
+			*only = strings.Join(parts[:len(parts)-2], ",")
+		}
 	}
 	c.only = map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {
@@ -214,7 +221,9 @@ func run(ctx context.Context, c config) (int, error) {
 		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
 		rp.addNote(note)
 	}
-	if c.only["startup"] && ctx.Err() == nil {
+	if (c.only["startup"] || c.only["containerd"]) && os.Geteuid() != 0 {
+		rp.Skipped = append(rp.Skipped, "the startup parts (they need root)")
+	} else if (c.only["startup"] || c.only["containerd"]) && ctx.Err() == nil {
 		part("startup")
 		md, err := runStartup(ctx, c, r, oci2, scratch, logf)
 		if err == nil {

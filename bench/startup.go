@@ -67,30 +67,34 @@ func runStartup(ctx context.Context, c config, r *runner, oci2, scratch string, 
 		return "", fmt.Errorf("startup: the distribution registry is not on PATH: %w", err)
 	}
 	loadStart := loadavg() + cpuPressure()
-	tree := filepath.Join(c.corpus, c.startupTree)
 	b := &startupBench{r: r, oci2: oci2, scratch: filepath.Join(scratch, "startup"), name: "startup/app:v1", runs: c.runs}
 	b.srcStore = filepath.Join(b.scratch, "src-store")
-	args := []string{"--store", b.srcStore, "create", "--json", "--tag", b.name}
-	for _, a := range strings.Fields(c.startupCmd) {
-		args = append(args, "--cmd", a)
-	}
-	out, err := r.output(ctx, oci2, append(args, tree)...)
-	if err != nil {
-		return "", fmt.Errorf("startup: creating the image: %w", err)
-	}
-	var created struct {
-		Stats struct {
-			StoredBytes int64 `json:"stored_bytes"`
-		} `json:"stats"`
-	}
-	json.Unmarshal([]byte(out), &created)
 	host, stop, err := startRegistry(regBin, filepath.Join(b.scratch, "registry"))
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if s := r.cmd(ctx, oci2, "--store", b.srcStore, "push", b.name, host+"/"+b.name); s.Err != nil {
-		return "", s.Err
+	main := workload{tree: c.startupTree, cmd: c.startupCmd, name: b.name}
+	if err := b.publish(ctx, c.corpus, host, &main); err != nil {
+		return "", err
+	}
+	var cb *ctrBench
+	var ctrErr error
+	if c.only["containerd"] {
+		loads := []workload{main}
+		for _, w := range parseWorkloads(c.startupExtra) {
+			w.name = fmt.Sprintf("startup/w%d:v1", len(loads))
+			if ctrErr = b.publish(ctx, c.corpus, host, &w); ctrErr != nil {
+				break
+			}
+			loads = append(loads, w)
+		}
+		if ctrErr == nil {
+			cb, ctrErr = newCtrBench(ctx, b, host, loads)
+		}
+		if ctrErr != nil {
+			logf("startup: %v", ctrErr)
+		}
 	}
 	var rows []startupRow
 	for _, rtt := range []time.Duration{0, 20 * time.Millisecond} {
@@ -98,15 +102,68 @@ func runStartup(ctx context.Context, c config, r *runner, oci2, scratch string, 
 		if err != nil {
 			return "", err
 		}
-		logf("startup: %s, %v RTT, 100 MB/s, %d runs per mode", c.startupTree, rtt, c.runs)
-		rows = append(rows, b.atRTT(ctx, ns.Host+"/"+b.name, rtt, logf)...)
+		logf("startup: %v RTT, 100 MB/s, %d runs per mode", rtt, c.runs)
+		if c.only["startup"] {
+			rows = append(rows, b.atRTT(ctx, ns.Host+"/"+b.name, rtt, logf)...)
+		}
+		if cb != nil {
+			cb.atRTT(ctx, ns, rtt, logf)
+		}
 		ns.Close()
 	}
-	read := b.fullRead(ctx, logf)
-	md := startupMarkdown(c, created.Stats.StoredBytes, rows, read)
+	md := startupHeader(c, main.stored)
+	if c.only["startup"] {
+		md += startupMarkdown(main.stored, rows, b.fullRead(ctx, logf))
+	}
+	if c.only["containerd"] {
+		md += ctrMarkdown(c, cb, ctrErr)
+	}
 	md += fmt.Sprintf("\nMachine: %s. Load average (1, 5, 15 min) at start: %s; at end: %s.\n",
 		strings.Join(machine(c.work), "; "), loadStart, loadavg()+cpuPressure())
 	return md, nil
+}
+
+// workload is a corpus tree made an image whose command is cmd.
+type workload struct {
+	tree, cmd, name string
+	stored          int64 // bytes oci2 stored
+	gzName          string
+	gzBytes         int64 // the gzip image's blobs
+	rows            []startupRow
+}
+
+// parseWorkloads reads TREE=COMMAND;TREE=COMMAND.
+func parseWorkloads(s string) []workload {
+	var out []workload
+	for _, item := range strings.Split(s, ";") {
+		if tree, cmd, ok := strings.Cut(strings.TrimSpace(item), "="); ok && tree != "" && cmd != "" {
+			out = append(out, workload{tree: tree, cmd: cmd})
+		}
+	}
+	return out
+}
+
+// publish creates w's image in the source store and pushes it to host.
+func (b *startupBench) publish(ctx context.Context, corpus, host string, w *workload) error {
+	args := []string{"--store", b.srcStore, "create", "--json", "--tag", w.name}
+	for _, a := range strings.Fields(w.cmd) {
+		args = append(args, "--cmd", a)
+	}
+	out, err := b.r.output(ctx, b.oci2, append(args, filepath.Join(corpus, w.tree))...)
+	if err != nil {
+		return fmt.Errorf("startup: creating the image of %s: %w", w.tree, err)
+	}
+	var created struct {
+		Stats struct {
+			StoredBytes int64 `json:"stored_bytes"`
+		} `json:"stats"`
+	}
+	json.Unmarshal([]byte(out), &created)
+	w.stored = created.Stats.StoredBytes
+	if s := b.r.cmd(ctx, b.oci2, "--store", b.srcStore, "push", w.name, host+"/"+w.name); s.Err != nil {
+		return s.Err
+	}
+	return nil
 }
 
 // atRTT runs every mode b.runs times, interleaved, against ref.
@@ -251,8 +308,13 @@ func (b *startupBench) lazy(ctx context.Context, ref string, extra ...string) st
 func (b *startupBench) runc(ctx context.Context, bundle string, t0 time.Time) (time.Duration, error) {
 	id := fmt.Sprintf("oci2-bench-%d-%d", os.Getpid(), b.seq.Add(1))
 	state := filepath.Join(b.scratch, "runc")
-	cmd := exec.CommandContext(ctx, "runc", "--root", state, "run", "--bundle", bundle, id)
 	defer exec.Command("runc", "--root", state, "delete", "--force", id).Run()
+	return firstLine(exec.CommandContext(ctx, "runc", "--root", state, "run", "--bundle", bundle, id), t0)
+}
+
+// firstLine runs cmd to its end and returns the time from t0 to the first
+// line of its output.
+func firstLine(cmd *exec.Cmd, t0 time.Time) (time.Duration, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
@@ -268,7 +330,7 @@ func (b *startupBench) runc(ctx context.Context, bundle string, t0 time.Time) (t
 	for sc.Scan() {
 	}
 	if err := cmd.Wait(); err != nil || !got {
-		return first, fmt.Errorf("runc run: %v (output: %v) %s", err, got, tail(errb.String(), 500))
+		return first, fmt.Errorf("%s: %v (output: %v) %s", strings.Join(cmd.Args[:3], " "), err, got, tail(errb.String(), 500))
 	}
 	return first, nil
 }

@@ -8,24 +8,44 @@ import (
 	"time"
 )
 
-// startupMarkdown writes the startup part's tables and its targets.
-func startupMarkdown(c config, stored int64, rows []startupRow, read []readResult) string {
+// startupHeader names the workload and the conditions of both parts.
+func startupHeader(c config, stored int64) string {
+	return fmt.Sprintf("# oci2 startup benchmark, %s\n\n", time.Now().Format("2006-01-02")) +
+		fmt.Sprintf("Workload: %s, `%s`; image %s stored. Time from nothing local (page cache dropped) "+
+			"to the container's first line of output; median of %d runs (min - max), modes interleaved. The registry "+
+			"(distribution v3, loopback, its own cache warm) sits behind a proxy adding the RTT to every request and "+
+			"limiting answers to 100 MB/s.\n", c.startupTree, c.startupCmd, mb(stored), c.runs)
+}
+
+// startupMarkdown writes the runc part's tables.
+func startupMarkdown(stored int64, rows []startupRow, read []readResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# oci2 startup benchmark, %s\n\n", time.Now().Format("2006-01-02"))
-	fmt.Fprintf(&b, "Workload: %s, `%s`; image %s stored. Time from nothing local (fresh store and bundle, page cache dropped) "+
-		"to the container's first line of output; median of %d runs (min - max), modes interleaved. The registry "+
-		"(distribution v3, loopback, its own cache warm) sits behind a proxy adding the RTT to every request and "+
-		"limiting answers to 100 MB/s. Bytes and requests: received from the registry during the run (A: the pull; "+
-		"C, D: metadata and data fetched by the mount until the container exited).\n\n",
-		c.startupTree, c.startupCmd, mb(stored), c.runs)
+	b.WriteString("\n## oci2 mount and runc\n\nA fresh store and bundle for every run. Bytes and requests: received from " +
+		"the registry during the run (A: the pull; C, D: metadata and data fetched by the mount until the container exited).\n\n")
 	for _, m := range startupModes {
 		fmt.Fprintf(&b, "- %s: %s\n", m.key, m.desc)
 	}
-	b.WriteString("\n| RTT | mode | first output | vs A | bytes | % of stored | requests |\n|---|---|---:|---:|---:|---:|---:|\n")
-	base := map[time.Duration]time.Duration{}
+	b.WriteString(startupTable(rows, "A", stored))
+	b.WriteString("\nFull read of the tree (`tar -cf - . | cat > /dev/null`), cold then warm page cache:\n\n" +
+		"| tree | cold | warm |\n|---|---:|---:|\n")
+	for _, r := range read {
+		if r.Err != nil {
+			fmt.Fprintf(&b, "| %s | failed: %s | |\n", r.What, cell(r.Err.Error()))
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.What, secs(r.Cold), secs(r.Warm))
+	}
+	return b.String()
+}
+
+// startupTable is rows as a table, times against mode base at each RTT.
+func startupTable(rows []startupRow, base string, stored int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| RTT | mode | first output | vs %s | bytes | %% of stored | requests |\n|---|---|---:|---:|---:|---:|---:|\n", base)
+	baseMed := map[time.Duration]time.Duration{}
 	for _, r := range rows {
-		if r.Mode == "A" {
-			base[r.RTT] = r.Stats.Median
+		if r.Mode == base {
+			baseMed[r.RTT] = r.Stats.Median
 		}
 	}
 	for _, r := range rows {
@@ -34,7 +54,7 @@ func startupMarkdown(c config, stored int64, rows []startupRow, read []readResul
 			continue
 		}
 		vs := ""
-		if a := base[r.RTT]; a > 0 {
+		if a := baseMed[r.RTT]; a > 0 {
 			vs = fmt.Sprintf("%.2fx", r.Stats.Median.Seconds()/a.Seconds())
 		}
 		pct := ""
@@ -44,14 +64,29 @@ func startupMarkdown(c config, stored int64, rows []startupRow, read []readResul
 		fmt.Fprintf(&b, "| %v | %s | %s (%s - %s) | %s | %s | %s | %d |\n", r.RTT, r.Mode, secs(r.Stats.Median),
 			secs(r.Stats.Min), secs(r.Stats.Max), vs, mb(r.Bytes), pct, r.Requests)
 	}
-	b.WriteString("\nFull read of the tree (`tar -cf - . | cat > /dev/null`), cold then warm page cache:\n\n" +
-		"| tree | cold | warm |\n|---|---:|---:|\n")
-	for _, r := range read {
-		if r.Err != nil {
-			fmt.Fprintf(&b, "| %s | failed: %s | |\n", r.What, cell(r.Err.Error()))
-			continue
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.What, secs(r.Cold), secs(r.Warm))
+	return b.String()
+}
+
+// ctrMarkdown writes the containerd part's tables and its targets.
+func ctrMarkdown(c config, cb *ctrBench, setupErr error) string {
+	var b strings.Builder
+	b.WriteString("\n## containerd: ctr run\n\n")
+	if setupErr != nil {
+		fmt.Fprintf(&b, "Not measured: %s\n", cell(setupErr.Error()))
+		return b.String()
+	}
+	b.WriteString("containerd v2.4.2 with oci2-snapshotter as proxy plugin; a fresh containerd, snapshotter and " +
+		"oci2 store for every run (started before the clock). The gzip image is `oci2 export --compression gzip` " +
+		"of the same image (one layer). Bytes and requests: everything the proxy in front of the registry " +
+		"answered from the start of the run to the container's exit.\n\n")
+	for _, m := range cb.modes {
+		fmt.Fprintf(&b, "- %s: %s\n", m.key, m.desc)
+	}
+	for _, w := range cb.loads {
+		fmt.Fprintf(&b, "\n### %s, `%s`\n\nImage %s stored by oci2, %s as gzip; median of %d runs (min - max).\n",
+			w.tree, w.cmd, mb(w.stored), mb(w.gzBytes), c.runs)
+		b.WriteString(startupTable(w.rows, "E", w.stored))
+		fmt.Fprintf(&b, "\nTargets: %s\n", ctrTargets(w.rows))
 	}
 	return b.String()
 }

@@ -5,6 +5,8 @@
 // LabelImage and containerd.io/snapshot.ref, as `oci2 containerd import`
 // sends) gets the image's read-only FUSE mount on its directory, so every
 // container of the image is an overlay whose lowerdir is that one mount.
+// An image snapshot labelled LabelSource is mounted lazily from that
+// registry repository: file data is fetched as containers read it.
 //
 // Ordinary images keep working through it as through the overlayfs
 // snapshotter: they are the same code, and a node need not choose per

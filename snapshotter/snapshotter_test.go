@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -15,14 +16,20 @@ import (
 )
 
 // tmpfsMounter stands in for `oci2 mount`: a tmpfs holding the image name.
-type tmpfsMounter struct{ mounts, unmounts int }
+type tmpfsMounter struct {
+	mounts, unmounts int
+	dirs             []string
+	last             Image
+}
 
-func (m *tmpfsMounter) Mount(_ context.Context, image, dir string) error {
+func (m *tmpfsMounter) Mount(_ context.Context, img Image, dir string) error {
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
 		return err
 	}
 	m.mounts++
-	return os.WriteFile(filepath.Join(dir, "image"), []byte(image), 0o644)
+	m.dirs = append(m.dirs, dir)
+	m.last = img
+	return os.WriteFile(filepath.Join(dir, "image"), []byte(img.Manifest), 0o644)
 }
 
 func (m *tmpfsMounter) Unmount(_ context.Context, dir string) error {
@@ -35,6 +42,17 @@ const (
 	testRef   = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 )
 
+// newTestSnapshotter opens a snapshotter on a new root with a tmpfsMounter.
+func newTestSnapshotter(t *testing.T) (*Snapshotter, string, *tmpfsMounter) {
+	root, m := t.TempDir(), &tmpfsMounter{}
+	s, err := New(context.Background(), root, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, root, m
+}
+
 func imageLabels(img string) snapshots.Opt {
 	return snapshots.WithLabels(map[string]string{snapshots.LabelSnapshotRef: testRef, LabelImage: img})
 }
@@ -45,12 +63,7 @@ func imageLabels(img string) snapshots.Opt {
 func TestImageSnapshot(t *testing.T) {
 	testenv.RequireRoot(t, "mounts tmpfs and overlayfs")
 	ctx := context.Background()
-	root, m := t.TempDir(), &tmpfsMounter{}
-	s, err := New(ctx, root, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, root, m := newTestSnapshotter(t)
 	if _, err := s.Prepare(ctx, "bad", "", imageLabels("--bundle")); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("Prepare with image label --bundle: %v, want invalid argument", err)
 	}
@@ -76,6 +89,7 @@ func TestImageSnapshot(t *testing.T) {
 	if s, err = New(ctx, root, m); err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	if m.mounts != 1 {
 		t.Errorf("restart mounted again (%d mounts)", m.mounts)
 	}
@@ -97,5 +111,96 @@ func TestImageSnapshot(t *testing.T) {
 	}
 	if m.unmounts != 1 {
 		t.Errorf("Remove of the image snapshot unmounted %d times, want once", m.unmounts)
+	}
+}
+
+// TestImageSnapshotHostile: labels and keys a client chose cannot steer
+// the mount: a source that is not a bare repository name (a flag, a tag, a
+// path) is refused, and keys, refs and an upperdir label full of ../ still
+// mount inside the snapshotter's root.
+func TestImageSnapshotHostile(t *testing.T) {
+	testenv.RequireRoot(t, "mounts tmpfs")
+	ctx := context.Background()
+	s, root, m := newTestSnapshotter(t)
+	for _, src := range []string{"--help", "127.0.0.1:5000/app:v1", "127.0.0.1:5000/app@" + testImage, "../../etc", "/etc", "app"} {
+		_, err := s.Prepare(ctx, "k-"+src, "", snapshots.WithLabels(map[string]string{
+			snapshots.LabelSnapshotRef: testRef, LabelImage: testImage, LabelSource: src}))
+		if !errdefs.IsInvalidArgument(err) {
+			t.Errorf("Prepare with source %q: %v, want invalid argument", src, err)
+		}
+	}
+	if m.mounts != 0 {
+		t.Fatalf("refused sources mounted %d times", m.mounts)
+	}
+	outside := filepath.Join(t.TempDir(), "outside")
+	os.Mkdir(outside, 0o755)
+	_, err := s.Prepare(ctx, "../../../k", "", snapshots.WithLabels(map[string]string{
+		snapshots.LabelSnapshotRef: "../../../ref", LabelImage: testImage,
+		LabelSource: "127.0.0.1:5000/oci2/app", labelUpperdir: outside}))
+	if !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("Prepare with ../ keys: %v, want already exists", err)
+	}
+	t.Cleanup(func() {
+		for _, d := range m.dirs {
+			syscall.Unmount(d, syscall.MNT_DETACH)
+		}
+	})
+	real, _ := filepath.EvalSymlinks(root)
+	if len(m.dirs) != 1 || !strings.HasPrefix(m.dirs[0], filepath.Join(real, "overlay", "snapshots")+"/") {
+		t.Errorf("mounted at %q, want one directory under %s", m.dirs, root)
+	}
+	if m.last.Source != "127.0.0.1:5000/oci2/app" || m.last.Manifest != testImage {
+		t.Errorf("mounted %+v", m.last)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the upperdir label's directory got %d entries", len(ents))
+	}
+	if err := s.Remove(ctx, "../../../ref"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImageSnapshotSymlink: an image snapshot whose directory was swapped
+// for a symlink (to a directory outside the root) is not mounted through
+// it, neither on restore nor on the next import.
+func TestImageSnapshotSymlink(t *testing.T) {
+	testenv.RequireRoot(t, "mounts tmpfs")
+	ctx := context.Background()
+	s, root, m := newTestSnapshotter(t)
+	if _, err := s.Prepare(ctx, "import-1", "", imageLabels(testImage)); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("Prepare: %v, want already exists", err)
+	}
+	info, err := s.Stat(ctx, testRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := info.Labels[labelUpperdir]
+	if err := syscall.Unmount(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, dir); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := New(ctx, root, m) // restore logs the refusal and goes on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Prepare(ctx, "import-2", "", imageLabels(testImage)); err == nil || errdefs.IsAlreadyExists(err) {
+		t.Errorf("Prepare over a symlinked snapshot directory: %v, want a refusal", err)
+	}
+	for _, d := range m.dirs[1:] {
+		syscall.Unmount(d, syscall.MNT_DETACH)
+	}
+	if m.mounts != 1 {
+		t.Errorf("mounted %d times (at %q), want only the first", m.mounts, m.dirs)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the symlink's target got %d entries", len(ents))
 	}
 }

@@ -94,6 +94,7 @@ type ctdDaemon struct {
 	dir  string
 	sock string // grpc address (a unix socket path)
 	log  string
+	cfg  string // its configuration file
 
 	cmd    *exec.Cmd
 	exited chan error
@@ -135,17 +136,29 @@ disabled_plugins = [
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	c.cfg = cfgPath
+	t.Cleanup(func() { c.stop(t) })
+	c.launch(t)
+	return c
+}
+
+// launch starts containerd on its configuration and waits (bounded) until
+// it has booted; its log is appended to.
+func (c *ctdDaemon) launch(t *testing.T) {
+	t.Helper()
 	shim, err := exec.LookPath("containerd-shim-runc-v2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	shim, _ = filepath.Abs(shim)
-	logf, err := os.Create(c.log)
+	logf, err := os.OpenFile(c.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fi, _ := logf.Stat()
+	from := fi.Size() // this start's part of the log
 	ctdBin, _ := exec.LookPath("containerd")
-	c.cmd = exec.Command(ctdBin, "--config", cfgPath, "--log-level", "debug")
+	c.cmd = exec.Command(ctdBin, "--config", c.cfg, "--log-level", "debug")
 	c.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(shim)+":"+os.Getenv("PATH"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -154,14 +167,13 @@ disabled_plugins = [
 		t.Fatal(err)
 	}
 	c.exited = make(chan error, 1)
-	go func(cmd *exec.Cmd) { c.exited <- cmd.Wait(); logf.Close() }(c.cmd)
-	t.Cleanup(func() { c.stop(t) })
+	go func(cmd *exec.Cmd, exited chan error) { exited <- cmd.Wait(); logf.Close() }(c.cmd, c.exited)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		raw, _ := os.ReadFile(c.log)
-		if bytes.Contains(raw, []byte("containerd successfully booted")) {
-			return c
+		if int64(len(raw)) > from && bytes.Contains(raw[from:], []byte("containerd successfully booted")) {
+			return
 		}
 		select {
 		case err := <-c.exited:
@@ -176,19 +188,33 @@ disabled_plugins = [
 	}
 }
 
+// restart stops containerd (SIGTERM, bounded) and starts it again on the
+// same root and state: the shims of running containers stay.
+func (c *ctdDaemon) restart(t *testing.T) {
+	t.Helper()
+	c.terminate()
+	c.launch(t)
+}
+
+// terminate ends containerd: SIGTERM, SIGKILL after 20 s.
+func (c *ctdDaemon) terminate() {
+	if c.cmd == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(20 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+	}
+	c.cmd = nil
+}
+
 // stop ends containerd (SIGTERM, SIGKILL after 20 s), then any shim it
 // started that is still running, and reports mounts left under dir.
 func (c *ctdDaemon) stop(t *testing.T) {
-	if c.cmd != nil {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exited:
-		case <-time.After(20 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.exited
-		}
-		c.cmd = nil
-	}
+	c.terminate()
 	for _, pid := range shimsOf(c.sock) {
 		t.Errorf("containerd shim %d still running after the test: killing it", pid)
 		syscall.Kill(pid, syscall.SIGKILL)

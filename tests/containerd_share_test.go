@@ -11,7 +11,7 @@ import (
 )
 
 // probeSource writes a file and sleeps, or says whether a file exists, or
-// prints one: what a test asks of a running container.
+// prints one or its size: what a test asks of a running container.
 const probeSource = `package main
 
 import (
@@ -32,6 +32,9 @@ func main() {
 	case "cat":
 		b, err := os.ReadFile(os.Args[2])
 		fmt.Printf("content=%q err=%v\n", b, err)
+	case "read":
+		b, err := os.ReadFile(os.Args[2])
+		fmt.Printf("read=%d err=%v\n", len(b), err)
 	}
 }
 `
@@ -47,37 +50,9 @@ func TestContainerdSnapshotterShare(t *testing.T) {
 		os.Chmod(filepath.Join(src, "tmp"), 0o1777) // the image's user is not root
 	})
 	ctr := e.ctr
-	img := "hello:latest"
-	// runc's state (/run/containerd/runc/default) is the host's: ids of
-	// this process only.
-	c1, c2, c3 := ctrID("c1"), ctrID("c2"), ctrID("c3")
-	if r := ctr("run", "-d", "--snapshotter", "oci2", img, c1, "/bin/probe", "write", "/tmp/written"); r.Err != nil {
-		t.Fatalf("ctr run -d c1: %v\n%s\n%s", r.Err, r.Stderr, clip(e.sn.logText()))
-	}
-	t.Cleanup(func() {
-		ctr("task", "kill", "-s", "SIGKILL", c1)
-		for i := 0; i < 100 && strings.Contains(ctr("task", "ls").Stdout, c1); i++ {
-			ctr("task", "rm", "-f", c1)
-			time.Sleep(100 * time.Millisecond)
-		}
-		ctr("containers", "rm", c1)
-	})
-	exec := func(id string, args ...string) string {
-		t.Helper()
-		r := ctr(append([]string{"task", "exec", "--exec-id", id, c1}, args...)...)
-		if r.Err != nil {
-			t.Fatalf("ctr task exec c1 %q: %v\n%s", args, r.Err, r.Stderr)
-		}
-		return r.Stdout
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; !strings.Contains(exec("w"+string(rune('a'+i%26)), "/bin/probe", "check", "/tmp/written"), "exists=true"); i++ {
-		if time.Now().After(deadline) {
-			t.Fatal("c1 did not write /written within 30 s")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	r := ctr("run", "--rm", "--snapshotter", "oci2", img, c2, "/bin/probe", "check", "/tmp/written")
+	img := e.image
+	c1 := startProbe(t, e, "c1")
+	r := ctr("run", "--rm", "--snapshotter", "oci2", img, ctrID("c2"), "/bin/probe", "check", "/tmp/written")
 	if r.Err != nil || !strings.Contains(r.Stdout, "exists=false") {
 		t.Errorf("c2 sees c1's /written, or failed: %v %q %s", r.Err, r.Stdout, r.Stderr)
 	}
@@ -86,37 +61,102 @@ func TestContainerdSnapshotterShare(t *testing.T) {
 	}
 
 	e.sn.stop(t, syscall.SIGKILL)
-	if out := exec("after-kill", "/bin/probe", "cat", "/etc/oci2-marker"); !strings.Contains(out, `content="x" err=<nil>`) {
+	if out := c1.exec(t, "/bin/probe", "cat", "/etc/oci2-marker"); !strings.Contains(out, `content="x" err=<nil>`) {
 		t.Errorf("c1 reading the image with the snapshotter dead: %q", out)
 	}
 	e.sn.start(t)
 	e.awaitSnapshotter(t)
-	if ls := ctr("task", "ls").Stdout; !strings.Contains(ls, "RUNNING") {
-		t.Errorf("c1 not running after the snapshotter restart: %s", ls)
-	}
-	r = ctr("run", "--rm", "--snapshotter", "oci2", img, c3)
+	c1.checkRunning(t, "after the snapshotter restart")
+	r = ctr("run", "--rm", "--snapshotter", "oci2", img, ctrID("c3"))
 	if r.Err != nil || !strings.Contains(r.Stdout, "hello from oci2 uid=1234") {
 		t.Errorf("c3 after the restart: %v %q %s", r.Err, r.Stdout, r.Stderr)
 	}
 
-	ctr("task", "kill", "-s", "SIGKILL", c1)
-	for i := 0; i < 100 && !strings.Contains(ctr("task", "ls").Stdout, "STOPPED"); i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if r := ctr("task", "rm", c1); r.Err != nil {
-		t.Errorf("ctr task rm c1: %v %s", r.Err, r.Stderr)
-	}
-	if r := ctr("containers", "rm", c1); r.Err != nil {
-		t.Errorf("ctr containers rm c1: %v %s", r.Err, r.Stderr)
-	}
+	c1.remove(t)
 	if r := ctr("images", "rm", "--sync", img); r.Err != nil {
 		t.Errorf("ctr images rm --sync: %v %s", r.Err, r.Stderr)
 	}
 	if ms := fuseMountsUnder(e.sn.root); len(ms) != 0 {
 		t.Errorf("after removing the container and the image, FUSE mounts %q", ms)
 	}
-	if ls := ctr("snapshots", "--snapshotter", "oci2", "ls").Stdout; strings.Contains(ls, "sha256:") || strings.Contains(ls, c1) {
+	if ls := ctr("snapshots", "--snapshotter", "oci2", "ls").Stdout; strings.Contains(ls, "sha256:") || strings.Contains(ls, c1.id) {
 		t.Errorf("snapshots left: %s", ls)
+	}
+}
+
+// probeCtr is a running container of the image's /bin/probe that wrote
+// /tmp/written and sleeps.
+type probeCtr struct {
+	e     *ctdOCI2
+	id    string
+	execs int
+}
+
+// startProbe starts probeCtr name (`ctr run -d`), waits (bounded) until it
+// has written its file, and kills and removes it when t ends.
+func startProbe(t *testing.T, e *ctdOCI2, name string) *probeCtr {
+	t.Helper()
+	// runc's state (/run/containerd/runc/default) is the host's: ids of
+	// this process only.
+	p := &probeCtr{e: e, id: ctrID(name)}
+	if r := e.ctr("run", "-d", "--snapshotter", "oci2", e.image, p.id, "/bin/probe", "write", "/tmp/written"); r.Err != nil {
+		t.Fatalf("ctr run -d %s: %v\n%s\n%s", name, r.Err, r.Stderr, clip(e.sn.logText()))
+	}
+	t.Cleanup(func() {
+		e.ctr("task", "kill", "-s", "SIGKILL", p.id)
+		for i := 0; i < 100 && strings.Contains(e.ctr("task", "ls").Stdout, p.id); i++ {
+			e.ctr("task", "rm", "-f", p.id)
+			time.Sleep(100 * time.Millisecond)
+		}
+		e.ctr("containers", "rm", p.id)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.exec(t, "/bin/probe", "check", "/tmp/written"), "exists=true") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not write /tmp/written within 30 s", name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return p
+}
+
+// exec runs args in the container (ctr task exec, bounded by ctr's
+// timeout) and returns the output.
+func (p *probeCtr) exec(t *testing.T, args ...string) string {
+	t.Helper()
+	p.execs++
+	r := p.e.ctr(append([]string{"task", "exec", "--exec-id", fmt.Sprintf("x%d", p.execs), p.id}, args...)...)
+	if r.Err != nil {
+		t.Fatalf("ctr task exec %s %q: %v\n%s", p.id, args, r.Err, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// checkRunning fails the test unless containerd lists the task running.
+func (p *probeCtr) checkRunning(t *testing.T, when string) {
+	t.Helper()
+	for _, l := range strings.Split(p.e.ctr("task", "ls").Stdout, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == p.id && f[2] == "RUNNING" {
+			return
+		}
+	}
+	t.Errorf("%s not running %s: %s", p.id, when, p.e.ctr("task", "ls").Stdout)
+}
+
+// remove kills the task (waiting, bounded, until it stops) and removes it
+// and the container.
+func (p *probeCtr) remove(t *testing.T) {
+	t.Helper()
+	ctr := p.e.ctr
+	ctr("task", "kill", "-s", "SIGKILL", p.id)
+	for i := 0; i < 100 && !strings.Contains(ctr("task", "ls").Stdout, "STOPPED"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := ctr("task", "rm", p.id); r.Err != nil {
+		t.Errorf("ctr task rm %s: %v %s", p.id, r.Err, r.Stderr)
+	}
+	if r := ctr("containers", "rm", p.id); r.Err != nil {
+		t.Errorf("ctr containers rm %s: %v %s", p.id, r.Err, r.Stderr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,28 +18,22 @@ import (
 // snDaemon is a running oci2-snapshotter.
 type snDaemon struct {
 	sock, root, store, log string
+	args                   []string // more flags
+	env                    []string // added to the environment
 	cmd                    *exec.Cmd
 	exited                 chan error
 }
 
-// startSnapshotter starts oci2-snapshotter on dir/oci2-snapshotter.sock
-// and waits (bounded) for its socket.
-func startSnapshotter(t *testing.T, dir, store string) *snDaemon {
-	t.Helper()
-	d := &snDaemon{sock: filepath.Join(dir, "oci2-snapshotter.sock"), root: filepath.Join(dir, "sn-root"),
-		store: store, log: filepath.Join(dir, "oci2-snapshotter.log")}
-	d.start(t)
-	return d
-}
-
+// start starts oci2-snapshotter on d.sock and waits (bounded) for it.
 func (d *snDaemon) start(t *testing.T) {
 	t.Helper()
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(bin(t, "oci2-snapshotter"), "--address", d.sock, "--root", d.root,
-		"--store", d.store, "--oci2", bin(t, "oci2"), "--log-level", "debug")
+	args := []string{"--address", d.sock, "--root", d.root, "--store", d.store, "--oci2", bin(t, "oci2"), "--log-level", "debug"}
+	d.cmd = exec.Command(bin(t, "oci2-snapshotter"), append(args, d.args...)...)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
@@ -84,9 +79,26 @@ func (d *snDaemon) logText() string {
 	return string(b)
 }
 
-// proxyPlugin is the containerd configuration of the snapshotter.
+// proxyPlugin is the containerd configuration of the snapshotter, with
+// the transfer service's unpack entries (what `ctr images pull/import
+// --snapshotter oci2` unpack ordinary images through) for it besides the
+// default overlayfs.
 func proxyPlugin(sock string) string {
-	return fmt.Sprintf("\n[proxy_plugins.oci2]\n  type = \"snapshot\"\n  address = %q\n", sock)
+	return fmt.Sprintf(`
+[proxy_plugins.oci2]
+  type = "snapshot"
+  address = %[1]q
+
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = %[2]q
+  snapshotter = "overlayfs"
+  differ = "walking"
+
+[[plugins."io.containerd.transfer.v1.local".unpack_config]]
+  platform = %[2]q
+  snapshotter = "oci2"
+  differ = "walking"
+`, sock, runtime.GOOS+"/"+runtime.GOARCH)
 }
 
 // TestContainerdSnapshotterRun: an OCIv2 image of the store, imported into
@@ -127,7 +139,7 @@ func TestContainerdSnapshotterRun(t *testing.T) {
 	if r := ctr("snapshots", "--snapshotter", "oci2", "ls"); !strings.Contains(r.Stdout, "sha256:") {
 		t.Errorf("ctr snapshots ls lists no image snapshot: %s %s", r.Stdout, r.Stderr)
 	}
-	releaseImage(t, ctr, sn)
+	releaseImage(t, ctr, sn, e.image)
 	if got := fuseMountsUnder(sn.root); len(got) != 0 {
 		t.Errorf("after ctr images rm --sync, FUSE mounts left: %q", got)
 	}
@@ -139,10 +151,11 @@ func TestContainerdSnapshotterRun(t *testing.T) {
 // ctdOCI2 is a containerd with oci2-snapshotter and an imported image
 // hello:latest of the store s.
 type ctdOCI2 struct {
-	s   *store
-	sn  *snDaemon
-	ctd *ctdDaemon
-	ctr func(args ...string) result
+	s     *store
+	sn    *snDaemon
+	ctd   *ctdDaemon
+	ctr   func(args ...string) result
+	image string // the imported image's containerd name
 }
 
 // startContainerdOCI2 makes the image of helloTree (plus what more adds to
@@ -159,14 +172,31 @@ func startContainerdOCI2(t *testing.T, more func(src string)) *ctdOCI2 {
 	if more != nil {
 		more(src)
 	}
-	e := &ctdOCI2{s: newStore(t, filepath.Join(dir, "store"))}
-	args := createConfigFlags(t, e.s)
+	s := newStore(t, filepath.Join(dir, "store"))
+	s.create(src, "hello:latest", helloConfig(t, s)...)
+	e := startOCI2Containerd(t, dir, s, nil)
+	e.importImage(t, "hello:latest")
+	return e
+}
+
+// helloConfig returns the create flags of helloTree's image config.
+func helloConfig(t *testing.T, s *store) []string {
+	args := createConfigFlags(t, s)
 	if len(args) == 0 {
 		t.Fatal("oci2 create lacks the image config flags this test needs")
 	}
-	e.s.create(src, "hello:latest", args...)
+	return args
+}
 
-	e.sn = startSnapshotter(t, dir, e.s.dir)
+// startOCI2Containerd starts oci2-snapshotter on store s (with more
+// flags snArgs) and containerd with it as the proxy plugin oci2; both are
+// stopped, and the imported image removed, when t ends.
+func startOCI2Containerd(t *testing.T, dir string, s *store, snArgs []string) *ctdOCI2 {
+	t.Helper()
+	e := &ctdOCI2{s: s}
+	e.sn = &snDaemon{sock: filepath.Join(dir, "oci2-snapshotter.sock"), root: filepath.Join(dir, "sn-root"),
+		store: s.dir, log: filepath.Join(dir, "oci2-snapshotter.log"), args: snArgs, env: s.env}
+	e.sn.start(t)
 	t.Cleanup(func() { e.sn.stop(t, syscall.SIGTERM) })
 	e.ctd = startContainerd(t, dir, proxyPlugin(e.sn.sock))
 	// Not t.Context(): cleanups call it after that is cancelled.
@@ -175,15 +205,20 @@ func startContainerdOCI2(t *testing.T, more func(src string)) *ctdOCI2 {
 		defer cancel()
 		return run(ctx, nil, "ctr", append([]string{"--address", e.ctd.sock}, args...)...)
 	}
-	t.Cleanup(func() { releaseImage(t, e.ctr, e.sn) })
+	t.Cleanup(func() { releaseImage(t, e.ctr, e.sn, e.image) })
+	return e
+}
 
+// importImage runs `oci2 containerd import` of name (with more flags).
+func (e *ctdOCI2) importImage(t *testing.T, name string, more ...string) {
+	t.Helper()
+	e.image = name
 	start := time.Now()
-	imp := e.s.run("containerd", "import", "--address", e.ctd.sock, "hello:latest")
+	imp := e.s.run(append(append([]string{"containerd", "import", "--address", e.ctd.sock}, more...), name)...)
 	t.Logf("oci2 containerd import: %v (mount included)", time.Since(start).Round(time.Millisecond))
 	if imp.Err != nil {
 		t.Fatalf("oci2 containerd import: %v\n%s\nsnapshotter log:\n%s", imp.Err, imp.Stderr, clip(e.sn.logText()))
 	}
-	return e
 }
 
 // awaitSnapshotter waits (bounded) until containerd reaches a restarted
@@ -205,9 +240,9 @@ func (e *ctdOCI2) awaitSnapshotter(t *testing.T) {
 
 // releaseImage removes the image (gc removes its snapshot, which ends the
 // mount) and unmounts whatever FUSE mount is left under the snapshotter.
-func releaseImage(t *testing.T, ctr func(...string) result, sn *snDaemon) {
-	if sn.cmd != nil {
-		ctr("images", "rm", "--sync", "hello:latest")
+func releaseImage(t *testing.T, ctr func(...string) result, sn *snDaemon, image string) {
+	if sn.cmd != nil && image != "" {
+		ctr("images", "rm", "--sync", image)
 	}
 	for _, m := range fuseMountsUnder(sn.root) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

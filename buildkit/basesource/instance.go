@@ -12,6 +12,7 @@ import (
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/source"
 	"github.com/moby/buildkit/source/containerimage"
+	"github.com/moby/buildkit/util/bklog"
 	"github.com/moby/buildkit/util/resolver"
 
 	"github.com/oci2/oci2/image/reader"
@@ -157,5 +158,31 @@ func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpa
 		return nil, fmt.Errorf("unpacking oci2 base %s: %w", i.id.Reference, err)
 	}
 	p.stats = st
-	return mref.Commit(ctx)
+	ref, err := mref.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i.seed(ctx, ref, b, cr, g, st, p)
+	return ref, nil
+}
+
+// seed gives the worker's export caches the base just unpacked, so that a
+// type=oci2 export of a build on it walks and reads only the layers above
+// it. A base the unpack did not write completely (entries skipped) is not
+// seeded; nor, on any error, is anything: the export then walks it.
+func (i *instance) seed(ctx context.Context, ref cache.ImmutableRef, b *Base, cr *reader.ChunkReader,
+	g session.Group, st unpack.Stats, p *unpackProgress) {
+	if st.Skipped > 0 {
+		p.note(fmt.Sprintf("oci2: export caches not seeded (%d entries skipped by the unpack)", st.Skipped))
+		return
+	}
+	ss, err := i.src.opt.Caches.Seed(ctx, ref, b.Image, cr, g)
+	if err != nil {
+		bklog.G(ctx).Warnf("oci2 base %s: %v", i.id.Reference, err)
+		p.note("oci2: export caches not seeded: " + err.Error())
+		return
+	}
+	if ss.Entries > 0 {
+		p.note(fmt.Sprintf("oci2: export caches seeded (%d entries, %d files)", ss.Entries, ss.Files))
+	}
 }

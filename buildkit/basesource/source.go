@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/source/containerimage"
 	srctypes "github.com/moby/buildkit/source/types"
 
+	"github.com/oci2/oci2/buildkit/exporter"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/transfer"
 )
@@ -34,6 +35,9 @@ type Options struct {
 	Guard func(fn func() error) error
 	// Cache is the worker's cache manager: snapshots are made there.
 	Cache cache.Accessor
+	// Caches are the worker's oci2 export caches, seeded with every base
+	// unpacked (zero: not seeded).
+	Caches exporter.Caches
 
 	// WithIndex runs fn with the store's frame index while no collection
 	// runs (exporter.State.WithIndex): pulls share it with exports. Nil:

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/buildkit/worker/base"
 
 	"github.com/oci2/oci2/buildkit/basesource"
+	"github.com/oci2/oci2/buildkit/exporter"
 )
 
 // LabelBaseImages on a worker tells frontends (BUILDKIT_WORKERS) that the
@@ -22,18 +23,20 @@ const LabelBaseImages = "org.oci2.base-images"
 // also builds on the oci2 store's OCIv2 images, and registers oci2://. The
 // base worker's ResolveOp hands its SourceManager to every source op, so
 // this reaches every build. Workers that are not BuildKit's base worker
-// keep the stock behaviour.
-func (d *Daemon) registerBases(w worker.Worker) *basesource.Source {
+// keep the stock behaviour. Every base unpacked seeds the worker's export
+// caches.
+func (d *Daemon) registerBases(w worker.Worker, caches exporter.Caches) *basesource.Source {
 	bw, ok := w.(*base.Worker)
 	if !ok || bw.ImageSource == nil {
 		bklog.L.Warnf("oci2 worker %s (%T): no OCIv2 base images", w.ID(), w)
 		return nil
 	}
 	src := basesource.New(basesource.Options{
-		Stock: bw.ImageSource,
-		Store: d.state.Store,
-		Guard: d.state.Read,
-		Cache: bw.CacheMgr,
+		Stock:  bw.ImageSource,
+		Store:  d.state.Store,
+		Guard:  d.state.Read,
+		Cache:  bw.CacheMgr,
+		Caches: caches,
 
 		WithIndex: d.state.WithIndex,
 		Hosts:     d.opt.Hosts,

@@ -25,7 +25,7 @@ func (d *Daemon) Wrap(w worker.Worker) (worker.Worker, error) {
 	fc, p := d.fileCache(w.ID())
 	ow := &oci2Worker{Worker: w, d: d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0)}
 	if d.opt.BaseImages {
-		ow.bases = d.registerBases(w)
+		ow.bases = d.registerBases(w, exporter.Caches{Trees: ow.trees, Files: ow.cache})
 	}
 	d.acquire()
 	return ow, nil

@@ -44,6 +44,7 @@ func run() error {
 	root := flag.String("root", "/var/lib/oci2-snapshotter", "state directory (snapshots, container layers)")
 	store := flag.String("store", "", "oci2 store the images are mounted from (default oci2's)")
 	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
+	readTimeout := flag.Duration("read-timeout", 30*time.Second, "lazy mounts: fail a read the registry does not answer in this long with EIO")
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -54,7 +55,10 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	m, err := newCLIMounter(*oci2, *store)
+	if *readTimeout <= 0 {
+		return fmt.Errorf("--read-timeout %v: want a positive duration", *readTimeout)
+	}
+	m, err := newCLIMounter(*oci2, *store, *readTimeout)
 	if err != nil {
 		return err
 	}
@@ -96,12 +100,15 @@ func run() error {
 }
 
 // cliMounter runs `oci2 mount`, whose serving process outlives this one.
+// A lazy mount reaches its registry with this process's environment
+// (DOCKER_CONFIG and its credential helpers), as `oci2 pull` would.
 type cliMounter struct {
-	bin   string
-	store string
+	bin         string
+	store       string
+	readTimeout time.Duration
 }
 
-func newCLIMounter(bin, store string) (*cliMounter, error) {
+func newCLIMounter(bin, store string, readTimeout time.Duration) (*cliMounter, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -113,7 +120,7 @@ func newCLIMounter(bin, store string) (*cliMounter, error) {
 			}
 		}
 	}
-	return &cliMounter{bin: bin, store: store}, nil
+	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout}, nil
 }
 
 func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
@@ -129,8 +136,15 @@ func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
 	return nil
 }
 
-func (c *cliMounter) Mount(ctx context.Context, image, dir string) error {
-	return c.oci2(ctx, "mount", image, dir)
+// Mount runs `oci2 mount`: of the store's manifest, or lazily of the
+// manifest pinned in its repository (snapshotter.Image's fields are
+// validated: a digest and a bare repository name, never a flag).
+func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir string) error {
+	if img.Source == "" {
+		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
+	}
+	return c.oci2(ctx, "mount", "--registry", "--read-timeout", c.readTimeout.String(),
+		img.Source+"@"+img.Manifest.String(), dir)
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

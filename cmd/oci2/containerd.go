@@ -24,6 +24,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -45,6 +46,8 @@ type containerdFlags struct {
 	namespace   string
 	snapshotter string
 	platform    string
+	fromReg     bool
+	remote      remoteFlags
 }
 
 func (a *app) containerdCmd() *cobra.Command {
@@ -54,15 +57,21 @@ func (a *app) containerdCmd() *cobra.Command {
 	}
 	var f containerdFlags
 	imp := &cobra.Command{
-		Use:   "import NAME|DIGEST",
-		Short: "Create a containerd image that runs the store's OCIv2 image through oci2-snapshotter",
-		Long: `Import the store's image NAME|DIGEST into containerd without unpacking it:
+		Use:   "import NAME|DIGEST|REF",
+		Short: "Create a containerd image that runs an OCIv2 image through oci2-snapshotter",
+		Long: `Import the image NAME|DIGEST|REF into containerd without unpacking it:
 containerd's content store gets a manifest and the image's config whose
 one layer is the OCIv2 image's tree, the snapshotter (--snapshotter, an
 oci2-snapshotter serving this store) mounts the image as that layer's
 committed snapshot, and containerd's image NAME points at the manifest, so
-'ctr run --snapshotter oci2 NAME ID' starts it.`,
-		Args: exactArgs(1, "NAME|DIGEST"),
+'ctr run --snapshotter oci2 NAME ID' starts it.
+
+A name the store lacks (any REF with --registry) is imported straight from
+its registry, as 'oci2 mount' mounts it: its metadata is fetched into the
+store, and the snapshotter's mount fetches file data from the registry as
+containers read it (with the snapshotter's credentials, its
+DOCKER_CONFIG; this command uses its own, as 'oci2 pull').`,
+		Args: exactArgs(1, "NAME|DIGEST|REF"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.containerdImport(cmd.Context(), f, args[0])
 		},
@@ -71,6 +80,8 @@ committed snapshot, and containerd's image NAME points at the manifest, so
 	imp.Flags().StringVar(&f.namespace, "namespace", "default", "containerd namespace")
 	imp.Flags().StringVar(&f.snapshotter, "snapshotter", "oci2", "containerd's name of the oci2-snapshotter proxy plugin")
 	imp.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] of a multi-platform image")
+	imp.Flags().BoolVar(&f.fromReg, "registry", false, "import REF from its registry (lazily) even when the store has the name")
+	f.remote.add(imp, false)
 	cmd.AddCommand(imp)
 	return cmd
 }
@@ -79,7 +90,8 @@ committed snapshot, and containerd's image NAME points at the manifest, so
 type importedImage struct {
 	manifest, config []byte
 	chainID          digest.Digest // of the one layer: its diff ID
-	source           digest.Digest // the OCIv2 manifest in the store
+	source           digest.Digest // the OCIv2 manifest
+	repo             string        // its registry repository when lazy
 }
 
 func (a *app) containerdImport(ctx context.Context, f containerdFlags, arg string) error {
@@ -87,7 +99,7 @@ func (a *app) containerdImport(ctx context.Context, f containerdFlags, arg strin
 	if err != nil {
 		return err
 	}
-	im, err := a.importedImage(ctx, arg, plat, f.snapshotter)
+	im, err := a.importedImage(ctx, f, arg, plat)
 	if err != nil {
 		return err
 	}
@@ -152,13 +164,13 @@ func putImage(ctx context.Context, c imagesapi.ImagesClient, name string, man oc
 // manifest and config: the image's config with one diff ID, that of the
 // root layer, derived from the OCIv2 manifest digest (so one image has one
 // snapshot, and another image another).
-func (a *app) importedImage(ctx context.Context, arg string, plat *ocispec.Platform, sn string) (*importedImage, error) {
+func (a *app) importedImage(ctx context.Context, f containerdFlags, arg string, plat *ocispec.Platform) (*importedImage, error) {
 	st, release, err := a.leasedStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	md, err := resolveManifest(ctx, st, arg, plat)
+	md, lazy, err := resolveOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +179,13 @@ func (a *app) importedImage(ctx context.Context, arg string, plat *ocispec.Platf
 		return nil, err
 	}
 	im := &importedImage{source: md.Digest}
+	if lazy != nil {
+		named, err := reference.ParseNormalizedNamed(arg)
+		if err != nil {
+			return nil, fmt.Errorf("parsing reference %q: %w", arg, err)
+		}
+		im.repo = named.Name()
+	}
 	im.chainID = digest.FromBytes([]byte("oci2-root\x00" + md.Digest.String()))
 	cfg := img.Config
 	cfg.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{im.chainID}}
@@ -180,7 +199,7 @@ func (a *app) importedImage(ctx context.Context, arg string, plat *ocispec.Platf
 			MediaType:   mediaTypeRootLayer,
 			Digest:      md.Digest,
 			Size:        md.Size,
-			Annotations: map[string]string{snapshotter.LabelImage: md.Digest.String()},
+			Annotations: im.labels(),
 		}},
 	}
 	m.SchemaVersion = 2
@@ -218,10 +237,9 @@ func prepareImageSnapshot(ctx context.Context, sn snapshots.Snapshotter, name st
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	key := "oci2-import-" + hex.EncodeToString(rnd[:])
-	_, err := sn.Prepare(ctx, key, "", snapshots.WithLabels(map[string]string{
-		snapshots.LabelSnapshotRef: im.chainID.String(),
-		snapshotter.LabelImage:     im.source.String(),
-	}))
+	labels := im.labels()
+	labels[snapshots.LabelSnapshotRef] = im.chainID.String()
+	_, err := sn.Prepare(ctx, key, "", snapshots.WithLabels(labels))
 	switch {
 	case errdefs.IsAlreadyExists(err):
 		return nil
@@ -233,4 +251,14 @@ func prepareImageSnapshot(ctx context.Context, sn snapshots.Snapshotter, name st
 	default:
 		return fmt.Errorf("preparing the image's snapshot in snapshotter %q: %w", name, err)
 	}
+}
+
+// labels are what tells oci2-snapshotter which image to mount, and from
+// where: the root layer's annotations and the image snapshot's labels.
+func (im *importedImage) labels() map[string]string {
+	l := map[string]string{snapshotter.LabelImage: im.source.String()}
+	if im.repo != "" {
+		l[snapshotter.LabelSource] = im.repo
+	}
+	return l
 }

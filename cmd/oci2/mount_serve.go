@@ -120,21 +120,13 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 		return nil, err
 	}
 	defer release()
-	var md ocispec.Descriptor
-	if !f.fromReg {
-		md, err = resolveManifest(ctx, st, arg, plat)
-	}
-	var lazy *transfer.LazyImage
-	var src reader.FrameSource = framesource.New(st, nil)
-	if f.fromReg || errors.Is(err, store.ErrNotFound) && !strings.HasPrefix(arg, "sha256:") {
-		if lazy, err = openLazy(ctx, f, st, arg); err != nil {
-			return nil, err
-		}
-		src = lazy
-		md, err = reader.Resolve(ctx, st, nil, lazy.Root.Digest.String(), plat)
-	}
+	md, lazy, err := resolveOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
 	if err != nil {
 		return nil, err
+	}
+	var src reader.FrameSource = framesource.New(st, nil)
+	if lazy != nil {
+		src = lazy
 	}
 	img, err := reader.Open(ctx, st, md)
 	if err != nil {
@@ -159,10 +151,30 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 	return li, nil
 }
 
+// resolveOrLazy resolves arg to an image manifest of the store or, for a
+// name the store lacks (any with fromReg), of its registry: the image's
+// metadata is then fetched into the store and its data left to the
+// returned LazyImage.
+func resolveOrLazy(ctx context.Context, st *storeHandle, arg string, plat *ocispec.Platform, fromReg bool,
+	remote remoteFlags) (ocispec.Descriptor, *transfer.LazyImage, error) {
+	if !fromReg {
+		md, err := resolveManifest(ctx, st, arg, plat)
+		if !errors.Is(err, store.ErrNotFound) || strings.HasPrefix(arg, "sha256:") {
+			return md, nil, err
+		}
+	}
+	lazy, err := openLazy(ctx, remote, st, arg)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	md, err := reader.Resolve(ctx, st, nil, lazy.Root.Digest.String(), plat)
+	return md, lazy, err
+}
+
 // openLazy fetches the metadata of REF arg from its registry.
-func openLazy(ctx context.Context, f mountFlags, st *storeHandle, arg string) (*transfer.LazyImage, error) {
+func openLazy(ctx context.Context, remote remoteFlags, st *storeHandle, arg string) (*transfer.LazyImage, error) {
 	warn := warner()
-	ro, err := f.remote.options(warn)
+	ro, err := remote.options(warn)
 	if err != nil {
 		return nil, err
 	}

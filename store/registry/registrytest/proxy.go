@@ -74,6 +74,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	faults   []*Fault
 	requests []string
+	sent     int64 // body bytes of answers forwarded untouched
 	bearer   *bearer
 
 	done chan struct{} // closed when the test ends: stalls give up
@@ -188,6 +189,14 @@ func (p *Proxy) Requests() []string {
 	return append([]string(nil), p.requests...)
 }
 
+// BytesSent returns how many body bytes the proxy forwarded to its clients
+// (answers without a fault, or with IgnoreRange or Pass).
+func (p *Proxy) BytesSent() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
+}
+
 // match returns the fault for r, counting the hit.
 func (p *Proxy) match(r *http.Request) *Fault {
 	p.mu.Lock()
@@ -257,7 +266,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if f == nil || f.Kind == IgnoreRange || f.Kind == Pass || r.Method == http.MethodHead {
 		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		n, _ := io.Copy(w, resp.Body)
+		p.mu.Lock()
+		p.sent += n
+		p.mu.Unlock()
 		return
 	}
 	body, err := io.ReadAll(resp.Body)
