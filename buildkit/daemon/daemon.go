@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,7 +61,11 @@ func Open(opt Options) (*Daemon, error) {
 	var ctx context.Context
 	ctx, d.stop = context.WithCancel(context.Background())
 	d.every(ctx, retentionInterval, d.retention.tick)
-	d.every(ctx, cacheSaveInterval, d.saveCaches)
+	d.every(ctx, cacheSaveInterval, func(context.Context) {
+		if err := d.saveCaches(); err != nil {
+			bklog.L.Warnf("oci2 files cache: %v", err)
+		}
+	})
 	return d, nil
 }
 
@@ -97,8 +102,8 @@ func newDaemon(opt Options) (*Daemon, error) {
 func (d *Daemon) Store() string { return d.opt.Config.Store }
 
 // Close stops the periodic jobs and waits for them, then saves the changed
-// files caches. It is called by the last wrapped worker's Close; calling it
-// again does nothing.
+// files caches; an error says which failed to save. It is called by the
+// last wrapped worker's Close; calling it again does nothing.
 func (d *Daemon) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -109,8 +114,7 @@ func (d *Daemon) Close() error {
 	d.mu.Unlock()
 	d.stop()
 	d.jobs.Wait()
-	d.saveCaches(context.Background())
-	return nil
+	return d.saveCaches()
 }
 
 // every runs fn each interval until ctx ends; a run in progress sees ctx
@@ -168,14 +172,14 @@ func (d *Daemon) fileCache(id string) (*exporter.FileCache, string) {
 
 // saveCaches writes every changed files cache (every cacheSaveInterval). A
 // cache lost with the process costs one slower export, never a wrong one.
-func (d *Daemon) saveCaches(context.Context) {
+func (d *Daemon) saveCaches() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var errs []error
 	for p, c := range d.caches {
 		if c.Dirty() {
-			if err := c.Save(p); err != nil {
-				bklog.L.Warnf("oci2 files cache: %v", err)
-			}
+			errs = append(errs, c.Save(p))
 		}
 	}
+	return errors.Join(errs...)
 }
