@@ -58,6 +58,7 @@ require (
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/grpc v1.84.0
 	google.golang.org/protobuf v1.36.12
+	k8s.io/cri-api v0.37.0
 	tags.cncf.io/container-device-interface v1.1.1
 )
 

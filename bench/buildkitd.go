@@ -29,24 +29,29 @@ type daemon struct {
 
 // startDaemon starts bin on dir/root and waits until buildctl reaches it.
 func startDaemon(ctx context.Context, bin, buildctl, dir string) (*daemon, error) {
+	return startDaemonConfig(ctx, bin, buildctl, dir, "")
+}
+
+// startDaemonConfig is startDaemon with conf as its buildkitd.toml.
+func startDaemonConfig(ctx context.Context, bin, buildctl, dir, conf string) (*daemon, error) {
 	d := &daemon{
 		buildctl: buildctl,
 		root:     filepath.Join(dir, "root"),
 		addr:     "unix://" + filepath.Join(dir, "buildkitd.sock"),
 		log:      filepath.Join(dir, "buildkitd.log"),
 	}
-	conf := filepath.Join(dir, "buildkitd.toml")
+	confFile := filepath.Join(dir, "buildkitd.toml")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(d.log)
 	if err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command(bin, "--root", d.root, "--addr", d.addr, "--config", conf,
+	d.cmd = exec.Command(bin, "--root", d.root, "--addr", d.addr, "--config", confFile,
 		"--oci-worker=true", "--containerd-worker=false")
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -148,7 +153,10 @@ func (d *daemon) exportBytes() int64 {
 type build struct {
 	Wall   time.Duration // the whole buildctl command
 	Export time.Duration // the "exporting to ..." step (0: no exporter)
-	Err    error
+	// Progress is the --progress rawjson stream (statuses name what the
+	// daemon did: "oci2: unpacking", pull summaries).
+	Progress []byte
+	Err      error
 }
 
 // build runs buildctl build of the Dockerfile in dfDir with context ctxDir;
@@ -165,7 +173,7 @@ func (d *daemon) build(ctx context.Context, ctxDir, dfDir, output string, extra 
 	c.Stdout, c.Stderr = io.Discard, &progress
 	t0 := time.Now()
 	err := c.Run()
-	b := build{Wall: time.Since(t0)}
+	b := build{Wall: time.Since(t0), Progress: progress.Bytes()}
 	if err != nil {
 		b.Err = fmt.Errorf("buildctl build --output %q: %w\n%s", output, err, tail(progress.String(), 1500))
 		return b

@@ -282,27 +282,13 @@ func largeBaseCase(ctx context.Context, r *runner, oci2, tree, work string) (exp
 		Context: filepath.Join(work, "base-context"), Dockerfile: filepath.Join(work, "base-context"),
 		ChangedFile: "app.txt"}
 	layout, store := filepath.Join(work, "base-layout"), filepath.Join(work, "base-store")
-	for _, s := range []sample{
-		r.cmd(ctx, oci2, "--store", store, "create", "--tag", "base", tree),
-		r.cmd(ctx, oci2, "--store", store, "export", "--compression", "gzip", "base", "oci:"+layout+":latest"),
-	} {
-		if s.Err != nil {
-			return c, s.Err
-		}
-	}
+	digest, err := gzipLayout(ctx, r, oci2, tree, store, "base", layout)
 	os.RemoveAll(store)
-	raw, err := os.ReadFile(filepath.Join(layout, "index.json"))
 	if err != nil {
 		return c, err
 	}
-	var idx struct {
-		Manifests []struct{ Digest string } `json:"manifests"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil || len(idx.Manifests) == 0 {
-		return c, fmt.Errorf("base layout %s: bad index.json: %v", layout, err)
-	}
 	c.Extra = []string{"--oci-layout", "bigbase=" + layout,
-		"--opt", "context:bigbase=oci-layout://bigbase@" + idx.Manifests[0].Digest}
+		"--opt", "context:bigbase=oci-layout://bigbase@" + digest}
 	if err := writeDockerfile(c.Dockerfile, "FROM bigbase\nCOPY app.txt /opt/app/app.txt\n"); err != nil {
 		return c, err
 	}
@@ -312,6 +298,31 @@ func largeBaseCase(ctx context.Context, r *runner, oci2, tree, work string) (exp
 	}
 	c.Desc = fmt.Sprintf("`FROM %s` (an OCI layout, one gzip layer) + `COPY app.txt`; the change appends a line to app.txt", name)
 	return c, nil
+}
+
+// gzipLayout makes tree an OCIv2 image tagged name in store (oci2 create)
+// and exports it to layout as an ordinary image with one gzip layer; it
+// returns the layout's manifest digest.
+func gzipLayout(ctx context.Context, r *runner, oci2, tree, store, name, layout string) (string, error) {
+	for _, s := range []sample{
+		r.cmd(ctx, oci2, "--store", store, "create", "--tag", name, tree),
+		r.cmd(ctx, oci2, "--store", store, "export", "--compression", "gzip", name, "oci:"+layout+":latest"),
+	} {
+		if s.Err != nil {
+			return "", s.Err
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(layout, "index.json"))
+	if err != nil {
+		return "", err
+	}
+	var idx struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil || len(idx.Manifests) == 0 {
+		return "", fmt.Errorf("base layout %s: bad index.json: %v", layout, err)
+	}
+	return idx.Manifests[0].Digest, nil
 }
 
 func writeDockerfile(dir, text string) error {

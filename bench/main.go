@@ -27,11 +27,13 @@ type config struct {
 	runs, rebuilds                        int
 	exportRuns, registryRuns, storeRuns   int
 	only                                  map[string]bool
+	indexStore, indexCorpusStore          string
+	indexChunks                           int
 }
 
 // parts of a run, in order; -only picks some. The smoke run leaves out the
 // last two (they need root, runc, FUSE and containerd, and take minutes).
-var parts = []string{"store", "timing", "exporter", "registry", "startup", "containerd"}
+var parts = []string{"store", "timing", "exporter", "registry", "bases", "index", "startup", "containerd"}
 
 func main() {
 	var c config
@@ -57,6 +59,9 @@ func main() {
 	flag.StringVar(&c.startupCmd, "startup-cmd", `python3 -c print("hello")`, "its command (split on spaces)")
 	flag.StringVar(&c.startupExtra, "startup-extra", "debian-build=gcc --version", "more workloads of the containerd part: TREE=COMMAND;...")
 	only := flag.String("only", "", "parts to run, comma-separated: "+strings.Join(parts, ",")+" (default all; -smoke: all but startup,containerd)")
+	flag.IntVar(&c.indexChunks, "index-chunks", 0, "chunks of the index part's synthetic store (default 2000000, smoke 50000)")
+	flag.StringVar(&c.indexStore, "index-store", "", "the index part's synthetic store, generated there if short of -index-chunks and kept (default: in the scratch directory)")
+	flag.StringVar(&c.indexCorpusStore, "index-corpus-store", "", "the index part's store of every corpus tree, made there if missing and kept (default: in the scratch directory)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
 	flag.Parse()
@@ -68,6 +73,9 @@ func main() {
 	}
 	if c.exportRuns == 0 {
 		c.exportRuns = map[bool]int{true: 1, false: c.runs}[c.smoke]
+	}
+	if c.indexChunks == 0 {
+		c.indexChunks = map[bool]int{true: 50_000, false: 2_000_000}[c.smoke]
 	}
 	if c.storeRuns == 0 {
 		c.storeRuns = c.runs
@@ -221,13 +229,29 @@ func run(ctx context.Context, c config) (int, error) {
 		rp.Registry, note = runRegistry(ctx, c, r, oci2, base, v1, v2, scratch, logf)
 		rp.addNote(note)
 	}
+	if c.only["bases"] && ctx.Err() == nil {
+		part("bases")
+		var note string
+		rp.Bases, note = runBases(ctx, c, r, oci2, timingTree, scratch, logf)
+		rp.addNote(note)
+	}
+	if c.only["index"] && ctx.Err() == nil {
+		part("index")
+		md, err := runIndexBench(ctx, c, r, oci2, scratch, logf)
+		if err == nil {
+			err = writeIndexReport(c.out, md)
+		}
+		if err != nil {
+			rp.Failures = append(rp.Failures, err.Error())
+		}
+	}
 	if (c.only["startup"] || c.only["containerd"]) && os.Geteuid() != 0 {
 		rp.Skipped = append(rp.Skipped, "the startup parts (they need root)")
 	} else if (c.only["startup"] || c.only["containerd"]) && ctx.Err() == nil {
 		part("startup")
 		md, err := runStartup(ctx, c, r, oci2, scratch, logf)
 		if err == nil {
-			err = writeStartup(c.out, md)
+			err = writeStartup(c.out, md, !c.only["startup"])
 		}
 		if err != nil {
 			rp.Failures = append(rp.Failures, err.Error())

@@ -58,3 +58,18 @@ func TestNetsimCounts(t *testing.T) {
 		t.Errorf("Counts after Counts = %d, %d; want 0, 0", req, b)
 	}
 }
+
+// TestParseWorkloads: -startup-extra is TREE=COMMAND items separated by
+// semicolons; an item without a tree or a command is dropped.
+func TestParseWorkloads(t *testing.T) {
+	got := parseWorkloads(`debian-build=gcc --version; =x;minbase=;go-app=/app -v`)
+	want := []workload{{tree: "debian-build", cmd: "gcc --version"}, {tree: "go-app", cmd: "/app -v"}}
+	if len(got) != len(want) {
+		t.Fatalf("parseWorkloads = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].tree != want[i].tree || got[i].cmd != want[i].cmd {
+			t.Errorf("workload %d = %q %q, want %q %q", i, got[i].tree, got[i].cmd, want[i].tree, want[i].cmd)
+		}
+	}
+}

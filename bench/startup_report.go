@@ -91,12 +91,14 @@ func ctrMarkdown(c config, cb *ctrBench, setupErr error) string {
 	return b.String()
 }
 
-// writeStartup writes the startup tables to <out>/<date>-startup.md.
-func writeStartup(out, md string) error {
+// writeStartup writes the startup tables to <out>/<date>-startup.md, or
+// -containerd.md when only that part ran (the runc part's file stays).
+func writeStartup(out, md string, onlyContainerd bool) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	p := filepath.Join(out, time.Now().Format("2006-01-02")+"-startup.md")
+	name := map[bool]string{false: "-startup.md", true: "-containerd.md"}[onlyContainerd]
+	p := filepath.Join(out, time.Now().Format("2006-01-02")+name)
 	fmt.Println(md)
 	return os.WriteFile(p, []byte(md), 0o644)
 }

@@ -39,3 +39,7 @@ const (
 // is read (index, gc, check, pull, import): the root is at depth 0, and a
 // descriptor at depth MaxIndexDepth or deeper is refused.
 const MaxIndexDepth = 8
+
+// MaxManifestSize bounds an image manifest or image index wherever one is
+// read or written (the limit containerd and distribution apply).
+const MaxManifestSize = 4 << 20

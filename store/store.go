@@ -147,6 +147,18 @@ type IngestCleaner interface {
 	CleanIngest(ctx context.Context) (int, error)
 }
 
+// RootLister is a store whose list of refs can hold entries that are not
+// refs (store/local: index.json entries without a name, written by other
+// tools, and entries whose name an earlier entry already carries). GC keeps
+// what they reach and DU counts it as reachable, so the store stays a valid
+// OCI layout for every tool that reads it.
+type RootLister interface {
+	// ListRoots returns every entry in the store's order; Name is "" for an
+	// entry without a name and repeats for a name several entries carry.
+	// Every ref ListRefs returns is among them.
+	ListRoots(ctx context.Context) ([]Ref, error)
+}
+
 // LocalStore is every role of a store on this machine.
 type LocalStore interface {
 	Store
@@ -154,6 +166,7 @@ type LocalStore interface {
 	Syncer
 	Units
 	IngestCleaner
+	RootLister
 }
 
 // Store is everything a backend provides.

@@ -106,6 +106,19 @@ type ctdDaemon struct {
 // appended to the configuration (proxy_plugins, say).
 func startContainerd(t *testing.T, dir string, extra ...string) *ctdDaemon {
 	t.Helper()
+	return startContainerdWith(t, dir, `disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.cri.v1.images",
+  "io.containerd.nri.v1.nri",
+]
+`, extra...)
+}
+
+// startContainerdWith is startContainerd with head (which plugins are
+// disabled, say) after the root and state lines of the configuration.
+func startContainerdWith(t *testing.T, dir, head string, extra ...string) *ctdDaemon {
+	t.Helper()
 	c := &ctdDaemon{
 		dir:  dir,
 		sock: filepath.Join(dir, "containerd.sock"),
@@ -114,13 +127,7 @@ func startContainerd(t *testing.T, dir string, extra ...string) *ctdDaemon {
 	cfg := fmt.Sprintf(`version = 3
 root = %q
 state = %q
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.cri.v1.images",
-  "io.containerd.nri.v1.nri",
-]
-
+%s
 [grpc]
   address = %q
 
@@ -129,7 +136,7 @@ disabled_plugins = [
 
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
-`, filepath.Join(dir, "ctd-root"), filepath.Join(dir, "ctd-state"), c.sock,
+`, filepath.Join(dir, "ctd-root"), filepath.Join(dir, "ctd-state"), head, c.sock,
 		c.sock+".ttrpc", filepath.Join(dir, "ctd-opt"))
 	cfg += strings.Join(extra, "\n")
 	cfgPath := filepath.Join(dir, "containerd.toml")

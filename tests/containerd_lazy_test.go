@@ -12,7 +12,7 @@ import (
 )
 
 // lazyCtd is a containerd with oci2-snapshotter on an empty store and a
-// registry (behind the recording proxy) holding an OCIv2 image of
+// registry (behind the recording proxy, with token authentication) holding an OCIv2 image of
 // helloTree, /bin/probe and about 40 MB of incompressible files under
 // /data.
 type lazyCtd struct {
@@ -40,7 +40,13 @@ func startLazyCtd(t *testing.T, snArgs ...string) *lazyCtd {
 	l.proxy = registrytest.NewProxy(t, srv.URL())
 	l.ref = l.proxy.Host + "/oci2/app:v1"
 	a.pushJSON("app:v1", l.ref)
-	l.ctdOCI2 = startOCI2Containerd(t, dir, regStore(t, filepath.Join(dir, "b")), snArgs)
+	// From here the registry wants a bearer token: the import and the
+	// snapshotter's mounts log in with the docker config of their
+	// environment, as `oci2 pull` does.
+	l.proxy.RequireBearer("ci", "hunter2")
+	b := newStore(t, filepath.Join(dir, "b"))
+	b.env = dockerEnv(registrytest.DockerConfig(t, l.proxy.Host, "ci", "hunter2"))
+	l.ctdOCI2 = startOCI2Containerd(t, dir, b, snArgs)
 	return l
 }
 
@@ -68,7 +74,8 @@ func (l *lazyCtd) readOut(t *testing.T, p string) string {
 const helloOut = "hello from oci2 uid=1234 gid=2345 cwd=/work marker=true args=[\"a b\" \"c\"] env=yes"
 
 // TestContainerdLazyRegistry: `oci2 containerd import REF` of an image the
-// store lacks imports it straight from its registry; `ctr run` starts it,
+// store lacks imports it straight from its registry (which wants a bearer
+// token, got with the docker config's credentials); `ctr run` starts it,
 // the snapshotter's mount fetching only what the container reads: the
 // registry sends a small part of the image's stored bytes, and a file read
 // in a container has the source's size.
@@ -98,5 +105,68 @@ func TestContainerdLazyRegistry(t *testing.T) {
 	}
 	if out := l.runOut(t, "lazy2", "/bin/probe", "read", "/data/d03/f0003"); !strings.Contains(out, l.readOut(t, "data/d03/f0003")) {
 		t.Errorf("reading /data/d03/f0003 in a container: %q, want %q", out, l.readOut(t, "data/d03/f0003"))
+	}
+}
+
+// TestContainerdLazyFetchAll: with --fetch-all the snapshotter's lazy
+// mounts pull the rest of the image in the background while containers
+// run; once done, a container reads any file with the registry stalled,
+// and the store names the image.
+func TestContainerdLazyFetchAll(t *testing.T) {
+	l := startLazyCtd(t, "--fetch-all", "--read-timeout", "3s")
+	l.importImage(t, l.ref)
+	if out := l.runOut(t, "all1"); !strings.Contains(out, helloOut) {
+		t.Fatalf("ctr run: %q, want %q", out, helloOut)
+	}
+	mounts := fuseMountsUnder(l.sn.root)
+	if len(mounts) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", mounts)
+	}
+	if v := waitStatus(t, l.s, mounts[0], "fetch_all"); v != "done" {
+		t.Fatalf("fetch-all: %s", v)
+	}
+	l.proxy.Add(registrytest.Fault{Kind: registrytest.Stall})
+	for _, p := range []string{"data/d09/f0009", "data/d16/f0016"} {
+		if out := l.runOut(t, "all-"+filepath.Base(p), "/bin/probe", "read", "/"+p); !strings.Contains(out, l.readOut(t, p)) {
+			t.Errorf("reading /%s with the registry stalled after fetch-all: %q, want %q", p, out, l.readOut(t, p))
+		}
+	}
+	l.proxy.Clear()
+	if out := l.s.must("images").Stdout; !strings.Contains(out, "oci2/app") {
+		t.Errorf("after fetch-all the store does not name the image:\n%s", out)
+	}
+}
+
+// TestContainerdLazyTLS: an image in a registry with htpasswd auth over
+// TLS (its own CA) is imported and run: the import and the snapshotter's
+// mounts trust the CA through SSL_CERT_FILE and log in with the docker
+// config of their environment.
+func TestContainerdLazyTLS(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+	testenv.RequireFUSE(t)
+	srv := registrytest.Start(t, registrytest.Options{TLS: true, Users: map[string]string{"ci": "hunter2"}})
+	dir := workDir(t)
+	auth := dockerEnv(registrytest.DockerConfig(t, srv.Host, "ci", "hunter2"))
+	a := newStore(t, filepath.Join(dir, "a"))
+	a.env = auth
+	a.create(helloTree(t, filepath.Join(dir, "src")), "hello:v1", helloConfig(t, a)...)
+	ref := srv.Host + "/secure/hello:v1"
+	a.must("push", "--ca-cert", srv.CAFile, "hello:v1", ref)
+
+	b := newStore(t, filepath.Join(dir, "b"))
+	b.env = append(auth, "SSL_CERT_FILE="+srv.CAFile)
+	e := startOCI2Containerd(t, dir, b, nil)
+	e.importImage(t, ref)
+	r := e.ctr("run", "--rm", "--snapshotter", "oci2", ref, ctrID("tls1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s", r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))
+	}
+	ms := fuseMountsUnder(e.sn.root)
+	if len(ms) != 1 {
+		t.Fatalf("FUSE mounts %q, want one", ms)
+	}
+	if st := decodeJSON(t, b.must("mount", "--status", ms[0]).Stdout); st["lazy"] != true {
+		t.Errorf("the mount is not lazy: %v", st)
 	}
 }

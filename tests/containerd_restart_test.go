@@ -29,7 +29,8 @@ import (
 // container starts after each. With the registry stalled, reading a file
 // not fetched yet fails with EIO inside the container within the
 // snapshotter's --read-timeout (never hangs), files read before still
-// read, and the file reads once the registry answers again.
+// read, and the file reads once the registry answers again; likewise with
+// the registry gone (connections dropped).
 func TestContainerdLazyRestarts(t *testing.T) {
 	l := startLazyCtd(t, "--read-timeout", "3s")
 	l.importImage(t, l.ref)
@@ -75,6 +76,17 @@ func TestContainerdLazyRestarts(t *testing.T) {
 	read("with the registry stalled", "data/d01/f0001")
 	l.proxy.Clear()
 	read("after the registry recovered", "data/d05/f0005")
+
+	// A registry that is gone: every connection closed unanswered.
+	gone := l.proxy.Add(registrytest.Fault{Kind: registrytest.Drop})
+	if out := c1.exec(t, "/bin/probe", "read", "/data/d06/f0006"); !strings.Contains(out, "input/output error") {
+		t.Errorf("reading a file not fetched with the registry gone: %q, want EIO", out)
+	}
+	if l.proxy.Hits(gone) == 0 {
+		t.Errorf("the read did not try the registry")
+	}
+	l.proxy.Clear()
+	read("after the registry came back", "data/d06/f0006")
 }
 
 // TestContainerdSnapshotterGC: containerd's gc and the snapshotter agree
@@ -220,5 +232,36 @@ func TestContainerdSnapshotterMountDied(t *testing.T) {
 	}
 	if ms := mountsUnder(e.sn.root); len(ms) != 0 {
 		t.Errorf("mounts left under the snapshotter's root: %q", ms)
+	}
+}
+
+// TestContainerdSnapshotterNamespaces: one image imported into two
+// containerd namespaces shares one snapshot and one mount; removing it
+// from one namespace leaves it running in the other, and removing it
+// there too ends the mount.
+func TestContainerdSnapshotterNamespaces(t *testing.T) {
+	e := startContainerdOCI2(t, nil)
+	if r := e.s.run("containerd", "import", "--address", e.ctd.sock, "--namespace", "other", e.image); r.Err != nil {
+		t.Fatalf("import into namespace other: %v\n%s", r.Err, r.Stderr)
+	}
+	t.Cleanup(func() { e.ctr("-n", "other", "images", "rm", "--sync", e.image) })
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("one image in two namespaces: FUSE mounts %q, want one", ms)
+	}
+	if r := e.ctr("images", "rm", "--sync", e.image); r.Err != nil {
+		t.Fatalf("ctr images rm in default: %v %s", r.Err, r.Stderr)
+	}
+	if ms := fuseMountsUnder(e.sn.root); len(ms) != 1 {
+		t.Errorf("removed from one namespace: FUSE mounts %q, want the other's", ms)
+	}
+	r := e.ctr("-n", "other", "run", "--rm", "--snapshotter", "oci2", e.image, ctrID("ns1"))
+	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
+		t.Fatalf("ctr run in namespace other: %v\nstdout: %s\nstderr: %s", r.Err, r.Stdout, r.Stderr)
+	}
+	if r := e.ctr("-n", "other", "images", "rm", "--sync", e.image); r.Err != nil {
+		t.Errorf("ctr images rm in other: %v %s", r.Err, r.Stderr)
+	}
+	if ms := mountsUnder(e.sn.root); len(ms) != 0 {
+		t.Errorf("removed from both namespaces: mounts left %q", ms)
 	}
 }

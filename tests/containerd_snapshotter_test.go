@@ -193,12 +193,19 @@ func helloConfig(t *testing.T, s *store) []string {
 // stopped, and the imported image removed, when t ends.
 func startOCI2Containerd(t *testing.T, dir string, s *store, snArgs []string) *ctdOCI2 {
 	t.Helper()
+	return startOCI2ContainerdWith(t, dir, s, snArgs, func(extra string) *ctdDaemon { return startContainerd(t, dir, extra) })
+}
+
+// startOCI2ContainerdWith is startOCI2Containerd with containerd started
+// by start, given the snapshotter's configuration.
+func startOCI2ContainerdWith(t *testing.T, dir string, s *store, snArgs []string, start func(extra string) *ctdDaemon) *ctdOCI2 {
+	t.Helper()
 	e := &ctdOCI2{s: s}
 	e.sn = &snDaemon{sock: filepath.Join(dir, "oci2-snapshotter.sock"), root: filepath.Join(dir, "sn-root"),
 		store: s.dir, log: filepath.Join(dir, "oci2-snapshotter.log"), args: snArgs, env: s.env}
 	e.sn.start(t)
 	t.Cleanup(func() { e.sn.stop(t, syscall.SIGTERM) })
-	e.ctd = startContainerd(t, dir, proxyPlugin(e.sn.sock))
+	e.ctd = start(proxyPlugin(e.sn.sock))
 	// Not t.Context(): cleanups call it after that is cancelled.
 	e.ctr = func(args ...string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/distribution/reference"
@@ -10,7 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
-	"github.com/oci2/oci2/store/registry"
+	"github.com/oci2/oci2/image/walk"
 )
 
 // remoteRef is a parsed registry reference.
@@ -79,78 +78,36 @@ type graph struct {
 
 func (g *graph) root() node { return g.nodes[len(g.nodes)-1] }
 
-// Bounds of an image graph.
-const (
-	maxGraphNodes = 1024
-)
+// maxGraphNodes bounds the manifests and indexes of an image read from a
+// registry.
+const maxGraphNodes = 1024
 
 // getFunc returns the verified bytes of a manifest or index.
-type getFunc func(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+type getFunc = walk.FetchFunc
 
-// walkGraph reads the image under root with get.
+// walkGraph reads the image under root with get, stopping at the first
+// problem: an image is moved whole or not at all.
 func walkGraph(ctx context.Context, root ocispec.Descriptor, get getFunc) (*graph, error) {
 	g := &graph{}
-	seen := map[digest.Digest]bool{}
 	seenBlob := map[digest.Digest]bool{}
-	var visit func(desc ocispec.Descriptor, depth int) error
-	visit = func(desc ocispec.Descriptor, depth int) error {
-		if seen[desc.Digest] {
+	w := walk.Walker{Fetch: get, MaxNodes: maxGraphNodes,
+		Visit: func(ctx context.Context, n *walk.Node) error {
+			switch n.Kind {
+			case walk.Other:
+				return fmt.Errorf("%s: media type %q is not an image manifest or index", n.Desc.Digest, n.Desc.MediaType)
+			case walk.Manifest:
+				for _, l := range append([]ocispec.Descriptor{n.Manifest.Config}, n.Manifest.Layers...) {
+					if !seenBlob[l.Digest] {
+						seenBlob[l.Digest] = true
+						g.blobs = append(g.blobs, l)
+					}
+				}
+			}
+			g.nodes = append(g.nodes, node{desc: n.Desc, data: n.Data})
 			return nil
-		}
-		if depth >= format.MaxIndexDepth || len(seen) >= maxGraphNodes {
-			return fmt.Errorf("image %s: indexes nested too deep or too many manifests", root.Digest)
-		}
-		seen[desc.Digest] = true
-		b, err := get(ctx, desc)
-		if err != nil {
-			return err
-		}
-		if desc.Size != 0 && int64(len(b)) != desc.Size {
-			return fmt.Errorf("manifest %s: %d bytes, descriptor says %d", desc.Digest, len(b), desc.Size)
-		}
-		desc.Size = int64(len(b))
-		switch desc.MediaType {
-		case ocispec.MediaTypeImageIndex, format.MediaTypeDockerList:
-			var idx ocispec.Index
-			if err := json.Unmarshal(b, &idx); err != nil {
-				return fmt.Errorf("image index %s: %w", desc.Digest, err)
-			}
-			for _, m := range idx.Manifests {
-				if !registry.IsManifestType(m.MediaType) {
-					return fmt.Errorf("image index %s: entry %s has media type %q", desc.Digest, m.Digest, m.MediaType)
-				}
-				if err := m.Digest.Validate(); err != nil {
-					return fmt.Errorf("image index %s: %w", desc.Digest, err)
-				}
-				if err := visit(m, depth+1); err != nil {
-					return err
-				}
-			}
-		case ocispec.MediaTypeImageManifest, format.MediaTypeDockerManifest:
-			var m ocispec.Manifest
-			if err := json.Unmarshal(b, &m); err != nil {
-				return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-			}
-			for _, l := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-				if err := l.Digest.Validate(); err != nil {
-					return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-				}
-				if l.Size < 0 {
-					return fmt.Errorf("manifest %s: blob %s has size %d", desc.Digest, l.Digest, l.Size)
-				}
-				if !seenBlob[l.Digest] {
-					seenBlob[l.Digest] = true
-					g.blobs = append(g.blobs, l)
-				}
-			}
-		default:
-			return fmt.Errorf("%s: media type %q is not an image manifest or index", desc.Digest, desc.MediaType)
-		}
-		g.nodes = append(g.nodes, node{desc: desc, data: b})
-		return nil
-	}
-	if err := visit(root, 0); err != nil {
-		return nil, err
+		}}
+	if err := w.Walk(ctx, root); err != nil {
+		return nil, fmt.Errorf("image %s: %w", root.Digest, err)
 	}
 	return g, nil
 }
@@ -162,9 +119,7 @@ func isPack(desc ocispec.Descriptor) bool {
 }
 
 // isManifest reports whether mt is an image manifest's media type.
-func isManifest(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == format.MediaTypeDockerManifest
-}
+func isManifest(mt string) bool { return walk.KindOf(mt) == walk.Manifest }
 
 // manifestDigests returns the digests of g's image manifests.
 func (g *graph) manifestDigests() []digest.Digest {
@@ -175,10 +130,4 @@ func (g *graph) manifestDigests() []digest.Digest {
 		}
 	}
 	return ds
-}
-
-// isAttestation reports whether an index entry is an attestation manifest
-// (provenance, SBOM), as BuildKit's image exporter marks them.
-func isAttestation(desc ocispec.Descriptor) bool {
-	return desc.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
 }

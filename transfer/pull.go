@@ -15,6 +15,7 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/store/index"
@@ -268,7 +269,7 @@ func (pl *puller) prefetch(ctx context.Context) error {
 // image (an attestation, say): they are copied as they are. Attestations
 // are expected; anything else is reported.
 func (pl *puller) plainBlobs(n node) {
-	if !isAttestation(n.desc) {
+	if !walk.IsAttestation(n.desc) {
 		pl.foreign++
 	}
 	var m ocispec.Manifest

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 
 	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
@@ -87,7 +88,7 @@ func newDaemon(opt Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		opt:     opt,
-		state:   exporter.NewState(st),
+		state:   exporter.NewState(st, index.WithDir(st.IndexDir())),
 		remotes: transfer.LoadRemotes(transfer.RemotesFile(opt.Config.Store)),
 		caches:  map[string]*exporter.FileCache{},
 		stop:    func() {},
@@ -95,6 +96,7 @@ func newDaemon(opt Options) (*Daemon, error) {
 	if d.retention, err = newRetention(d.state, opt.Config); err != nil {
 		return nil, err
 	}
+	d.retention.indexDir = st.IndexDir()
 	return d, nil
 }
 

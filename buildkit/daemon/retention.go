@@ -31,6 +31,7 @@ type retention struct {
 	keepBytes    int64         // 0: no size limit
 	keepDuration time.Duration // 0: no age limit
 	lastExports  int64
+	indexDir     string // the store's index files, rewritten by gc
 }
 
 // newRetention makes the policy of cfg; its tick runs it.
@@ -107,7 +108,7 @@ func (r *retention) run(ctx context.Context, now time.Time) (retentionReport, er
 			}
 		}
 		for {
-			g, err := admin.GC(ctx, st, admin.GCOptions{})
+			g, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: r.indexDir})
 			if err != nil {
 				return err
 			}

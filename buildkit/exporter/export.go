@@ -206,7 +206,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		DockerConfig: docker,
 		Annotations:  a.Manifest,
 		Workers:      i.exp.opt.Workers,
-		Index:        index,
+		FrameIndex:   index,
 	}
 	if ep != nil && i.attrs.RewriteTimestamp {
 		opts.SourceDateEpoch = ep

@@ -71,9 +71,7 @@ func (c Caches) Seed(ctx context.Context, ref cache.ImmutableRef, img *reader.Im
 	if err != nil {
 		return SeedStats{}, fmt.Errorf("seeding export caches: mounting base: %w", err)
 	}
-	s := &seeder{dir: dir, dirs: map[string]*writer.Node{}, regular: map[string]*writer.Node{},
-		extents: map[string][]format.Extent{}, files: map[fileKey][]format.Extent{}, now: time.Now().UnixNano()}
-	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, s.entry)
+	s, err := seedDir(ctx, dir, img, cr)
 	if uerr := lm.Unmount(); err == nil && uerr != nil {
 		err = fmt.Errorf("unmounting base: %w", uerr)
 	}
@@ -87,6 +85,16 @@ func (c Caches) Seed(ctx context.Context, ref cache.ImmutableRef, img *reader.Im
 		c.Files.add(s.files)
 	}
 	return SeedStats{Entries: s.entries, Files: int64(len(s.files))}, nil
+}
+
+// seedDir builds the tree and files cache entries of img, unpacked at dir.
+func seedDir(ctx context.Context, dir string, img *reader.Image, cr *reader.ChunkReader) (*seeder, error) {
+	s := &seeder{dir: dir, dirs: map[string]*writer.Node{}, regular: map[string]*writer.Node{},
+		extents: map[string][]format.Extent{}, files: map[fileKey][]format.Extent{}, now: time.Now().UnixNano()}
+	if err := reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, s.entry); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // seeder builds the node tree of an unpacked image, as writer.Walker would

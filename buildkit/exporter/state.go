@@ -12,14 +12,16 @@ import (
 
 // State is what every export of one daemon shares: the store and its frame
 // index (which frames the store holds, so that unchanged frames are reused
-// without being compressed again). Building the index scans every image of
-// the store; it is built once and refreshed before each export.
+// without being compressed again). The index is opened once (from the
+// store's index files when NewState was given index.WithDir, else by
+// scanning every image) and refreshed before each export.
 //
 // The index trusts that frames it saw stay in the store: only the daemon's
 // own collection (Maintain) may delete blobs while it runs, and it drops
 // the index afterwards.
 type State struct {
 	Store store.LocalStore
+	opts  []index.Option // of the index (index.WithDir: its files)
 
 	mu      sync.RWMutex // exports share it; Maintain holds it exclusively
 	index   *index.Index
@@ -29,9 +31,11 @@ type State struct {
 // Exports counts the exports that completed since the daemon started.
 func (s *State) Exports() int64 { return s.exports.Load() }
 
-// NewState returns the shared state over st.
-func NewState(st store.LocalStore) *State {
-	return &State{Store: st}
+// NewState returns the shared state over st; opts configure its index
+// (index.WithDir keeps it in the store's index files, so a restarted daemon
+// does not scan the store again).
+func NewState(st store.LocalStore, opts ...index.Option) *State {
+	return &State{Store: st, opts: opts}
 }
 
 // acquire returns the refreshed frame index; release must be called when the
@@ -43,7 +47,7 @@ func (s *State) acquire(ctx context.Context) (*index.Index, func(), error) {
 		s.mu.RUnlock()
 		s.mu.Lock()
 		if s.index == nil {
-			x, err := index.New(ctx, s.Store)
+			x, err := index.New(ctx, s.Store, s.opts...)
 			if err != nil {
 				s.mu.Unlock()
 				return nil, nil, fmt.Errorf("indexing store: %w", err)
@@ -65,7 +69,12 @@ func (s *State) acquire(ctx context.Context) (*index.Index, func(), error) {
 func (s *State) Maintain(ctx context.Context, fn func(context.Context) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() { s.index = nil }()
+	defer func() {
+		if s.index != nil {
+			s.index.Close()
+		}
+		s.index = nil
+	}()
 	return fn(ctx)
 }
 

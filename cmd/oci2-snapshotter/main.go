@@ -44,6 +44,7 @@ func run() error {
 	root := flag.String("root", "/var/lib/oci2-snapshotter", "state directory (snapshots, container layers)")
 	store := flag.String("store", "", "oci2 store the images are mounted from (default oci2's)")
 	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
+	fetchAll := flag.Bool("fetch-all", false, "lazy mounts: pull the rest of the image in the background, after which the registry is not needed")
 	readTimeout := flag.Duration("read-timeout", 30*time.Second, "lazy mounts: fail a read the registry does not answer in this long with EIO")
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
@@ -58,7 +59,7 @@ func run() error {
 	if *readTimeout <= 0 {
 		return fmt.Errorf("--read-timeout %v: want a positive duration", *readTimeout)
 	}
-	m, err := newCLIMounter(*oci2, *store, *readTimeout)
+	m, err := newCLIMounter(*oci2, *store, *readTimeout, *fetchAll)
 	if err != nil {
 		return err
 	}
@@ -106,9 +107,10 @@ type cliMounter struct {
 	bin         string
 	store       string
 	readTimeout time.Duration
+	fetchAll    bool
 }
 
-func newCLIMounter(bin, store string, readTimeout time.Duration) (*cliMounter, error) {
+func newCLIMounter(bin, store string, readTimeout time.Duration, fetchAll bool) (*cliMounter, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -120,7 +122,7 @@ func newCLIMounter(bin, store string, readTimeout time.Duration) (*cliMounter, e
 			}
 		}
 	}
-	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout}, nil
+	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout, fetchAll: fetchAll}, nil
 }
 
 func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
@@ -143,8 +145,11 @@ func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir strin
 	if img.Source == "" {
 		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
 	}
-	return c.oci2(ctx, "mount", "--registry", "--read-timeout", c.readTimeout.String(),
-		img.Source+"@"+img.Manifest.String(), dir)
+	args := []string{"mount", "--registry", "--read-timeout", c.readTimeout.String()}
+	if c.fetchAll {
+		args = append(args, "--fetch-all")
+	}
+	return c.oci2(ctx, append(args, img.Source+"@"+img.Manifest.String(), dir)...)
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

@@ -48,11 +48,17 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 		if err := st.Sync(ctx); err != nil {
 			return err
 		}
+		// The index files may say what the lost descriptors said (a
+		// pinned frame is a unit): the next command rebuilds them.
+		if err := index.RemoveFiles(st.IndexDir()); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "rebuilt %d unit descriptors\n", n)
 	}
 	b := newBar()
 	rep, err := admin.Check(ctx, st, admin.CheckOptions{
 		ReadData: readData,
+		IndexDir: st.IndexDir(),
 		Progress: func(p admin.CheckProgress) {
 			if p.Phase == "data" {
 				b.update("reading data", p.Bytes, p.BytesTotal, true)

@@ -167,7 +167,7 @@ func (a *app) exportImage(ctx context.Context, f exportFlags, arg, dst string) e
 	defer release()
 	b := newBar()
 	res, err := convert.Export(ctx, st, key, dst, convert.ExportOptions{
-		Platform: plat, Compression: c,
+		Platform: plat, Compression: c, Frames: st.frames(),
 		Progress: func(p convert.ExportProgress) { b.update("writing layer", p.Bytes, -1, true) },
 	})
 	b.done()

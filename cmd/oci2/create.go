@@ -146,7 +146,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		return err
 	}
 	defer release()
-	idx, err := index.New(ctx, st)
+	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
@@ -165,8 +165,8 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	opts := writer.Options{
 		Config:          ocispec.Image{Platform: plat, Config: config},
 		SourceDateEpoch: epoch,
-		Index:           idx,
-		FilesCache:      fc.cache(),
+		FrameIndex:      idx,
+		StatCache:      fc.cache(),
 		Progress:        func(p writer.Progress) { createProgress(b, p) },
 	}
 	res, err := writer.Write(ctx, st, root, opts)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
-	"github.com/oci2/oci2/store/framesource"
 )
 
 // inspectOutput is what `inspect` prints.
@@ -141,7 +140,7 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 			}
 		}
 	}
-	cr := reader.NewChunkReader(img, framesource.New(st, nil))
+	cr := reader.NewChunkReader(img, st.frames())
 	s := &out.Stats
 	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(path string, e *format.Entry) error {
 		if path == "" {

@@ -19,7 +19,6 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/unpack"
 	"github.com/oci2/oci2/store"
-	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/transfer"
 )
 
@@ -124,7 +123,7 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 	if err != nil {
 		return nil, err
 	}
-	var src reader.FrameSource = framesource.New(st, nil)
+	var src reader.FrameSource = st.frames()
 	if lazy != nil {
 		src = lazy
 	}

@@ -13,7 +13,8 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/internal/refname"
 	"github.com/oci2/oci2/store"
-	"github.com/oci2/oci2/store/admin"
+	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 )
 
@@ -23,6 +24,12 @@ type storeHandle struct {
 }
 
 func (s *storeHandle) Close() {}
+
+// frames reads the frames of the store's images, stored or virtual; the
+// chunks of virtual ones are located through the store's index files.
+func (s *storeHandle) frames() *framesource.Source {
+	return framesource.New(s, nil, index.WithDir(s.IndexDir()))
+}
 
 // cacheDir is where the writer's files cache lives inside the store.
 func (s *storeHandle) cacheDir() string { return filepath.Join(s.Dir(), "oci2", "cache") }
@@ -132,9 +139,6 @@ func readJSON(ctx context.Context, st *storeHandle, desc ocispec.Descriptor, v a
 	}
 	return nil
 }
-
-// The local store lists the entries of index.json that are not refs.
-var _ admin.RootLister = (*local.Store)(nil)
 
 // leasedStore opens the store and takes a lease, so that no gc deletes
 // what the command reads or is about to name (gc waits for leases).

@@ -10,7 +10,6 @@ import (
 
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/unpack"
-	"github.com/oci2/oci2/store/framesource"
 )
 
 type unpackFlags struct {
@@ -75,7 +74,7 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 	if err != nil {
 		return err
 	}
-	cr := reader.NewChunkReader(img, framesource.New(st, nil))
+	cr := reader.NewChunkReader(img, st.frames())
 	b := newBar()
 	opts := unpack.Options{
 		Force:    f.force,

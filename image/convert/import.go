@@ -91,7 +91,7 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 		}
 	}
 	// One index serves the write and the check of its result.
-	if wopts.Index, err = index.New(ctx, st); err != nil {
+	if wopts.FrameIndex, err = index.New(ctx, st); err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
 	res, err := writer.Write(ctx, st, src1.root, wopts)
@@ -102,7 +102,7 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	// trees the conversion wrote must walk (SPEC.md §4.2, §4.3, §7).
 	img, err := reader.Open(ctx, st, res.Manifest)
 	if err == nil {
-		err = reader.ValidateTrees(ctx, img, framesource.New(st, wopts.Index), reader.DefaultLimits)
+		err = reader.ValidateTrees(ctx, img, framesource.New(st, wopts.FrameIndex), reader.DefaultLimits)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: the converted image is invalid: %w", loc, err)

@@ -21,9 +21,8 @@ import (
 
 // Size limits for the JSON documents of a source layout.
 const (
-	maxIndexJSON    = 16 << 20
-	maxManifestJSON = 4 << 20
-	maxConfigJSON   = 16 << 20
+	maxIndexJSON  = 16 << 20
+	maxConfigJSON = 16 << 20
 )
 
 // srcLayout reads an OCI image layout: a directory, or a tar of one read in

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -9,21 +8,17 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/image/walk"
 )
 
 // Annotations read besides the OCI ones.
 const (
 	annotationContainerdName = "io.containerd.image.name"
-	annotationReferenceType  = "vnd.docker.reference.type" // buildkit attestations
+	annotationReferenceType  = walk.AnnotationReferenceType // buildkit attestations
 )
 
-func isIndexType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == format.MediaTypeDockerList
-}
-
-func isManifestType(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == format.MediaTypeDockerManifest
-}
+func isIndexType(mt string) bool    { return walk.KindOf(mt) == walk.Index }
+func isManifestType(mt string) bool { return walk.KindOf(mt) == walk.Manifest }
 
 // selectRef picks the descriptor of index.json that loc.Ref names.
 func selectRef(idx *ocispec.Index, loc Location) (ocispec.Descriptor, error) {
@@ -206,32 +201,19 @@ func resolveManifest(l srcLayout, desc ocispec.Descriptor, want *ocispec.Platfor
 		if desc.MediaType == "" {
 			return desc, nil, fmt.Errorf("descriptor %s has no media type", desc.Digest)
 		}
-		b, err := readBlob(l, desc, maxManifestJSON)
+		b, err := readBlob(l, desc, format.MaxManifestSize)
 		if err != nil {
 			return desc, nil, err
 		}
-		switch {
-		case isIndexType(desc.MediaType):
-			var idx ocispec.Index
-			if err := json.Unmarshal(b, &idx); err != nil {
-				return desc, nil, fmt.Errorf("parsing image index %s: %w", desc.Digest, err)
-			}
-			next, err := pickPlatform(&idx, want)
-			if err != nil {
-				return desc, nil, fmt.Errorf("image index %s: %w", desc.Digest, err)
-			}
-			desc = next
-		case isManifestType(desc.MediaType):
-			var m ocispec.Manifest
-			if err := json.Unmarshal(b, &m); err != nil {
-				return desc, nil, fmt.Errorf("parsing image manifest %s: %w", desc.Digest, err)
-			}
-			if m.MediaType != "" && m.MediaType != desc.MediaType {
-				return desc, nil, fmt.Errorf("manifest %s: media type %q, descriptor says %q", desc.Digest, m.MediaType, desc.MediaType)
-			}
-			return desc, &m, nil
-		default:
-			return desc, nil, fmt.Errorf("%s: unsupported media type %q (want an image index or manifest)", desc.Digest, desc.MediaType)
+		n, err := walk.Decode(desc, b)
+		if err != nil {
+			return desc, nil, err
+		}
+		if n.Kind == walk.Manifest {
+			return desc, n.Manifest, nil
+		}
+		if desc, err = pickPlatform(n.Index, want); err != nil {
+			return desc, nil, fmt.Errorf("image index %s: %w", n.Desc.Digest, err)
 		}
 	}
 }

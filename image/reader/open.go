@@ -16,7 +16,7 @@ import (
 // Size bounds of the JSON blobs a reader accepts.
 const (
 	// MaxManifestSize bounds an image manifest or image index.
-	MaxManifestSize = 4 << 20
+	MaxManifestSize = format.MaxManifestSize
 	// MaxConfigSize bounds an image config.
 	MaxConfigSize = 8 << 20
 )

@@ -2,7 +2,6 @@ package reader
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/store"
 )
 
@@ -43,54 +43,22 @@ func resolve(ctx context.Context, r store.Reader, refs store.Refs, nameOrDigest 
 	return out, nil
 }
 
-// mediaTypeProbe reads just enough of a JSON blob to tell an index from a
-// manifest when the descriptor does not say.
-type mediaTypeProbe struct {
-	MediaType string          `json:"mediaType"`
-	Manifests json.RawMessage `json:"manifests"`
-	Config    json.RawMessage `json:"config"`
-	Layers    json.RawMessage `json:"layers"`
-}
-
+// resolveDesc reads the index or manifest desc names; an index is resolved
+// to the manifest of platform it lists.
 func resolveDesc(ctx context.Context, r store.Reader, desc ocispec.Descriptor,
 	platform *ocispec.Platform) (ocispec.Descriptor, error) {
 	b, err := readJSONBlob(ctx, r, desc.Digest, desc.Size, MaxManifestSize)
 	if err != nil {
 		return desc, err
 	}
-	desc.Size = int64(len(b))
-	var probe mediaTypeProbe
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return desc, invalidf("%s: %v", desc.Digest, err)
+	n, err := walk.Decode(desc, b)
+	if err != nil {
+		return desc, fmt.Errorf("%w: %w", ErrInvalidImage, err)
 	}
-	mt := probe.MediaType
-	if mt == "" {
-		mt = desc.MediaType
+	if n.Kind == walk.Index {
+		return pickManifest(n.Index, platform)
 	}
-	if mt == "" {
-		switch {
-		case probe.Manifests != nil:
-			mt = ocispec.MediaTypeImageIndex
-		case probe.Config != nil && probe.Layers != nil:
-			mt = ocispec.MediaTypeImageManifest
-		}
-	}
-	if desc.MediaType != "" && desc.MediaType != mt {
-		return desc, invalidf("%s: descriptor says %q, blob says %q", desc.Digest, desc.MediaType, mt)
-	}
-	switch mt {
-	case ocispec.MediaTypeImageManifest:
-		desc.MediaType = mt
-		return desc, nil
-	case ocispec.MediaTypeImageIndex:
-		var idx ocispec.Index
-		if err := json.Unmarshal(b, &idx); err != nil {
-			return desc, invalidf("index %s: %v", desc.Digest, err)
-		}
-		return pickManifest(&idx, platform)
-	default:
-		return desc, invalidf("%s: media type %q is neither an image index nor a manifest", desc.Digest, mt)
-	}
+	return n.Desc, nil
 }
 
 // pickManifest chooses the manifest of platform from an index; with a nil

@@ -12,7 +12,6 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	rt "github.com/oci2/oci2/image/reader/readertest"
 	"github.com/oci2/oci2/image/unpack/unpacktest"
-	"github.com/oci2/oci2/store/memstore"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -103,16 +102,11 @@ func image(t testing.TB, root *rt.Node) (*reader.Image, *reader.ChunkReader) {
 
 func imageOf(t testing.TB, ri rt.Image) (*reader.Image, *reader.ChunkReader) {
 	t.Helper()
-	st := memstore.New()
-	desc, err := rt.Build(t.Context(), st, ri)
+	img, cr, err := rt.Opened(t.Context(), ri)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := reader.Open(t.Context(), st, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img, reader.NewChunkReader(img, reader.LocalFrames(st))
+	return img, cr
 }
 
 // sandbox is a temporary directory holding "dest" (not created) and an

@@ -64,14 +64,14 @@ type Options struct {
 	// data Packer compresses with one more, the tree Packer with as many.
 	Workers int
 
-	// Index is the store's frame index (frames to reuse, chunks to fetch).
-	// When nil, Write scans the store to build one; a process writing
-	// several images passes one Index to all (and Refreshes it). Write
+	// FrameIndex is the store's frame index (frames to reuse, chunks to
+	// fetch). When nil, Write scans the store to build one; a process
+	// writing several images passes one to all (and Refreshes it). Write
 	// stores through its own Session of it.
-	Index *index.Index
-	// FilesCache, when set, lets Write skip reading files whose metadata did
+	FrameIndex *index.Index
+	// StatCache, when set, lets Write skip reading files whose metadata did
 	// not change since the cache was saved; Write records what it read.
-	FilesCache *FilesCache
+	StatCache *StatCache
 	// Extents, when set, is called once the data is written with the
 	// extents of every regular file, in canonical order (the caller's
 	// Node; of a hardlink group only the member that holds the data).

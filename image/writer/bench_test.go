@@ -80,7 +80,7 @@ func BenchmarkWriteDir(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res, err = writer.Write(ctx, st, root, writer.Options{Index: idx}); err != nil {
+		if res, err = writer.Write(ctx, st, root, writer.Options{FrameIndex: idx}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -107,12 +107,12 @@ func BenchmarkWriteDirAgain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fc := writer.NewFilesCache()
+	fc := writer.NewStatCache()
 	root, err := writer.FromDir(ctx, dir, writer.DirOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := writer.Write(ctx, st, root, writer.Options{Index: idx, FilesCache: fc}); err != nil {
+	if _, err := writer.Write(ctx, st, root, writer.Options{FrameIndex: idx, StatCache: fc}); err != nil {
 		b.Fatal(err)
 	}
 	if err := fc.Save(b.TempDir() + "/files"); err != nil {
@@ -125,7 +125,7 @@ func BenchmarkWriteDirAgain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := writer.Write(ctx, st, root, writer.Options{Index: idx, FilesCache: fc})
+		res, err := writer.Write(ctx, st, root, writer.Options{FrameIndex: idx, StatCache: fc})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -63,7 +63,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) write(root *writer.Node, opts writer.Options) *writer.Result {
 	e.t.Helper()
-	opts.Index = e.idx
+	opts.FrameIndex = e.idx
 	res, err := writer.Write(e.ctx, e.st, root, opts)
 	if err != nil {
 		e.t.Fatalf("Write: %v", err)

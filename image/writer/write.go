@@ -41,14 +41,14 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	}
 	rep.entries.Store(p.entries)
 	rep.bytesTotal.Store(p.bytes)
-	idx := opts.Index
+	idx := opts.FrameIndex
 	if idx == nil {
 		if idx, err = index.New(ctx, st); err != nil {
 			return nil, fmt.Errorf("writing image: %w", err)
 		}
 	}
-	if opts.FilesCache != nil {
-		opts.FilesCache.apply(p)
+	if opts.StatCache != nil {
+		opts.StatCache.apply(p)
 	}
 	var res *Result
 	err = idx.WithSession(ctx, func(ctx context.Context, s *index.Session) error {
@@ -58,8 +58,8 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
 	}
-	if opts.FilesCache != nil {
-		opts.FilesCache.record(p)
+	if opts.StatCache != nil {
+		opts.StatCache.record(p)
 	}
 	return res, nil
 }

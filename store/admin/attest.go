@@ -7,24 +7,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// BuildKit's annotations on the index descriptor of an attestation
-// manifest (exporter/containerimage; util/attestation).
-const (
-	annotationReferenceType  = "vnd.docker.reference.type"
-	referenceTypeAttestation = "attestation-manifest"
-)
-
 // attestation is an attestation manifest an index lists, with the blobs
 // it references.
 type attestation struct {
 	Manifest ocispec.Descriptor
 	Blobs    []ocispec.Descriptor
-}
-
-// isAttestation reports whether an index entry is an attestation manifest
-// (provenance, SBOM) rather than an image: BuildKit marks those so.
-func isAttestation(desc ocispec.Descriptor) bool {
-	return desc.Annotations[annotationReferenceType] == referenceTypeAttestation
 }
 
 // checkAttestation reports the blobs of an attestation manifest that the

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/image/writer"
 	"github.com/oci2/oci2/store/memstore"
 )
@@ -40,7 +41,7 @@ func attested(t *testing.T, st *memstore.Store, name string) []digest.Digest {
 		Config: cfg, Layers: []ocispec.Descriptor{stmt}})
 	man := put(ocispec.MediaTypeImageManifest, mb)
 	man.Platform = &ocispec.Platform{OS: "unknown", Architecture: "unknown"}
-	man.Annotations = map[string]string{annotationReferenceType: referenceTypeAttestation,
+	man.Annotations = map[string]string{walk.AnnotationReferenceType: walk.ReferenceTypeAttestation,
 		"vnd.docker.reference.digest": image.Digest.String()}
 	image.Platform.OSFeatures = nil // WriteIndexWith marks it again
 	desc, err := writer.WriteIndexWith(ctx, st, []ocispec.Descriptor{image}, []ocispec.Descriptor{man}, nil)

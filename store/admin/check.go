@@ -17,12 +17,14 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 )
 
 // CheckStore is what Check needs of a store.
 type CheckStore interface {
 	store.Reader
 	store.Refs
+	store.RootLister
 }
 
 // CheckOptions configure Check.
@@ -31,7 +33,11 @@ type CheckOptions struct {
 	// every pack digest). Trees are walked either way.
 	ReadData bool
 	// Workers verify packs in parallel (default GOMAXPROCS).
-	Workers  int
+	Workers int
+	// IndexDir, when set, is the directory of the store's index files
+	// (SPEC.md §8.2), compared with what the blobs say (index.Verify); the
+	// store must then hold unit descriptors (index.VerifyStore).
+	IndexDir string
 	Progress func(CheckProgress)
 }
 
@@ -134,6 +140,11 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 	if err := c.statFrames(ctx); err != nil {
 		return nil, err
 	}
+	if opts.IndexDir != "" {
+		if err := c.checkIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.ReadData {
 		if err := c.readData(ctx); err != nil {
 			return nil, err
@@ -167,6 +178,28 @@ func (c *checker) checkShadowed(ctx context.Context) error {
 	return nil
 }
 
+// checkIndex reports every mismatch between the index files and the store,
+// as problems of the ref "index".
+func (c *checker) checkIndex(ctx context.Context) error {
+	vs, ok := c.st.(index.VerifyStore)
+	if !ok {
+		return fmt.Errorf("checking the index: the store has no unit descriptors")
+	}
+	c.opts.Progress(CheckProgress{Phase: "index"})
+	scanned := map[digest.Digest][]format.Frame{}
+	for _, p := range c.packs {
+		scanned[p.IndexDescriptor.Digest] = p.Index.Frames
+	}
+	ms, err := index.Verify(ctx, c.opts.IndexDir, vs, scanned)
+	if err != nil {
+		return fmt.Errorf("checking the index: %w", err)
+	}
+	for _, m := range ms {
+		c.rep.Problems = append(c.rep.Problems, Problem{Ref: "index", Blob: m.Blob, Message: "index file " + m.File + ": " + m.Message})
+	}
+	return nil
+}
+
 func (c *checker) problem(refs []string, blob digest.Digest, path string, err error) {
 	for _, r := range refs {
 		c.rep.Problems = append(c.rep.Problems, Problem{Ref: r, Blob: blob, Path: path, Message: err.Error()})
@@ -182,7 +215,7 @@ func (c *checker) openAll(ctx context.Context, refs []store.Ref) error {
 		}
 		c.opts.Progress(CheckProgress{Phase: "refs", Done: int64(i), Total: int64(len(refs))})
 		g := newGraph()
-		w.desc(ctx, g, ref.Descriptor, 0)
+		w.walk(ctx, g, ref.Descriptor)
 		for _, p := range g.Problems {
 			c.problem([]string{ref.Name}, p.Blob, "", p.Err)
 		}

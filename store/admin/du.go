@@ -20,6 +20,7 @@ type DUStore interface {
 	store.Lister
 	store.Refs
 	store.Units
+	store.RootLister
 }
 
 // ImageUsage is the space one ref accounts for. Stored bytes are its frames
@@ -81,7 +82,7 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 	problems := make([]string, len(refs))
 	for i, ref := range refs {
 		g := newGraph()
-		w.desc(ctx, g, ref.Descriptor, 0)
+		w.walk(ctx, g, ref.Descriptor)
 		if len(g.Problems) > 0 {
 			p := g.Problems[0]
 			problems[i] = fmt.Sprintf("blob %s: %v", p.Blob, p.Err)
@@ -101,7 +102,7 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 	}
 	for _, x := range extra {
 		g := newGraph()
-		w.desc(ctx, g, x.Descriptor, 0)
+		w.walk(ctx, g, x.Descriptor)
 		for d := range imageBlobs(g, present, units) {
 			if _, ok := owners[d]; !ok {
 				owners[d] = 0

@@ -7,7 +7,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/index"
 )
 
 // GCStore is what GC needs of a store: besides blobs and refs, the unit
@@ -22,6 +24,7 @@ type GCStore interface {
 	store.Units
 	store.Syncer
 	store.IngestCleaner
+	store.RootLister
 }
 
 // GCOptions configure GC.
@@ -33,6 +36,10 @@ type GCOptions struct {
 	// NoCompact keeps units that live chunks use only in small part
 	// instead of rewriting those chunks into new units.
 	NoCompact bool
+	// IndexDir is the directory of the store's index files (package
+	// store/index), rewritten without the blobs GC deletes; empty when
+	// the store has none.
+	IndexDir string
 	// Progress is called as blobs are deleted.
 	Progress func(GCProgress)
 }
@@ -69,7 +76,7 @@ type GCReport struct {
 const compactBelow = 0.5
 
 // GC deletes every blob no ref reaches. It marks from the refs, and from the
-// entries of the store's list that are not refs (RootLister) (image index
+// entries of the store's list that are not refs (store.RootLister) (image index
 // -> manifests -> config, pack indexes, packs, and the frames each pack index
 // names). A frame whose blob is missing is virtual (SPEC.md §8): for its
 // chunks that no live frame holds, GC marks units holding them, the units
@@ -154,6 +161,17 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	sort.Slice(dead, func(i, j int) bool { return dead[i].Digest < dead[j].Digest })
 	if err := m.dropDescriptors(ctx, st, g, opts.DryRun, rep); err != nil {
 		return rep, err
+	}
+	if opts.IndexDir != "" && !opts.DryRun {
+		// Before the sweep: an index never offers a blob GC deleted.
+		keep := func(id format.ChunkID) bool {
+			d := id.Digest()
+			_, ok := present[d]
+			return ok && (g.has(d) || m.keep[d])
+		}
+		if err := index.Rewrite(ctx, opts.IndexDir, keep); err != nil {
+			return rep, err
+		}
 	}
 	total := int64(len(dead))
 	for i, info := range dead {

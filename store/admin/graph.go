@@ -2,19 +2,15 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/store"
 )
-
-// maxJSONBlob bounds image indexes and manifests read while walking refs (the
-// limit containerd applies to manifests).
-const maxJSONBlob = 4 << 20
 
 // blobProblem is a blob a ref reaches that could not be read or parsed.
 type blobProblem struct {
@@ -74,7 +70,7 @@ func newWalker(r store.Reader) *walker { return &walker{r: r, cache: manifestCac
 // ref returns the graph of one descriptor (an index or a manifest).
 func (w *walker) ref(ctx context.Context, desc ocispec.Descriptor) *graph {
 	g := newGraph()
-	w.desc(ctx, g, desc, 0)
+	w.walk(ctx, g, desc)
 	return g
 }
 
@@ -101,38 +97,59 @@ func (g *graph) mergeManifest(d digest.Digest, src *graph) {
 	g.Problems = append(g.Problems, src.Problems...)
 }
 
-func (w *walker) desc(ctx context.Context, g *graph, desc ocispec.Descriptor, depth int) {
-	switch desc.MediaType {
-	case ocispec.MediaTypeImageIndex:
-		w.index(ctx, g, desc, depth)
-	case ocispec.MediaTypeImageManifest:
-		mg, ok := w.cache[desc.Digest]
-		if !ok {
-			mg = newGraph()
-			if isAttestation(desc) {
-				w.attestation(ctx, mg, desc)
-			} else {
-				w.manifest(ctx, mg, desc)
+// walk adds what root reaches to g. A blob that cannot be read is a problem
+// of g, and the walk carries on with its siblings, so that check reports
+// every broken blob; what a manifest reaches is read once per walker.
+func (w *walker) walk(ctx context.Context, g *graph, root ocispec.Descriptor) {
+	gw := walk.Walker{
+		Fetch: walk.FromStore(w.r),
+		Skip: func(desc ocispec.Descriptor) bool {
+			mg, ok := w.cache[desc.Digest]
+			if ok {
+				g.mergeManifest(desc.Digest, mg)
 			}
-			w.cache[desc.Digest] = mg
-		}
-		g.mergeManifest(desc.Digest, mg)
-	default:
-		// Unknown media types are kept alive but not followed.
-		g.Meta[desc.Digest] = desc.Size
+			return ok
+		},
+		Visit: func(ctx context.Context, n *walk.Node) error {
+			if n.Kind != walk.Manifest {
+				// Indexes, and unknown media types: kept alive, not followed.
+				g.Meta[n.Desc.Digest] = n.Desc.Size
+				return nil
+			}
+			mg := newGraph()
+			if walk.IsAttestation(n.Desc) {
+				mg.attestation(n.Desc, n.Manifest)
+			} else {
+				w.manifest(ctx, mg, n.Desc, n.Manifest)
+			}
+			w.keep(g, n.Desc.Digest, mg)
+			return nil
+		},
+		OnError: func(desc ocispec.Descriptor, err error) error {
+			if walk.KindOf(desc.MediaType) != walk.Manifest {
+				g.Meta[desc.Digest] = desc.Size
+				g.Problems = append(g.Problems, blobProblem{desc.Digest, err})
+				return nil
+			}
+			mg := newGraph()
+			mg.Meta[desc.Digest] = desc.Size
+			if !walk.IsAttestation(desc) {
+				mg.Manifests = append(mg.Manifests, desc)
+			}
+			mg.Problems = append(mg.Problems, blobProblem{desc.Digest, err})
+			w.keep(g, desc.Digest, mg)
+			return nil
+		},
+	}
+	if err := gw.Walk(ctx, root); err != nil {
+		g.Problems = append(g.Problems, blobProblem{root.Digest, err})
 	}
 }
 
-// readJSON reads a verified blob of desc's size and decodes it into v.
-func (w *walker) readJSON(ctx context.Context, desc ocispec.Descriptor, v any) error {
-	b, err := readDesc(ctx, w.r, desc, maxJSONBlob)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parsing %s: %w", desc.Digest, err)
-	}
-	return nil
+// keep caches the graph of manifest d and merges it into g.
+func (w *walker) keep(g *graph, d digest.Digest, mg *graph) {
+	w.cache[d] = mg
+	g.mergeManifest(d, mg)
 }
 
 // readDesc reads the verified blob desc names and checks its size.
@@ -150,30 +167,9 @@ func readDesc(ctx context.Context, r store.Reader, desc ocispec.Descriptor, max 
 	return b, nil
 }
 
-func (w *walker) index(ctx context.Context, g *graph, desc ocispec.Descriptor, depth int) {
-	g.Meta[desc.Digest] = desc.Size
-	if depth >= format.MaxIndexDepth {
-		g.Problems = append(g.Problems, blobProblem{desc.Digest, fmt.Errorf("image indexes nested deeper than %d", format.MaxIndexDepth)})
-		return
-	}
-	var idx ocispec.Index
-	if err := w.readJSON(ctx, desc, &idx); err != nil {
-		g.Problems = append(g.Problems, blobProblem{desc.Digest, err})
-		return
-	}
-	for _, m := range idx.Manifests {
-		w.desc(ctx, g, m, depth+1)
-	}
-}
-
-func (w *walker) manifest(ctx context.Context, g *graph, desc ocispec.Descriptor) {
+func (w *walker) manifest(ctx context.Context, g *graph, desc ocispec.Descriptor, m *ocispec.Manifest) {
 	g.Meta[desc.Digest] = desc.Size
 	g.Manifests = append(g.Manifests, desc)
-	var m ocispec.Manifest
-	if err := w.readJSON(ctx, desc, &m); err != nil {
-		g.Problems = append(g.Problems, blobProblem{desc.Digest, err})
-		return
-	}
 	g.Meta[m.Config.Digest] = m.Config.Size
 	for _, l := range m.Layers {
 		switch l.MediaType {
@@ -190,13 +186,8 @@ func (w *walker) manifest(ctx context.Context, g *graph, desc ocispec.Descriptor
 
 // attestation adds an attestation manifest and the blobs it references
 // (config, in-toto statements), which are plain blobs, not packs.
-func (w *walker) attestation(ctx context.Context, g *graph, desc ocispec.Descriptor) {
+func (g *graph) attestation(desc ocispec.Descriptor, m *ocispec.Manifest) {
 	g.Meta[desc.Digest] = desc.Size
-	var m ocispec.Manifest
-	if err := w.readJSON(ctx, desc, &m); err != nil {
-		g.Problems = append(g.Problems, blobProblem{desc.Digest, err})
-		return
-	}
 	a := attestation{Manifest: desc, Blobs: append([]ocispec.Descriptor{m.Config}, m.Layers...)}
 	for _, b := range a.Blobs {
 		g.Meta[b.Digest] = b.Size
@@ -232,7 +223,7 @@ func live(ctx context.Context, r store.Reader, refs []store.Ref) (*graph, error)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		w.desc(ctx, all, ref.Descriptor, 0)
+		w.walk(ctx, all, ref.Descriptor)
 		if len(all.Problems) > 0 {
 			p := all.Problems[0]
 			return nil, fmt.Errorf("image %s: blob %s: %w", ref.Name, p.Blob, p.Err)

@@ -59,8 +59,8 @@ func storeImage(t *testing.T, st *memstore.Store, name string, root *writer.Node
 		t.Fatal(err)
 	}
 	res, err := writer.Write(ctx, st, root, writer.Options{
-		Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		Index:  idx,
+		Config:     ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		FrameIndex: idx,
 	})
 	if err != nil {
 		t.Fatalf("writing %s: %v", name, err)
@@ -110,7 +110,7 @@ func framesOf(t *testing.T, st *memstore.Store, ref string) map[string]bool {
 	}
 	w := newWalker(st)
 	g := newGraph()
-	w.desc(ctx, g, desc, 0)
+	w.walk(ctx, g, desc)
 	if len(g.Problems) > 0 {
 		t.Fatal(g.Problems[0].Err)
 	}

@@ -7,17 +7,6 @@ import (
 	"github.com/oci2/oci2/store"
 )
 
-// RootLister is implemented by stores whose list of refs can hold entries
-// that are not refs (store/local: index.json entries without a name,
-// written by other tools, and entries whose name an earlier entry already
-// carries). GC keeps what they reach and DU counts it as reachable, so the
-// store stays a valid OCI layout for every tool that reads it.
-type RootLister interface {
-	// ListRoots returns every entry in the store's order; Name is "" for an
-	// entry without a name and repeats for a name several entries carry.
-	ListRoots(ctx context.Context) ([]store.Ref, error)
-}
-
 // extraRoot is an entry of the store's list that is not a ref.
 type extraRoot struct {
 	store.Ref
@@ -42,20 +31,15 @@ func markExtra(ctx context.Context, r store.Reader, g *graph, extra []extraRoot)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		w.desc(ctx, g, x.Descriptor, 0)
+		w.walk(ctx, g, x.Descriptor)
 	}
 	g.Problems = nil
 	return nil
 }
 
-// extraRoots returns the entries of st's list that are not refs: nil when
-// st is not a RootLister.
-func extraRoots(ctx context.Context, st store.Refs) ([]extraRoot, error) {
-	rl, ok := st.(RootLister)
-	if !ok {
-		return nil, nil
-	}
-	all, err := rl.ListRoots(ctx)
+// extraRoots returns the entries of st's list that are not refs.
+func extraRoots(ctx context.Context, st store.RootLister) ([]extraRoot, error) {
+	all, err := st.ListRoots(ctx)
 	if err != nil {
 		return nil, err
 	}

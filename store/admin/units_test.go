@@ -86,8 +86,8 @@ func storeLocal(t *testing.T, st store.LocalStore, name string, fs files) ocispe
 		t.Fatal(err)
 	}
 	res, err := writer.Write(ctx, st, fs.tree(), writer.Options{
-		Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		Index:  idx,
+		Config:     ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
+		FrameIndex: idx,
 	})
 	if err != nil {
 		t.Fatal(err)

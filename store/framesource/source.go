@@ -35,7 +35,8 @@ const readCacheBytes = 64 << 20
 // image) and reads their chunks from the blobs holding them. It is safe for
 // concurrent use.
 type Source struct {
-	st store.Reader
+	st   store.Reader
+	opts []index.Option // of the index built on first need
 
 	once sync.Once
 	idx  *index.Index
@@ -48,9 +49,10 @@ var (
 )
 
 // New returns a Source over st. idx may be an index of st the caller has
-// already (a writer's); nil builds one when first needed.
-func New(st store.Reader, idx *index.Index) *Source {
-	s := &Source{st: st, idx: idx}
+// already (a writer's); nil builds one when first needed, with opts
+// (index.WithDir: from the store's index files rather than by a scan).
+func New(st store.Reader, idx *index.Index, opts ...index.Option) *Source {
+	s := &Source{st: st, idx: idx, opts: opts}
 	if idx != nil {
 		s.once.Do(func() {})
 	}
@@ -65,7 +67,8 @@ func (s *Source) Index(ctx context.Context) (*index.Index, error) {
 			s.err = fmt.Errorf("locating chunks: the store has no refs to index: %w", store.ErrNotFound)
 			return
 		}
-		s.idx, s.err = index.New(ctx, readOnly{st}, index.WithCacheBytes(readCacheBytes))
+		opts := append([]index.Option{index.WithCacheBytes(readCacheBytes)}, s.opts...)
+		s.idx, s.err = index.New(ctx, readOnly{st}, opts...)
 		if s.err != nil {
 			s.err = fmt.Errorf("indexing store: %w", s.err)
 		}

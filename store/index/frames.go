@@ -69,11 +69,11 @@ func (x *Index) Locatable(f *format.Frame) bool { return len(x.unheld(f.Chunks))
 // Holders returns the blobs (frame or unit digests, each once) holding
 // chunks, or ok false when one of them is held by none.
 func (x *Index) Holders(chunks []format.ChunkRef) (blobs []format.ChunkID, ok bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	seen := map[int32]bool{}
 	for _, c := range chunks {
-		loc, ok := x.chunks[c.ID]
+		loc, ok := x.locateLocked(c.ID)
 		if !ok {
 			return nil, false
 		}

@@ -51,7 +51,10 @@ const (
 //
 // A typical writer builds one Index per process, runs each write in a
 // Session, and calls Refresh before a new write to pick up images stored
-// meanwhile by other processes.
+// meanwhile by other processes. With WithDir, what New and Refresh scan and
+// what sessions store is saved in index files shared by every process
+// (SPEC.md §8.2): New then scans only what no file covers, and lookups
+// search the files in place.
 //
 // A long-lived Index can go stale when another process deletes blobs (an
 // external gc). Session.LookupFrame therefore checks that the blobs a frame
@@ -65,19 +68,36 @@ type Index struct {
 	cache *blobCache
 	warm  atomic.Bool // the last Refresh found chunks
 
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	blobs   []blob
 	byBlob  map[format.ChunkID]int32 // blob digest -> blobs index
 	frames  map[format.ChunkID]frameRec
 	chunks  map[format.ChunkID]chunkLoc
 	packs   map[digest.Digest]digest.Digest // pack index digest -> pack digest
 	pending map[format.ChunkID]format.Frame // frames referenced, blob missing, not (yet) virtual
+	// recheck are pending frames already saved to an index file, which
+	// Refresh still looks for (their blob may come back)
+	recheck map[format.ChunkID]format.Frame
 
 	// dropped are frames whose blob (or a chunk's) was found missing since
 	// the last scan, by key, and unitsGone units whose blob was; the next
 	// Refresh looks for them again.
 	dropped   map[format.ChunkID]format.Frame
 	unitsGone map[digest.Digest]bool
+
+	// gone are blobs found missing: entries of index files naming them are
+	// skipped until a scan or a session adds them again.
+	gone map[format.ChunkID]bool
+
+	// The index files open (see tables.go), and what this Index learnt
+	// since it last wrote one: blobs not saved, frames, pending, and the
+	// fields below. dir is empty for an Index kept in memory only.
+	dir      string
+	tabs     []*table
+	tabNames map[string]bool
+	newDone  map[digest.Digest]bool
+	newUnits map[digest.Digest]bool
+	newPacks map[digest.Digest]digest.Digest
 
 	scanMu    sync.Mutex             // one scan at a time; guards the fields below
 	done      map[digest.Digest]bool // manifests, image indexes and pack indexes scanned
@@ -91,6 +111,9 @@ type blob struct {
 	unit bool // described in the store's units (a unit, or a pinned frame)
 	gone bool // found missing (see dropBlob)
 	kept bool // stored or kept by a session of this Index (see keepBlobs)
+	// saved: an index file says what this entry says (read from one, or
+	// written to one since it last changed)
+	saved bool
 }
 
 // frameRec is a canonical frame: blob is its blob, or -1 when it is virtual.
@@ -112,6 +135,7 @@ type config struct {
 	unitSize   int
 	warm       bool
 	cacheBytes int
+	dir        string
 }
 
 // Option configures New.
@@ -138,6 +162,13 @@ func WithWarmUnits(on bool) Option { return func(c *config) { c.warm = on } }
 // DefaultCacheBytes).
 func WithCacheBytes(n int) Option { return func(c *config) { c.cacheBytes = n } }
 
+// WithDir keeps the index in index files in dir (SPEC.md §8.2; a local
+// store's is local.Store.IndexDir): New reads them instead of scanning what
+// they cover, and Refresh and each Session add a file for what they found
+// or stored. Processes may share dir. Without it the Index is kept in memory
+// and New scans every ref.
+func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+
 // WithUnitSize sets the raw size of units (default DefaultUnitSize; at most
 // format.MaxFrameRawSize).
 func WithUnitSize(n int) Option { return func(c *config) { c.unitSize = n } }
@@ -162,12 +193,23 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 		chunks:    make(map[format.ChunkID]chunkLoc),
 		packs:     make(map[digest.Digest]digest.Digest),
 		pending:   make(map[format.ChunkID]format.Frame),
+		recheck:   make(map[format.ChunkID]format.Frame),
 		dropped:   make(map[format.ChunkID]format.Frame),
 		unitsGone: make(map[digest.Digest]bool),
 		done:      make(map[digest.Digest]bool),
 		unitsDone: make(map[digest.Digest]bool),
+		gone:      make(map[format.ChunkID]bool),
+		dir:       cfg.dir,
+		tabNames:  make(map[string]bool),
+		newDone:   make(map[digest.Digest]bool),
+		newUnits:  make(map[digest.Digest]bool),
+		newPacks:  make(map[digest.Digest]digest.Digest),
+	}
+	if err := x.openDir(); err != nil {
+		return nil, err
 	}
 	if err := x.Refresh(ctx); err != nil {
+		x.Close()
 		return nil, err
 	}
 	return x, nil
@@ -175,17 +217,22 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 
 // HasChunk reports whether a blob of the store holds chunk id.
 func (x *Index) HasChunk(id format.ChunkID) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	_, ok := x.chunks[id]
-	return ok
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.heldLocked(id)
 }
 
 // unheld returns the chunks no blob holds.
 func (x *Index) unheld(chunks []format.ChunkRef) []format.ChunkRef {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return notIn(chunks, x.chunks)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []format.ChunkRef
+	for _, c := range chunks {
+		if !x.heldLocked(c.ID) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // notIn returns the chunks that are not keys of m.
@@ -200,10 +247,11 @@ func notIn[V any](chunks []format.ChunkRef, m map[format.ChunkID]V) []format.Chu
 }
 
 // Len returns the number of indexed frames (stored and virtual) and chunks.
+// It visits every entry of every index file: it is for tests and checks.
 func (x *Index) Len() (frames, chunks int) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.frames), len(x.chunks)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.countLocked()
 }
 
 // ReadChunk returns the verified bytes of a chunk the store holds, or an
@@ -220,13 +268,13 @@ func (x *Index) ReadChunkUnchecked(ctx context.Context, id format.ChunkID) ([]by
 }
 
 func (x *Index) readChunk(ctx context.Context, id format.ChunkID, verify bool) ([]byte, error) {
-	x.mu.RLock()
-	loc, ok := x.chunks[id]
+	x.mu.Lock()
+	loc, ok := x.locateLocked(id)
 	var f format.Frame
 	if ok {
 		f = x.blobs[loc.blob].f
 	}
-	x.mu.RUnlock()
+	x.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("chunk %s: %w", id, store.ErrNotFound)
 	}
@@ -259,8 +307,8 @@ func (x *Index) readChunk(ctx context.Context, id format.ChunkID, verify bool) (
 // PackDigest returns the digest of the pack described by the pack index
 // blob idx, when an image in the store (or RecordPack) names it.
 func (x *Index) PackDigest(idx digest.Digest) (digest.Digest, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	d, ok := x.packs[idx]
 	return d, ok
 }
@@ -269,7 +317,10 @@ func (x *Index) PackDigest(idx digest.Digest) (digest.Digest, bool) {
 func (x *Index) RecordPack(idx, pack digest.Digest) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.packs[idx] = pack
+	if x.packs[idx] != pack {
+		x.packs[idx] = pack
+		x.newPacks[idx] = pack
+	}
 }
 
 // addStored indexes frame f, whose blob is present, under key; kept says a
@@ -278,10 +329,12 @@ func (x *Index) RecordPack(idx, pack digest.Digest) {
 func (x *Index) addStored(key format.ChunkID, f format.Frame, kept bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if r, ok := x.frames[key]; ok && r.blob >= 0 {
+	if _, kind, _ := x.frameLocked(key); kind == kindStored {
 		return
 	}
 	delete(x.pending, key)
+	delete(x.recheck, key)
+	delete(x.dropped, key)
 	n := x.addBlobLocked(f, false)
 	x.blobs[n].kept = x.blobs[n].kept || kept
 	x.frames[key] = frameRec{f: f, blob: n}
@@ -291,12 +344,14 @@ func (x *Index) addStored(key format.ChunkID, f format.Frame, kept bool) {
 // takes over the chunks held only by frames that are not units, so that
 // virtual frames rely on units where possible (see pin).
 func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
+	delete(x.gone, f.Digest)
 	n, ok := x.byBlob[f.Digest]
 	if ok {
 		if !unit || x.blobs[n].unit {
 			return n
 		}
 		x.blobs[n].unit = true
+		x.blobs[n].saved = false
 	} else {
 		n = int32(len(x.blobs))
 		x.blobs = append(x.blobs, blob{f: f, unit: unit})
@@ -305,7 +360,7 @@ func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
 	var off uint32
 	for _, c := range f.Chunks {
 		old, ok := x.chunks[c.ID]
-		if !ok || (unit && !x.blobs[old.blob].unit) {
+		if !ok || (unit && !x.blobs[old.blob].unit) || x.blobs[old.blob].gone {
 			x.chunks[c.ID] = chunkLoc{blob: n, offset: off, size: c.Size}
 		}
 		off += c.Size
@@ -326,7 +381,7 @@ func (x *Index) addUnit(f format.Frame) {
 // wrote them may have died before syncing. It reports false, dropping
 // them, when some are gone.
 func (x *Index) keepBlobs(ctx context.Context, ns []int32) (bool, error) {
-	x.mu.RLock()
+	x.mu.Lock()
 	var todo []int32
 	var ds []digest.Digest
 	for _, n := range ns {
@@ -335,7 +390,7 @@ func (x *Index) keepBlobs(ctx context.Context, ns []int32) (bool, error) {
 			ds = append(ds, b.f.Digest.Digest())
 		}
 	}
-	x.mu.RUnlock()
+	x.mu.Unlock()
 	all := true
 	for i, n := range todo {
 		err := x.st.Keep(ctx, ds[i])
@@ -357,12 +412,12 @@ func (x *Index) keepBlobs(ctx context.Context, ns []int32) (bool, error) {
 // holders returns the blobs holding chunks (each once); chunks no blob
 // holds are skipped.
 func (x *Index) holders(chunks []format.ChunkRef) []int32 {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	var out []int32
 	seen := map[int32]bool{}
 	for _, c := range chunks {
-		if loc, ok := x.chunks[c.ID]; ok && !seen[loc.blob] {
+		if loc, ok := x.locateLocked(c.ID); ok && !seen[loc.blob] {
 			seen[loc.blob] = true
 			out = append(out, loc.blob)
 		}
@@ -376,7 +431,8 @@ func (x *Index) addVirtual(frames map[format.ChunkID]format.Frame) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for key, f := range frames {
-		if _, ok := x.frames[key]; !ok {
+		delete(x.dropped, key)
+		if _, kind, ok := x.frameLocked(key); !ok || kind == kindPending {
 			x.frames[key] = frameRec{f: f, blob: -1}
 		}
 		delete(x.pending, key)

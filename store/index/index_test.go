@@ -203,7 +203,7 @@ func readFromOther(t *testing.T, id format.ChunkID) ([]byte, error) {
 		return nil, err
 	}
 	if _, err := writer.Write(ctx, st, image(map[string][]byte{"f": pseudo(2, 600<<10)}),
-		writer.Options{Config: plat, Index: idx}); err != nil {
+		writer.Options{Config: plat, FrameIndex: idx}); err != nil {
 		return nil, err
 	}
 	return idx.ReadChunk(ctx, id)

@@ -48,7 +48,7 @@ func TestWriteKeepsUnitsOfAKilledWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writer.Write(ctx, killed, tree(fx.derived), writer.Options{Config: plat, Index: idx}); err != nil {
+	if _, err := writer.Write(ctx, killed, tree(fx.derived), writer.Options{Config: plat, FrameIndex: idx}); err != nil {
 		t.Fatal(err)
 	}
 	units, err := killed.ListUnits(ctx)

@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -11,11 +10,8 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/format/pack"
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/store"
-)
-
-const (
-	maxJSONBlob = 16 << 20 // manifests and image indexes
 )
 
 // Refresh scans the refs of the store again, indexing the frames of images
@@ -39,6 +35,9 @@ func (x *Index) Refresh(ctx context.Context) error {
 	}
 	clear(x.unitsGone)
 	x.mu.Unlock()
+	if err := x.loadNewTables(); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	if err := x.scanUnits(ctx); err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
@@ -47,16 +46,18 @@ func (x *Index) Refresh(ctx context.Context) error {
 		return fmt.Errorf("indexing store: %w", err)
 	}
 	for _, r := range refs {
-		if err := x.visit(ctx, r.Descriptor, 0); err != nil && ctx.Err() != nil {
+		if err := x.scanRef(ctx, r.Descriptor); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
 	}
-	x.mu.RLock()
-	pending := make(map[format.ChunkID]format.Frame, len(x.pending))
-	for k, f := range x.pending {
-		pending[k] = f
+	x.mu.Lock()
+	pending := make(map[format.ChunkID]format.Frame, len(x.pending)+len(x.recheck))
+	for _, m := range []map[format.ChunkID]format.Frame{x.recheck, x.pending} {
+		for k, f := range m {
+			pending[k] = f
+		}
 	}
-	x.mu.RUnlock()
+	x.mu.Unlock()
 	for key, f := range pending {
 		ok, err := x.stored(ctx, f)
 		if err != nil && ctx.Err() != nil {
@@ -66,9 +67,12 @@ func (x *Index) Refresh(ctx context.Context) error {
 			x.addStored(key, f, false)
 		}
 	}
-	x.mu.RLock()
-	x.warm.Store(len(x.chunks) > 0)
-	x.mu.RUnlock()
+	x.mu.Lock()
+	x.warm.Store(len(x.chunks) > 0 || x.tableChunks() > 0)
+	x.mu.Unlock()
+	if err := x.save(ctx); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	return nil
 }
 
@@ -106,6 +110,7 @@ func (x *Index) scanUnits(ctx context.Context) error {
 		if ok {
 			x.mu.Lock()
 			x.addBlobLocked(f, true)
+			x.newUnits[d] = true
 			x.mu.Unlock()
 			x.unitsDone[d] = true
 		}
@@ -113,69 +118,47 @@ func (x *Index) scanUnits(ctx context.Context) error {
 	return nil
 }
 
-// visit scans the blob desc names; it marks it done only when everything
-// below it was read.
-func (x *Index) visit(ctx context.Context, desc ocispec.Descriptor, depth int) error {
-	if x.done[desc.Digest] {
-		return nil
-	}
-	if depth >= format.MaxIndexDepth {
-		return fmt.Errorf("image index %s: nested too deep", desc.Digest)
-	}
-	mt := desc.MediaType
-	if mt != ocispec.MediaTypeImageIndex && mt != ocispec.MediaTypeImageManifest &&
-		mt != format.MediaTypeDockerList && mt != format.MediaTypeDockerManifest && mt != "" {
-		return nil // not something that leads to pack indexes
-	}
-	b, err := x.st.ReadBlob(ctx, desc.Digest, maxJSONBlob)
-	if err != nil {
-		return err
-	}
-	var probe struct {
-		MediaType string            `json:"mediaType"`
-		Manifests []json.RawMessage `json:"manifests"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return fmt.Errorf("blob %s: %w", desc.Digest, err)
-	}
-	if mt == "" {
-		mt = probe.MediaType
-		if mt == "" && probe.Manifests != nil {
-			mt = ocispec.MediaTypeImageIndex
-		}
-	}
-	switch mt {
-	case ocispec.MediaTypeImageIndex, format.MediaTypeDockerList:
-		err = x.visitIndex(ctx, desc.Digest, b, depth)
-	default:
-		err = x.visitManifest(ctx, desc.Digest, b)
-	}
-	if err != nil {
-		return err
-	}
-	x.done[desc.Digest] = true
-	return nil
-}
-
-func (x *Index) visitIndex(ctx context.Context, d digest.Digest, b []byte, depth int) error {
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return fmt.Errorf("image index %s: %w", d, err)
-	}
+// scanRef scans the image graph under desc. Manifests are marked done once
+// their pack indexes are read, indexes once everything under them was (an
+// index is read again while any of it is missing). Not every failure stops
+// the scan: the first is returned.
+func (x *Index) scanRef(ctx context.Context, desc ocispec.Descriptor) error {
 	var first error
-	for _, m := range idx.Manifests {
-		if err := x.visit(ctx, m, depth+1); err != nil && first == nil {
-			first = err
+	var indexes []digest.Digest
+	w := walk.Walker{
+		Fetch: walk.FromStore(x.st),
+		Skip:  func(d ocispec.Descriptor) bool { return x.done[d.Digest] },
+		Visit: func(ctx context.Context, n *walk.Node) error {
+			switch n.Kind {
+			case walk.Index:
+				indexes = append(indexes, n.Desc.Digest)
+			case walk.Manifest:
+				if err := x.visitManifest(ctx, n.Manifest); err != nil {
+					return err
+				}
+				x.markDone(n.Desc.Digest)
+			}
+			return nil // other blobs do not lead to pack indexes
+		},
+		OnError: func(_ ocispec.Descriptor, err error) error {
+			if first == nil {
+				first = err
+			}
+			return nil
+		},
+	}
+	if err := w.Walk(ctx, desc); err != nil {
+		return err
+	}
+	if first == nil {
+		for _, d := range indexes {
+			x.markDone(d)
 		}
 	}
 	return first
 }
 
-func (x *Index) visitManifest(ctx context.Context, d digest.Digest, b []byte) error {
-	var m ocispec.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("manifest %s: %w", d, err)
-	}
+func (x *Index) visitManifest(ctx context.Context, m *ocispec.Manifest) error {
 	var first error
 	for _, l := range m.Layers {
 		switch l.MediaType {
@@ -208,11 +191,10 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 	}
 	for _, f := range pi.Frames {
 		key := pack.FrameKey(f.Chunks)
-		x.mu.RLock()
-		r, known := x.frames[key]
-		_, pending := x.pending[key]
-		x.mu.RUnlock()
-		if (known && r.blob >= 0) || pending {
+		x.mu.Lock()
+		_, kind, known := x.frameLocked(key)
+		x.mu.Unlock()
+		if kind == kindStored || kind == kindPending {
 			continue
 		}
 		ok, err := x.stored(ctx, f)
@@ -227,8 +209,16 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 			x.mu.Unlock()
 		}
 	}
-	x.done[d] = true
+	x.markDone(d)
 	return nil
+}
+
+// markDone records that blob d was scanned whole (under scanMu).
+func (x *Index) markDone(d digest.Digest) {
+	x.done[d] = true
+	x.mu.Lock()
+	x.newDone[d] = true
+	x.mu.Unlock()
 }
 
 // stored reports whether f's blob is in the store with the right size.

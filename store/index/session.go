@@ -63,6 +63,10 @@ func (x *Index) WithSession(ctx context.Context, fn func(context.Context, *Sessi
 	}
 	cancel() // a failed write's seals stop storing what nothing will name
 	s.wait()
+	// What was stored is indexed, whether or not the write succeeded.
+	if serr := x.save(ctx); serr != nil && err == nil {
+		err = fmt.Errorf("saving the index: %w", serr)
+	}
 	return err
 }
 
@@ -133,10 +137,12 @@ func (s *Session) LookupFrame(ctx context.Context, key format.ChunkID) (format.F
 	if isOwn {
 		return own, true, nil
 	}
-	x.mu.RLock()
-	r, ok := x.frames[key]
-	pf, isPending := x.pending[key]
-	x.mu.RUnlock()
+	x.mu.Lock()
+	r, kind, found := x.frameLocked(key)
+	x.mu.Unlock()
+	ok := found && kind != kindPending
+	isPending := kind == kindPending
+	pf := r.f
 	switch {
 	case ok && r.blob >= 0:
 		stored, err := x.stored(ctx, r.f)
@@ -145,6 +151,7 @@ func (s *Session) LookupFrame(ctx context.Context, key format.ChunkID) (format.F
 		}
 		if !stored {
 			x.dropBlob(r.blob)
+			x.dropFrame(key, r.f)
 			return format.Frame{}, false, nil
 		}
 		if kept, err := x.keepBlobs(ctx, []int32{r.blob}); err != nil || !kept {

@@ -63,9 +63,9 @@ func TestConcurrentWritesOwnStats(t *testing.T) {
 	var resB *writer.Result
 	var errB error
 	var once sync.Once
-	resA, err := writer.Write(ctx, st, tree(a), writer.Options{Config: plat, Index: idx,
+	resA, err := writer.Write(ctx, st, tree(a), writer.Options{Config: plat, FrameIndex: idx,
 		Extents: func(*writer.Node, []format.Extent) {
-			once.Do(func() { resB, errB = writer.Write(ctx, st, tree(b), writer.Options{Config: plat, Index: idx}) })
+			once.Do(func() { resB, errB = writer.Write(ctx, st, tree(b), writer.Options{Config: plat, FrameIndex: idx}) })
 		}})
 	if err != nil || errB != nil {
 		t.Fatalf("writes: %v, %v", err, errB)
@@ -135,7 +135,7 @@ func TestFailedWriteLeavesNoSeal(t *testing.T) {
 		Entry:   format.Entry{Name: "zzz", Type: format.TypeReg, Mode: 0o644, Size: 100},
 		Content: failAfter{st.started},
 	})
-	if _, err := writer.Write(ctx, st, root, writer.Options{Config: plat, Index: idx}); err == nil {
+	if _, err := writer.Write(ctx, st, root, writer.Options{Config: plat, FrameIndex: idx}); err == nil {
 		t.Fatal("write of an unreadable file succeeded")
 	}
 	select {

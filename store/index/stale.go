@@ -11,13 +11,13 @@ import (
 // is still held.
 func (x *Index) checkHolders(ctx context.Context, chunks []format.ChunkRef) (bool, error) {
 	for {
-		x.mu.RLock()
+		x.mu.Lock()
 		var blobs []int32
 		seen := map[int32]bool{}
 		for _, c := range chunks {
-			loc, ok := x.chunks[c.ID]
+			loc, ok := x.locateLocked(c.ID)
 			if !ok {
-				x.mu.RUnlock()
+				x.mu.Unlock()
 				return false, nil
 			}
 			if !seen[loc.blob] {
@@ -29,7 +29,7 @@ func (x *Index) checkHolders(ctx context.Context, chunks []format.ChunkRef) (boo
 		for i, b := range blobs {
 			fs[i] = x.blobs[b].f
 		}
-		x.mu.RUnlock()
+		x.mu.Unlock()
 		missing := false
 		for i, b := range blobs {
 			ok, err := x.stored(ctx, fs[i])
@@ -64,6 +64,7 @@ func (x *Index) dropBlob(n int32) {
 		return
 	}
 	b.gone = true
+	x.gone[b.f.Digest] = true
 	delete(x.byBlob, b.f.Digest)
 	if b.unit {
 		x.unitsGone[b.f.Digest.Digest()] = true
@@ -99,12 +100,21 @@ func (x *Index) dropBlob(n int32) {
 	}
 }
 
+// dropFrame forgets frame key, whose blob is gone, until the next Refresh
+// (dropBlob finds only the frames this Index holds in memory).
+func (x *Index) dropFrame(key format.ChunkID, f format.Frame) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.frames, key)
+	x.dropped[key] = f
+}
+
 // dropVirtual forgets virtual frame key, some of whose chunks no blob
 // holds any more, until the next Refresh.
 func (x *Index) dropVirtual(key format.ChunkID) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if r, ok := x.frames[key]; ok && r.blob < 0 {
+	if r, kind, ok := x.frameLocked(key); ok && kind == kindVirtual {
 		delete(x.frames, key)
 		x.dropped[key] = r.f
 	}

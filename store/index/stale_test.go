@@ -62,7 +62,7 @@ func TestStaleFramesAfterExternalGC(t *testing.T) {
 
 	// Writing the image again through the stale index puts the two frames
 	// back (same bytes, same digest) and reuses the others.
-	again, err := writer.Write(ctx, st, image(files), writer.Options{Config: plat, Index: idx})
+	again, err := writer.Write(ctx, st, image(files), writer.Options{Config: plat, FrameIndex: idx})
 	if err != nil {
 		t.Fatal(err)
 	}

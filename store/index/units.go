@@ -138,7 +138,8 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 			full = append(full, s.takeLocked())
 		}
 		if o.data == nil {
-			o.data = make([]byte, 0, s.x.cfg.unitSize+format.ChunkMaxSize)
+			// Grown by append: a small write does not pay a whole unit.
+			o.data = make([]byte, 0, min(s.x.cfg.unitSize+format.ChunkMaxSize, 1<<20))
 		}
 		start := len(o.data)
 		o.data = append(o.data, b...)
@@ -291,12 +292,12 @@ func (s *Session) pin(ctx context.Context, chunks []format.ChunkRef) error {
 
 // unpinned returns the frame blobs (not units) holding chunks, each once.
 func (x *Index) unpinned(chunks []format.ChunkRef) []format.Frame {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	var todo []format.Frame
 	seen := map[int32]bool{}
 	for _, c := range chunks {
-		loc, ok := x.chunks[c.ID]
+		loc, ok := x.locateLocked(c.ID)
 		if !ok || x.blobs[loc.blob].unit || seen[loc.blob] {
 			continue
 		}

@@ -107,7 +107,7 @@ func put(t *testing.T, st index.Store, name string, files map[string][]byte, opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, Index: idx})
+	res, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, FrameIndex: idx})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,9 +140,10 @@ func (s *Store) ListRefs(ctx context.Context) ([]store.Ref, error) {
 	return refs, nil
 }
 
-// ListRoots returns every entry of index.json in file order, as refs whose
-// Name is "" for an entry without a name and repeats for a name several
-// entries carry: what GC must keep for the layout to stay valid.
+// ListRoots implements store.RootLister: every entry of index.json in file
+// order, as refs whose Name is "" for an entry without a name and repeats
+// for a name several entries carry: what GC must keep for the layout to
+// stay valid.
 func (s *Store) ListRoots(ctx context.Context) ([]store.Ref, error) {
 	idx, err := s.readIndex()
 	if err != nil {

@@ -24,6 +24,7 @@ const (
 	indexLock  = "oci2/index.lock"     // flock serializing index.json updates
 	gcLock     = "oci2/gc.lock"        // flock: leases shared, gc exclusive
 	indexTemp  = "oci2/index.json.tmp" // written under indexLock, renamed over index.json
+	chunkIndex = "oci2/index"          // index files of package store/index (SPEC.md §8.2)
 )
 
 // Store is a local directory store. It is safe for concurrent use by many
@@ -79,6 +80,11 @@ func Open(dir string) (*Store, error) {
 
 // Dir returns the store's absolute directory.
 func (s *Store) Dir() string { return s.dir }
+
+// IndexDir returns the directory of the store's index files, which package
+// store/index reads and writes (index.WithDir); the store only keeps it out
+// of the layout's way.
+func (s *Store) IndexDir() string { return s.path(chunkIndex) }
 
 func (s *Store) path(rel string) string { return filepath.Join(s.dir, filepath.FromSlash(rel)) }
 

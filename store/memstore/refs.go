@@ -23,6 +23,12 @@ func (s *Store) ListRefs(ctx context.Context) ([]store.Ref, error) {
 	return refs, nil
 }
 
+// ListRoots implements store.RootLister: every entry of a memory store is
+// a ref.
+func (s *Store) ListRoots(ctx context.Context) ([]store.Ref, error) {
+	return s.ListRefs(ctx)
+}
+
 // GetRef implements store.Refs.
 func (s *Store) GetRef(ctx context.Context, name string) (ocispec.Descriptor, error) {
 	s.mu.RLock()

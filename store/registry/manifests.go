@@ -15,25 +15,20 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
+	"github.com/oci2/oci2/image/walk"
 	"github.com/oci2/oci2/store"
 )
 
 // MaxManifestSize is the largest manifest or index read or written
 // (registries commonly refuse more than 4 MiB).
-const MaxManifestSize = 4 << 20
+const MaxManifestSize = format.MaxManifestSize
 
 var manifestAccept = strings.Join([]string{
 	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, format.MediaTypeDockerList, format.MediaTypeDockerManifest,
 }, ", ")
 
 // IsManifestType reports whether mt is an image manifest or index type.
-func IsManifestType(mt string) bool {
-	switch mt {
-	case ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, format.MediaTypeDockerList, format.MediaTypeDockerManifest:
-		return true
-	}
-	return false
-}
+func IsManifestType(mt string) bool { return walk.KindOf(mt) != walk.Other }
 
 func (r *Repo) manifestRequest(ctx context.Context, method, ref string) (*http.Response, error) {
 	return r.c.do(ctx, call{method: method, url: r.manifestURL(ref),
@@ -109,7 +104,7 @@ func (r *Repo) getManifestOnce(ctx context.Context, ref string) (ocispec.Descrip
 	}
 	mt := contentType(resp)
 	if !IsManifestType(mt) {
-		mt = sniffMediaType(b)
+		mt = walk.Sniff(b)
 	}
 	r.isMan.Store(got, true)
 	return ocispec.Descriptor{MediaType: mt, Digest: got, Size: int64(len(b))}, b, nil
@@ -209,19 +204,4 @@ func contentType(resp *http.Response) string {
 		return ""
 	}
 	return mt
-}
-
-// sniffMediaType reads the mediaType field of a manifest.
-func sniffMediaType(b []byte) string {
-	var probe struct {
-		MediaType string            `json:"mediaType"`
-		Manifests []json.RawMessage `json:"manifests"`
-	}
-	if json.Unmarshal(b, &probe) != nil {
-		return ""
-	}
-	if probe.MediaType == "" && probe.Manifests != nil {
-		return ocispec.MediaTypeImageIndex
-	}
-	return probe.MediaType
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/store"
 )
@@ -15,7 +16,7 @@ type NewLocalStoreFunc func(t *testing.T) store.LocalStore
 
 // RunLocal runs the conformance tests of the roles a store on this machine
 // adds (store.LocalStore): Run's, then hashed puts, Sync and Keep, unit
-// descriptors and ingest cleaning.
+// descriptors, ingest cleaning and the list of roots.
 func RunLocal(t *testing.T, newStore NewLocalStoreFunc) {
 	Run(t, func(t *testing.T) store.Store { return newStore(t) })
 	runAll(t, newStore, []subtest[store.LocalStore]{
@@ -24,6 +25,7 @@ func RunLocal(t *testing.T, newStore NewLocalStoreFunc) {
 		{"Units", testUnits},
 		{"UnitErrors", testUnitErrors},
 		{"CleanIngest", testCleanIngest},
+		{"ListRoots", testListRoots},
 	})
 }
 
@@ -130,5 +132,30 @@ func testCleanIngest(t *testing.T, st store.LocalStore) {
 	}
 	if _, err := st.Stat(ctx, d); err != nil {
 		t.Errorf("CleanIngest removed a stored blob: %v", err)
+	}
+}
+
+// testListRoots: every ref is a root, with its descriptor; a deleted ref is
+// not.
+func testListRoots(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	if roots, err := st.ListRoots(ctx); err != nil || len(roots) != 0 {
+		t.Fatalf("ListRoots of an empty store: %v, %v", roots, err)
+	}
+	a, b := putDesc(t, st, 50, nil), putDesc(t, st, 51, nil)
+	for name, d := range map[string]ocispec.Descriptor{"a": a, "b": b} {
+		if err := st.SetRef(ctx, name, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DeleteRef(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := st.ListRoots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 1 || roots[0].Name != "a" || roots[0].Descriptor.Digest != a.Digest || roots[0].Descriptor.Size != a.Size {
+		t.Errorf("ListRoots = %+v, want ref a to %s alone", roots, a.Digest)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // only costs the loser's entries a re-read next time.
 type filesCache struct {
 	path string
-	c    *writer.FilesCache
+	c    *writer.StatCache
 }
 
 // openFilesCache loads the store's files cache. A damaged cache gives an
@@ -25,14 +25,14 @@ func openFilesCache(st *storeHandle) (*filesCache, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "files")
-	c, err := writer.LoadFilesCache(path)
+	c, err := writer.LoadStatCache(path)
 	if err != nil && !errors.Is(err, writer.ErrCorruptCache) {
 		return nil, err
 	}
 	return &filesCache{path: path, c: c}, err
 }
 
-func (f *filesCache) cache() *writer.FilesCache {
+func (f *filesCache) cache() *writer.StatCache {
 	if f == nil {
 		return nil
 	}

@@ -16,9 +16,12 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// FilesCache remembers the extents of files read from source directories,
-// keyed by (source directory, relative path), with the file's identity and
-// times (restic's files cache). Write skips reading a file whose device,
+// StatCache is a stat cache of source files that may change at any time
+// (`oci2 create` of a directory): it remembers the extents of files read
+// from source directories, keyed by (source directory, relative path), with
+// the file's identity and times (restic's files cache), and trusts an entry
+// only under the racy-git rule below. (The exporter's cache trusts
+// BuildKit's immutable snapshots instead: buildkit/exporter.) Write skips reading a file whose device,
 // inode, size, mtime and ctime are unchanged; its chunks are then read only
 // if the store lacks their frame.
 //
@@ -32,9 +35,9 @@ import (
 // from a clock that ticks every 1-10ms). Entries not saved yet are never
 // trusted.
 //
-// FilesCache is safe for concurrent use; the caller loads it from and saves
+// StatCache is safe for concurrent use; the caller loads it from and saves
 // it to the store's private directory.
-type FilesCache struct {
+type StatCache struct {
 	mu      sync.Mutex
 	written int64 // unix ns of the Save that wrote the loaded state; 0: none
 	dirs    map[string]map[string]cacheEntry
@@ -62,13 +65,13 @@ func (e *cacheEntry) trusted(written int64) bool {
 	return e.ctimeNs < min(e.statNs, written)-margin
 }
 
-// NewFilesCache returns an empty cache.
-func NewFilesCache() *FilesCache {
-	return &FilesCache{dirs: make(map[string]map[string]cacheEntry)}
+// NewStatCache returns an empty cache.
+func NewStatCache() *StatCache {
+	return &StatCache{dirs: make(map[string]map[string]cacheEntry)}
 }
 
 // apply sets the extents of every unchanged file of p from the cache.
-func (c *FilesCache) apply(p *plan) {
+func (c *StatCache) apply(p *plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range p.files {
@@ -87,7 +90,7 @@ func (c *FilesCache) apply(p *plan) {
 }
 
 // record replaces the entries of p's source directories by p's files.
-func (c *FilesCache) record(p *plan) {
+func (c *StatCache) record(p *plan) {
 	fresh := make(map[string]map[string]cacheEntry)
 	for _, w := range p.files {
 		sf, ok := w.n.Content.(*SourceFile)
@@ -110,7 +113,7 @@ func (c *FilesCache) record(p *plan) {
 }
 
 // Len returns the number of cached files.
-func (c *FilesCache) Len() int {
+func (c *StatCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -122,14 +125,14 @@ func (c *FilesCache) Len() int {
 
 const filesCacheMagic = "oci2-filescache-2\n"
 
-// ErrCorruptCache is returned by LoadFilesCache for a damaged cache file.
+// ErrCorruptCache is returned by LoadStatCache for a damaged cache file.
 var ErrCorruptCache = errors.New("corrupt files cache")
 
-// LoadFilesCache reads a cache saved by Save. A missing file gives an empty
+// LoadStatCache reads a cache saved by Save. A missing file gives an empty
 // cache. A damaged file gives an empty cache and an error wrapping
 // ErrCorruptCache, which the caller may report and ignore.
-func LoadFilesCache(path string) (*FilesCache, error) {
-	c := NewFilesCache()
+func LoadStatCache(path string) (*StatCache, error) {
+	c := NewStatCache()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
@@ -141,14 +144,14 @@ func LoadFilesCache(path string) (*FilesCache, error) {
 		return c, nil // another version: start over
 	}
 	if err := c.decode(b); err != nil {
-		return NewFilesCache(), fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
+		return NewStatCache(), fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
 	}
 	return c, nil
 }
 
 // Save writes the cache atomically (temporary file, fsync, rename); from
-// then on its entries may be trusted (see FilesCache).
-func (c *FilesCache) Save(path string) error {
+// then on its entries may be trusted (see StatCache).
+func (c *StatCache) Save(path string) error {
 	c.mu.Lock()
 	now := time.Now().UnixNano()
 	b := c.encode(now)
@@ -162,7 +165,7 @@ func (c *FilesCache) Save(path string) error {
 	return nil
 }
 
-func (c *FilesCache) encode(now int64) []byte {
+func (c *StatCache) encode(now int64) []byte {
 	var b []byte
 	b = append(b, filesCacheMagic...)
 	b = binary.AppendVarint(b, now)
@@ -207,7 +210,7 @@ func (c *FilesCache) encode(now int64) []byte {
 	return append(b, sum[:]...)
 }
 
-func (c *FilesCache) decode(b []byte) error {
+func (c *StatCache) decode(b []byte) error {
 	if len(b) < len(filesCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
 		return errors.New("bad header")
 	}

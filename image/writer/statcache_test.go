@@ -12,7 +12,7 @@ import (
 	wt "github.com/oci2/oci2/image/writer/writertest"
 )
 
-func TestFilesCache(t *testing.T) {
+func TestStatCache(t *testing.T) {
 	d := t.TempDir()
 	err := wt.Create(d, wt.Dir{
 		"a":   wt.File{Content: "alpha"},
@@ -25,17 +25,17 @@ func TestFilesCache(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // ctimes must be older than the walk by the margin
 	cachePath := filepath.Join(t.TempDir(), "files")
 	e := newEnv(t)
-	write := func(c *writer.FilesCache) *writer.Result {
+	write := func(c *writer.StatCache) *writer.Result {
 		t.Helper()
 		root, err := writer.FromDir(context.Background(), d, writer.DirOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return e.write(root, writer.Options{Config: testConfig, FilesCache: c})
+		return e.write(root, writer.Options{Config: testConfig, StatCache: c})
 	}
-	load := func() *writer.FilesCache {
+	load := func() *writer.StatCache {
 		t.Helper()
-		c, err := writer.LoadFilesCache(cachePath)
+		c, err := writer.LoadStatCache(cachePath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestFilesCache(t *testing.T) {
 	// the image is the same as without a cache.
 	want := newEnv(t).write(mustFromDir(t, d), writer.Options{Config: testConfig}).Manifest.Digest
 	fresh := newEnv(t)
-	res := fresh.write(mustFromDir(t, d), writer.Options{Config: testConfig, FilesCache: load()})
+	res := fresh.write(mustFromDir(t, d), writer.Options{Config: testConfig, StatCache: load()})
 	if res.Manifest.Digest != want || res.Stats.FilesCached < 2 {
 		t.Errorf("fresh store: %s (%d cached), want %s", res.Manifest.Digest, res.Stats.FilesCached, want)
 	}
@@ -100,15 +100,15 @@ func mustFromDir(t *testing.T, d string) *writer.Node {
 	return root
 }
 
-func TestFilesCacheCorrupt(t *testing.T) {
+func TestStatCacheCorrupt(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "files")
-	if c, err := writer.LoadFilesCache(p); err != nil || c.Len() != 0 {
+	if c, err := writer.LoadStatCache(p); err != nil || c.Len() != 0 {
 		t.Fatalf("missing cache: %v", err)
 	}
 	if err := os.WriteFile(p, []byte("oci2-filescache-2\ngarbage that is long enough to have a checksum...."), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := writer.LoadFilesCache(p)
+	c, err := writer.LoadStatCache(p)
 	if !errors.Is(err, writer.ErrCorruptCache) || c == nil || c.Len() != 0 {
 		t.Errorf("corrupt cache: %v", err)
 	}

@@ -1,0 +1,282 @@
+package index
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oci2/oci2/format"
+)
+
+// Index files live in one directory (the local store's oci2/index, see
+// local.Store.IndexDir), named <32 hex>.idx; each process adds its own and
+// only compaction and gc remove them.
+const (
+	tableExt    = ".idx"
+	tmpPrefix   = ".tmp-"
+	compactLock = "compact.lock"
+	// maxTables is the number of index files above which a writer merges
+	// the small ones.
+	maxTables = 8
+)
+
+func newTableName() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("index: reading random bytes: %v", err))
+	}
+	return hex.EncodeToString(b[:]) + tableExt
+}
+
+// listTables returns the names of the index files in dir, sorted.
+func listTables(dir string) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range es {
+		if n := e.Name(); strings.HasSuffix(n, tableExt) && !strings.HasPrefix(n, tmpPrefix) && e.Type().IsRegular() {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// openTables opens the index files of dir not in have. A file that fails
+// its checks is removed and reported in bad (what it covered is scanned
+// again); one that vanished meanwhile (merged by another process) is
+// skipped.
+func openTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
+	tabs, bad, err = readTables(dir, have)
+	for _, n := range bad {
+		os.Remove(filepath.Join(dir, n))
+	}
+	return tabs, bad, err
+}
+
+// readTables is openTables without removing the files that fail.
+func readTables(dir string, have map[string]bool) (tabs []*table, bad []string, err error) {
+	names, err := listTables(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing index files: %w", err)
+	}
+	for _, n := range names {
+		if have[n] {
+			continue
+		}
+		t, err := openTable(filepath.Join(dir, n))
+		switch {
+		case err == nil:
+			tabs = append(tabs, t)
+		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, errCorrupt):
+			bad = append(bad, n)
+		default:
+			closeTables(tabs)
+			return nil, nil, err
+		}
+	}
+	return tabs, bad, nil
+}
+
+func closeTables(tabs []*table) {
+	for _, t := range tabs {
+		t.close()
+	}
+}
+
+// RemoveFiles removes the index files of dir: the next Index opened on dir
+// scans the store and writes them again (oci2 check --repair).
+func RemoveFiles(dir string) error {
+	if err := removeTables(dir); err != nil {
+		return fmt.Errorf("removing index files: %w", err)
+	}
+	return nil
+}
+
+// removeTables removes every index file and leftover temporary file of dir.
+func removeTables(dir string) error {
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if n := e.Name(); strings.HasSuffix(n, tableExt) || strings.HasPrefix(n, tmpPrefix) {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mergeInto adds everything t holds to b. keep, when set, says which blobs
+// are still stored: entries of the others are dropped (a stored frame of a
+// dropped blob stays known as pending).
+func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error {
+	kept := func(d format.ChunkID) bool { return keep == nil || keep(d) }
+	for i := 0; i < t.nBlobs(); i++ {
+		f, unit, err := t.blobFrame(uint32(i))
+		if err != nil {
+			return err
+		}
+		if kept(f.Digest) {
+			b.addBlob(f, unit)
+		}
+	}
+	for i := 0; i < t.nFrames(); i++ {
+		e := t.frames[i*entrySize:]
+		var key format.ChunkID
+		copy(key[:], e[:32])
+		kind, ref := le32(e[40:]), le64(e[32:])
+		var f format.Frame
+		var err error
+		if kind == kindStored {
+			if ref > uint64(^uint32(0)) {
+				return fmt.Errorf("index file %s: frame blob %d: %w", t.name, ref, errCorrupt)
+			}
+			f, _, err = t.blobFrame(uint32(ref))
+		} else {
+			f, err = t.record(ref)
+		}
+		if err != nil {
+			return err
+		}
+		if kind == kindStored && !kept(f.Digest) {
+			kind = kindPending
+		}
+		b.addFrame(key, kind, f)
+	}
+	eachDigest(t.done, digestSize, func(d, _ format.ChunkID) {
+		if kept(d) {
+			b.done[d] = true
+		}
+	})
+	eachDigest(t.units, digestSize, func(d, _ format.ChunkID) {
+		if kept(d) {
+			b.units[d] = true
+		}
+	})
+	eachDigest(t.packs, packSize, func(idx, p format.ChunkID) {
+		if kept(idx) {
+			b.packs[idx] = p
+		}
+	})
+	return nil
+}
+
+// pickMerge chooses the index files to merge: the smallest, leaving
+// maxTables/2 files, so that a merge costs what the small files hold and a
+// store's big files are rewritten only once enough grew beside them (as in
+// size-tiered compaction).
+func pickMerge(tabs []*table) []*table {
+	s := slices.Clone(tabs)
+	slices.SortFunc(s, func(a, b *table) int { return int(a.size - b.size) })
+	return s[:max(2, len(s)-maxTables/2+1)]
+}
+
+// merge writes one index file holding everything tabs hold (filtered by
+// keep) into dir and returns it opened.
+func merge(dir string, tabs []*table, keep func(format.ChunkID) bool) (*table, error) {
+	b := newTableBuilder()
+	for _, t := range tabs {
+		if err := mergeInto(b, t, keep); err != nil {
+			return nil, err
+		}
+	}
+	name, err := b.write(dir)
+	if err != nil {
+		return nil, err
+	}
+	return openTable(filepath.Join(dir, name))
+}
+
+// lockDir takes the exclusive flock serializing merges of dir's files; with
+// wait unset it reports false when another process holds it.
+func lockDir(ctx context.Context, dir string, wait bool) (func(), bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, compactLock), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return func() { f.Close() }, true, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case !errors.Is(err, unix.EWOULDBLOCK) || !wait:
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, false, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Rewrite replaces the index files of dir by one that holds only what
+// names blobs keep reports still stored. Garbage collection calls it after
+// deleting blobs, with the store exclusively locked, so that no index
+// offers what it deleted.
+func Rewrite(ctx context.Context, dir string, keep func(format.ChunkID) bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("rewriting index: %w", err)
+	}
+	unlock, _, err := lockDir(ctx, dir, true)
+	if err != nil {
+		return fmt.Errorf("rewriting index: %w", err)
+	}
+	defer unlock()
+	tabs, bad, err := openTables(dir, nil)
+	if err != nil {
+		return fmt.Errorf("rewriting index: %w", err)
+	}
+	defer closeTables(tabs)
+	if len(bad) > 0 {
+		// Coverage is lost: the next command scans the store again.
+		return removeTables(dir)
+	}
+	if len(tabs) == 0 {
+		return nil
+	}
+	t, err := merge(dir, tabs, keep)
+	if err != nil {
+		if errors.Is(err, errCorrupt) {
+			return removeTables(dir)
+		}
+		return fmt.Errorf("rewriting index: %w", err)
+	}
+	t.close()
+	for _, o := range tabs {
+		if err := os.Remove(filepath.Join(dir, o.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rewriting index: %w", err)
+		}
+	}
+	return nil
+}
+
+func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
