@@ -9,6 +9,9 @@
 #   make bench        full benchmark on the corpus, writes bench/results/<date>.md
 #                     (as root also the runc and containerd startup parts, minutes)
 #   make bench-smoke  one small generated tree, every part but startup briefly (< 1 min)
+#   make frontend-image  the # syntax= frontend image (frontend/) as an OCI
+#                     layout in bin/frontend-image, built by the BuildKit at
+#                     $BUILDKIT_HOST; FRONTEND_IMAGE=host/repo:tag also pushes it
 
 GO          ?= go
 BIN         ?= $(CURDIR)/bin
@@ -22,7 +25,7 @@ BENCH_FLAGS ?=
 
 export OCI2_CORPUS
 
-.PHONY: all build test test-scanner vet fuzz corpus bench bench-deps bench-smoke clean
+.PHONY: all build test test-scanner vet fuzz corpus bench bench-deps bench-smoke frontend-bin frontend-image clean
 
 all: build
 
@@ -70,6 +73,24 @@ bench: build corpus bench-deps
 # the startup parts (runc, containerd: minutes) are left out.
 bench-smoke: build
 	$(GO) run ./bench -bin $(BIN) -smoke -out $${TMPDIR:-/tmp}/oci2-bench-smoke $(BENCH_FLAGS)
+
+# The frontend image is an ordinary OCI image (it must run on stock
+# BuildKit): FROM scratch plus the two static binaries built here, so
+# nothing is pulled. docker-bake.hcl's "frontend" target builds the same.
+FRONTEND_BIN    ?= $(BIN)/frontend
+FRONTEND_LAYOUT ?= $(BIN)/frontend-image
+FRONTEND_IMAGE  ?=
+
+frontend-bin:
+	mkdir -p $(FRONTEND_BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(FRONTEND_BIN)/ ./frontend/cmd/dockerfile-oci2 ./cmd/oci2
+
+frontend-image: frontend-bin
+	buildctl build --frontend dockerfile.v0 --local context=$(FRONTEND_BIN) --local dockerfile=frontend \
+		--output type=oci,dest=$(FRONTEND_LAYOUT),tar=false \
+		$(if $(FRONTEND_IMAGE),--output type=image$(comma)name=$(FRONTEND_IMAGE)$(comma)push=true)
+
+comma := ,
 
 clean:
 	rm -rf $(BIN)

@@ -21,6 +21,9 @@ variable "BASES" {
 variable "NAME_PREFIX" {
   default = "oci2-examples/"
 }
+variable "FRONTEND_OUTPUT" {
+  default = "type=oci,dest=bin/frontend-image,tar=false"
+}
 variable "GOPROXY" {
   default = "https://proxy.golang.org,direct"
 }
@@ -85,4 +88,16 @@ target "buildkitd-oci2" {
   }
   args   = { GOPROXY = GOPROXY }
   output = ["type=oci2,name=oci2/buildkitd-oci2"]
+}
+
+# The # syntax= Dockerfile frontend (frontend/) as an ordinary OCI image, for
+# stock BuildKit daemons too: `make frontend-bin` builds the two static
+# binaries into bin/frontend, the context here, so nothing is pulled. Any
+# builder builds it (`docker buildx bake frontend`); set FRONTEND_OUTPUT to
+# push it (type=image,name=127.0.0.1:5000/oci2/dockerfile:1,push=true) or,
+# on buildkitd-oci2, to store it as OCIv2 (type=oci2,name=oci2/dockerfile:1).
+target "frontend" {
+  context    = "bin/frontend"
+  dockerfile = "../../frontend/Dockerfile"
+  output     = [FRONTEND_OUTPUT]
 }

@@ -3,6 +3,9 @@
 # module proxy, into BIN (default ./bin):
 #   buildctl       github.com/moby/buildkit/cmd/buildctl (a module that requires
 #                  buildkit: `go install ...@v` refuses buildkit's exclude block)
+#   buildkitd      github.com/moby/buildkit/cmd/buildkitd, the same way: a stock
+#                  daemon (run as root, --oci-worker=true --containerd-worker=false)
+#                  for the tests of the frontend and of what stock BuildKit does
 #   docker-buildx  github.com/docker/buildx/cmd/buildx (the docker CLI plugin)
 #   containerd, containerd-shim-runc-v2
 #                  github.com/containerd/containerd/v2 (the daemon and its runc
@@ -35,6 +38,16 @@ if want buildctl && ! stamp buildctl "$BUILDKIT_VERSION"; then
 		CGO_ENABLED=0 go build -o "$BIN/buildctl" github.com/moby/buildkit/cmd/buildctl)
 	rm -rf "$d"
 	echo "$BUILDKIT_VERSION" > "$BIN/.buildctl.version"
+fi
+
+if want buildkitd && ! stamp buildkitd "$BUILDKIT_VERSION"; then
+	d=$(mktemp -d)
+	(cd "$d" && go mod init oci2-tools >/dev/null 2>&1 &&
+		go get "github.com/moby/buildkit/cmd/buildkitd@$BUILDKIT_VERSION" >/dev/null 2>&1 &&
+		go build -o "$BIN/buildkitd" -ldflags "-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" \
+			github.com/moby/buildkit/cmd/buildkitd)
+	rm -rf "$d"
+	echo "$BUILDKIT_VERSION" > "$BIN/.buildkitd.version"
 fi
 
 if want docker-buildx && ! stamp docker-buildx "$BUILDX_VERSION"; then

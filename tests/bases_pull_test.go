@@ -30,11 +30,6 @@ func TestBasePullFlag(t *testing.T) {
 	s.must("push", "t/base", srv.Host+"/oci2/moving:latest")
 
 	d := startBuildkitdConfig(t, dir, fmt.Sprintf("[registry.%q]\n  http = true\n", p.Host))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	})
 	env := buildxBuilder(t, d, "oci2-pull")
 	ctx := dockerfileContext(t, "FROM "+p.Host+"/oci2/moving\nRUN cat /marker > /srv/m\n", map[string]string{})
 	build := func(extra ...string) (hasV2 bool) {

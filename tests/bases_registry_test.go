@@ -59,11 +59,6 @@ func TestBaseFromRegistry(t *testing.T) {
 	manifest := manifestOf(t, s, "t/base")
 
 	d := startBuildkitdConfig(t, dir, fmt.Sprintf("[registry.%q]\n  http = true\n", p.Host))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	})
 	build := func(from string, extra ...string) (string, string) {
 		t.Helper()
 		ctx := dockerfileContext(t, "FROM "+from+"\nRUN cat /marker > /srv/m && id -u > /srv/uid\n", map[string]string{})

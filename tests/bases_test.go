@@ -47,52 +47,17 @@ func seedStoreBase(t *testing.T, dir, storeDir string) storeBase {
 var baseConfigFlags = []string{"--env", "K=from-base", "--workdir", "/srv", "--user", "1000",
 	"--entrypoint", "/bin/sh", "--entrypoint", "-c", "--entrypoint", "cat /srv/uid /srv/pwd /srv/k"}
 
-// noRegistryConfig is a buildkitd.toml sending docker.io to a recording
-// proxy: any registry request a build makes is seen.
-func noRegistryConfig(t *testing.T) (*registrytest.Proxy, string) {
-	srv := registrytest.Start(t, registrytest.Options{})
-	p := registrytest.NewProxy(t, srv.URL())
-	return p, fmt.Sprintf("[registry.\"docker.io\"]\n  mirrors = [%q]\n[registry.%q]\n  http = true\n", p.Host, p.Host)
-}
-
-// startStoreBaseDaemon starts buildkitd-oci2 with t/base in its store and
-// docker.io sent to a recording proxy.
-func startStoreBaseDaemon(t *testing.T) (*bkDaemon, storeBase, *registrytest.Proxy) {
+// checkRunOnBase checks a type=local result of baseRun on base: the RUN saw
+// the base's config (user, workdir, env), and the result is the base, entry
+// for entry, plus the RUN's three files.
+func checkRunOnBase(t *testing.T, base storeBase, out string) {
 	t.Helper()
-	requireRoot(t)
-	requireTools(t, "runc", "buildctl", "registry")
-	dir := workDir(t)
-	p, toml := noRegistryConfig(t)
-	d := newBkDaemon(t, dir, []byte(toml))
-	base := seedStoreBase(t, dir, d.store)
-	d.start(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	})
-	return d, base, p
-}
-
-// TestBaseFromStore builds FROM an OCIv2 image the daemon's oci2 store
-// holds, with stock buildctl and the stock dockerfile.v0 frontend: the
-// base's config reaches the RUN (user, workdir, env), the result is the
-// base plus the RUN's output, the type=oci2 result runs under runc with
-// the base's entrypoint, and no registry is asked.
-func TestBaseFromStore(t *testing.T) {
-	d, base, p := startStoreBaseDaemon(t)
-
-	df := "FROM t/base\nRUN id -u > uid && pwd > pwd && echo \"$K\" > k\n"
-	ctx := dockerfileContext(t, df, map[string]string{})
-	out := filepath.Join(t.TempDir(), "out")
-	d.mustBuildctl(t, nil, ctx, "type=local,dest="+out)
 	for f, want := range map[string]string{"uid": "1000\n", "pwd": "/srv\n", "k": "from-base\n"} {
 		got, err := os.ReadFile(filepath.Join(out, "srv", f))
 		if err != nil || string(got) != want {
 			t.Errorf("/srv/%s = %q, %v; want %q", f, got, err, want)
 		}
 	}
-	// The result is the base, entry for entry, plus the RUN's three files.
 	got := snapshot(t, out)
 	for _, f := range []string{"srv/uid", "srv/pwd", "srv/k"} {
 		if got[f] == nil {
@@ -114,6 +79,47 @@ func TestBaseFromStore(t *testing.T) {
 		got["etc"].MtimeNs = want["etc"].MtimeNs
 	}
 	compareTrees(t, want, got, compareOptions{SkipRoot: true})
+}
+
+// baseRun is a RUN that records the config it ran with in /srv (the
+// base's workdir).
+const baseRun = "RUN id -u > uid && pwd > pwd && echo \"$K\" > k\n"
+
+// noRegistryConfig is a buildkitd.toml sending docker.io to a recording
+// proxy: any registry request a build makes is seen.
+func noRegistryConfig(t *testing.T) (*registrytest.Proxy, string) {
+	srv := registrytest.Start(t, registrytest.Options{})
+	p := registrytest.NewProxy(t, srv.URL())
+	return p, fmt.Sprintf("[registry.\"docker.io\"]\n  mirrors = [%q]\n[registry.%q]\n  http = true\n", p.Host, p.Host)
+}
+
+// startStoreBaseDaemon starts buildkitd-oci2 with t/base in its store and
+// docker.io sent to a recording proxy.
+func startStoreBaseDaemon(t *testing.T) (*bkDaemon, storeBase, *registrytest.Proxy) {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, "runc", "buildctl", "registry")
+	dir := workDir(t)
+	p, toml := noRegistryConfig(t)
+	d := newBkDaemon(t, dir, []byte(toml))
+	base := seedStoreBase(t, dir, d.store)
+	d.start(t)
+	return d, base, p
+}
+
+// TestBaseFromStore builds FROM an OCIv2 image the daemon's oci2 store
+// holds, with stock buildctl and the stock dockerfile.v0 frontend: the
+// base's config reaches the RUN (user, workdir, env), the result is the
+// base plus the RUN's output, the type=oci2 result runs under runc with
+// the base's entrypoint, and no registry is asked.
+func TestBaseFromStore(t *testing.T) {
+	d, base, p := startStoreBaseDaemon(t)
+
+	df := "FROM t/base\n" + baseRun
+	ctx := dockerfileContext(t, df, map[string]string{})
+	out := filepath.Join(t.TempDir(), "out")
+	d.mustBuildctl(t, nil, ctx, "type=local,dest="+out)
+	checkRunOnBase(t, base, out)
 
 	m := d.mustBuildctl(t, nil, ctx, "type=oci2,name=t/app")
 	if s := statsOf(t, m); len(s) != 1 {

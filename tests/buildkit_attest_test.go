@@ -128,7 +128,7 @@ func testAttestationsMulti(t *testing.T, d *bkDaemon) {
 }
 
 // startAttestEnv starts a registry and a daemon with the examples' bases,
-// without client credentials; the daemon's log is shown if t fails.
+// without client credentials.
 func startAttestEnv(t *testing.T) (*bkDaemon, *bases, *registrytest.Server) {
 	t.Helper()
 	requireRoot(t)
@@ -137,11 +137,6 @@ func startAttestEnv(t *testing.T) (*bkDaemon, *bases, *registrytest.Server) {
 	dir := workDir(t)
 	b := makeBases(t, dir)
 	d := startBuildkitd(t, dir)
-	t.Cleanup(func() { // before the daemon stops
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	})
 	setDockerConfig(t, emptyDockerConfig(t))
 	return d, b, srv
 }

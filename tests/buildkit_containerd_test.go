@@ -34,7 +34,6 @@ func TestBuildKitContainerdWorker(t *testing.T) {
 	d := startBuildkitdContainerd(t, dir, ctd.sock, ns)
 	defer func() {
 		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
 			t.Logf("containerd log:\n%s", ctd.logTail())
 		}
 	}()

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,8 @@ func startBuildkitd(t *testing.T, dir string) *bkDaemon {
 }
 
 // newBkDaemon lays out a daemon in dir, with config as its buildkitd.toml,
-// and stops it when t ends; it does not start it.
+// and stops it when t ends, logging the end of its log if t failed; it does
+// not start it.
 func newBkDaemon(t *testing.T, dir string, config []byte) *bkDaemon {
 	t.Helper()
 	d := &bkDaemon{
@@ -54,6 +56,11 @@ func newBkDaemon(t *testing.T, dir string, config []byte) *bkDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
+		}
+	})
 	return d
 }
 
@@ -329,4 +336,19 @@ func (d *bkDaemon) storedIndex(t *testing.T, name string) ocispec.Index {
 	}
 	t.Fatalf("store has no ref %s", name)
 	return ocispec.Index{}
+}
+
+// writeRandom writes n bytes of seeded random data (incompressible).
+func writeRandom(t *testing.T, p string, n int, seed uint64) {
+	t.Helper()
+	var key [32]byte
+	key[0], key[1] = byte(seed), byte(seed>>8)
+	buf := make([]byte, n)
+	rand.NewChaCha8(key).Read(buf)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -34,11 +34,6 @@ func TestBuildKitPush(t *testing.T) {
 	// unless told otherwise: http = false and its CA, as a user would.
 	toml := fmt.Sprintf("[registry.%q]\n  http = false\n  ca = [%q]\n", secure.Host, secure.CAFile)
 	d := startBuildkitdConfig(t, dir, toml)
-	defer func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	}()
 	// No credentials unless a subtest sets them.
 	setDockerConfig(t, emptyDockerConfig(t))
 

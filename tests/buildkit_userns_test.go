@@ -46,11 +46,6 @@ func TestBuildKitIdentityMapping(t *testing.T) {
 	}
 	mappedBase(t, b, "busybox", "busybox-mapped")
 	d := startRemappedBuildkitd(t, dir)
-	defer func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	}()
 
 	t.Run("run", func(t *testing.T) { testMappedRun(t, d, b) })
 	t.Run("unmapped-base", func(t *testing.T) { testUnmappedBase(t, d, b) })

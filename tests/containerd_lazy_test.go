@@ -139,7 +139,7 @@ func TestContainerdLazyFetchAll(t *testing.T) {
 
 // TestContainerdLazyTLS: an image in a registry with htpasswd auth over
 // TLS (its own CA) is imported and run: the import and the snapshotter's
-// mounts trust the CA through SSL_CERT_FILE and log in with the docker
+// mounts trust the CA given with --ca-cert and log in with the docker
 // config of their environment.
 func TestContainerdLazyTLS(t *testing.T) {
 	requireRoot(t)
@@ -155,9 +155,9 @@ func TestContainerdLazyTLS(t *testing.T) {
 	a.must("push", "--ca-cert", srv.CAFile, "hello:v1", ref)
 
 	b := newStore(t, filepath.Join(dir, "b"))
-	b.env = append(auth, "SSL_CERT_FILE="+srv.CAFile)
-	e := startOCI2Containerd(t, dir, b, nil)
-	e.importImage(t, ref)
+	b.env = auth
+	e := startOCI2Containerd(t, dir, b, []string{"--ca-cert", srv.CAFile})
+	e.importImage(t, ref, "--ca-cert", srv.CAFile)
 	r := e.ctr("run", "--rm", "--snapshotter", "oci2", ref, ctrID("tls1"))
 	if r.Err != nil || !strings.Contains(r.Stdout, helloOut) {
 		t.Fatalf("ctr run: %v\nstdout: %s\nstderr: %s\nsnapshotter log:\n%s", r.Err, r.Stdout, r.Stderr, clip(e.sn.logText()))

@@ -119,14 +119,20 @@ func killCreate(t *testing.T, s *store, src string, delay time.Duration, round i
 }
 
 // TestConcurrentCreatesAndGC: two creates into one store while gc runs
-// again and again; both images come out whole.
+// again and again, and one gc that does not wait for writers (it may only
+// report the store in use); every other command succeeds, the garbage of a
+// removed image is collected, check passes and both images come out whole.
 func TestConcurrentCreatesAndGC(t *testing.T) {
 	dir := workDir(t)
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	writeMediumTree(t, a, 11, 200)
 	writeMediumTree(t, b, 12, 200)
+	old := filepath.Join(dir, "old")
+	writeMediumTree(t, old, 13, 50)
 	s := newStore(t, filepath.Join(dir, "store"))
-	s.create(filepath.Join(dir, "a"), "seed") // so the store exists
+	s.create(a, "seed") // so the store exists
+	oldDigest, _ := s.create(old, "old")
+	s.must("rm", "old") // garbage for the gcs to collect
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -138,6 +144,12 @@ func TestConcurrentCreatesAndGC(t *testing.T) {
 			}
 		})
 	}
+	wg.Go(func() {
+		r := s.run("gc", "--no-wait")
+		if r.Err != nil && !strings.Contains(r.Stderr, "in use") {
+			errs <- fmt.Errorf("gc --no-wait: %v\n%s", r.Err, r.Stderr)
+		}
+	})
 	var gcs int
 	gcDone := make(chan struct{})
 	go func() {
@@ -170,6 +182,10 @@ func TestConcurrentCreatesAndGC(t *testing.T) {
 		dest := filepath.Join(dir, "dest-"+tag)
 		s.must("unpack", tag, dest)
 		compareTrees(t, snapshot(t, filepath.Join(dir, tag)), snapshot(t, dest), compareOptions{})
+	}
+	gone := filepath.Join(s.dir, "blobs", strings.Replace(oldDigest, ":", "/", 1))
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("index %s of the removed image is still stored (%v)", oldDigest, err)
 	}
 }
 

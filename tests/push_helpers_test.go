@@ -16,19 +16,9 @@ import (
 // (registry settings: [registry."HOST"] http, ca, ...).
 func startBuildkitdConfig(t *testing.T, dir, toml string, flags ...string) *bkDaemon {
 	t.Helper()
-	d := &bkDaemon{
-		dir:  dir,
-		root: filepath.Join(dir, "bk-root"),
-		addr: "unix://" + filepath.Join(dir, "buildkitd.sock"),
-		log:  filepath.Join(dir, "buildkitd.log"),
-	}
-	d.store = filepath.Join(d.root, "oci2")
+	d := newBkDaemon(t, dir, []byte(toml))
 	d.flags = flags
-	if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), []byte(toml), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	d.start(t)
-	t.Cleanup(d.stop)
 	return d
 }
 

@@ -19,6 +19,27 @@ func regStore(t *testing.T, dir string) *store {
 	return s
 }
 
+// proxied is a registry behind a fault-injecting proxy, and store a
+// holding app:v1, a medium tree of nfiles files from seed.
+type proxied struct {
+	dir   string
+	proxy *registrytest.Proxy
+	a     *store
+	ref   string // app:v1 through the proxy (not pushed yet)
+}
+
+func newProxied(t *testing.T, seed uint64, nfiles int) proxied {
+	t.Helper()
+	srv := registrytest.Start(t, registrytest.Options{})
+	p := proxied{dir: workDir(t), proxy: registrytest.NewProxy(t, srv.URL())}
+	src := filepath.Join(p.dir, "src")
+	writeMediumTree(t, src, seed, nfiles)
+	p.a = regStore(t, filepath.Join(p.dir, "a"))
+	p.a.create(src, "app:v1")
+	p.ref = p.proxy.Host + "/oci2/app:v1"
+	return p
+}
+
 // TestRegistryRoundTrip: push then pull into another store gives the same
 // digest, a store check accepts, and both unpack to the source tree.
 func TestRegistryRoundTrip(t *testing.T) {
@@ -112,13 +133,8 @@ func TestRegistryIncremental(t *testing.T) {
 // TestRegistryFaults: a registry that fails, then recovers, is retried; one
 // that serves wrong bytes is named and leaves the store consistent.
 func TestRegistryFaults(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, srv.URL())
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeMediumTree(t, src, 21, 80)
-	a := regStore(t, filepath.Join(dir, "a"))
-	a.create(src, "app:v1")
+	p := newProxied(t, 21, 80)
+	dir, proxy, a := p.dir, p.proxy, p.a
 	f := proxy.Add(registrytest.Fault{Method: "PUT", Path: "/blobs/uploads/", Count: 2, Kind: registrytest.Status, Status: 500})
 	r := a.must("push", "app:v1", proxy.Host+"/oci2/app:v1")
 	if proxy.Hits(f) != 2 {
@@ -153,14 +169,8 @@ func TestRegistryFaults(t *testing.T) {
 // TestRegistryKilledPull: a pull killed halfway resumes without fetching
 // again what it stored.
 func TestRegistryKilledPull(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, srv.URL())
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeMediumTree(t, src, 31, 300)
-	a := regStore(t, filepath.Join(dir, "a"))
-	a.create(src, "app:v1")
-	ref := proxy.Host + "/oci2/app:v1"
+	p := newProxied(t, 31, 300)
+	dir, proxy, a, ref := p.dir, p.proxy, p.a, p.ref
 	a.must("push", "app:v1", ref)
 	full := regStore(t, filepath.Join(dir, "full")).pullJSON(ref)
 	if num(full, "pack_requests") < 3 {

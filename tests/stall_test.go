@@ -16,14 +16,8 @@ import (
 // retries, with the registry and the blob named; the pull names nothing.
 // Without the deadline both commands hang until the test's own bound.
 func TestRegistryStalled(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, srv.URL())
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeMediumTree(t, src, 41, 40)
-	a := regStore(t, filepath.Join(dir, "a"))
-	a.create(src, "app:v1")
-	ref := proxy.Host + "/oci2/app:v1"
+	p := newProxied(t, 41, 40)
+	dir, proxy, a, ref := p.dir, p.proxy, p.a, p.ref
 	bound := func() context.Context {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		t.Cleanup(cancel)

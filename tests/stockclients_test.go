@@ -30,11 +30,6 @@ func TestStockClients(t *testing.T) {
 	dir := workDir(t)
 	b := makeBases(t, dir)
 	d := startBuildkitdConfig(t, dir, fmt.Sprintf("[registry.%q]\n  http = true\n", p.Host), "--oci2-base-images=off")
-	defer func() {
-		if t.Failed() {
-			t.Logf("buildkitd-oci2 log:\n%s", d.logTail())
-		}
-	}()
 
 	// The OCIv2 image: the examples' busybox base imported into oci2.
 	s := regStore(t, filepath.Join(dir, "store"))

@@ -39,8 +39,8 @@ type Daemon struct {
 	retention *retention
 
 	mu      sync.Mutex
-	caches  map[string]*exporter.FileCache // by cache file path
-	workers int                            // wrapped workers not yet closed
+	caches  map[string]*exporter.SnapshotFileCache // by cache file path
+	workers int                                    // wrapped workers not yet closed
 	closed  bool
 
 	// stop ends the periodic jobs (retention, saving files caches), which
@@ -90,7 +90,7 @@ func newDaemon(opt Options) (*Daemon, error) {
 		opt:     opt,
 		state:   exporter.NewState(st, index.WithDir(st.IndexDir())),
 		remotes: transfer.LoadRemotes(transfer.RemotesFile(opt.Config.Store)),
-		caches:  map[string]*exporter.FileCache{},
+		caches:  map[string]*exporter.SnapshotFileCache{},
 		stop:    func() {},
 	}
 	if d.retention, err = newRetention(d.state, opt.Config); err != nil {
@@ -160,9 +160,9 @@ func (d *Daemon) release() error {
 const cacheSaveInterval = time.Minute
 
 // fileCache loads the files cache of worker id from the daemon's root.
-func (d *Daemon) fileCache(id string) (*exporter.FileCache, string) {
+func (d *Daemon) fileCache(id string) (*exporter.SnapshotFileCache, string) {
 	p := filepath.Join(d.opt.Root, "oci2-filescache", id)
-	c, err := exporter.LoadFileCache(p, 0)
+	c, err := exporter.LoadSnapshotFileCache(p, 0)
 	if err != nil {
 		bklog.L.Warnf("oci2 files cache of worker %s: %v (starting empty)", id, err)
 	}

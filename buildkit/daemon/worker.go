@@ -36,7 +36,7 @@ func (d *Daemon) Wrap(w worker.Worker) (worker.Worker, error) {
 type oci2Worker struct {
 	worker.Worker
 	d         *Daemon
-	cache     *exporter.FileCache
+	cache     *exporter.SnapshotFileCache
 	cachePath string
 	trees     *exporter.TreeCache
 	bases     *basesource.Source // OCIv2 bases from the store; nil when off

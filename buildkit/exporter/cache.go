@@ -14,47 +14,16 @@ import (
 	"github.com/oci2/oci2/store/framesource"
 )
 
-// FileCache remembers the extents (chunk IDs) of regular files exported
-// before, so that an export reads and chunks only the files that changed.
-//
-// Design: two levels, both keyed by the file's path in the image.
-//
-// Level 1, identity: the key is (path, inode, size, mtime, ctime), with
-// nanosecond times, as git's index and restic's files cache do. A hit
-// costs nothing: the file is not even opened. It works because BuildKit's
-// snapshots are immutable once committed and, with the overlayfs
-// snapshotter on one filesystem, overlayfs reports the underlying file's
-// own inode number and times (its st_ino is persistent for
-// non-directories), so a file that comes unchanged from a lower snapshot
-// has the same key in every mount of every later snapshot, while any
-// write or copy-up changes the ctime (the kernel sets it; no user can).
-// It needs no layer directories or whiteout rules, so it serves every
-// snapshotter; TreeCache adds the layer diffs on top, so that the files
-// of known layers are not even walked.
-//
-// Level 2, content: a file that misses level 1 but whose (path, size) was
-// exported before gets the extents stored last for that path and size as
-// its writer.Node.Candidate. The writer reads it once, cut at those
-// extents' boundaries, and uses them only if every data extent's bytes
-// hash (SHA-256, the chunk ID) to its chunk ID and every zero extent's
-// bytes are zeros. Nothing is trusted from the metadata, so this is as
-// safe as chunking: equal hashes mean equal bytes, and chunking is a
-// function of the bytes alone (SPEC.md §3). It catches what level 1
-// cannot: a rebuild whose COPY step re-created every file (new inodes and
-// ctimes, same content), and the native snapshotter, which copies files
-// into each snapshot. It saves the Rabin chunking (the largest cost of an
-// export) and any compression; it costs one read and the SHA-256 of the
-// file, and a changed file is given up at its first differing extent.
-//
-// A base image pulled as tar layers is chunked on its first export and
-// found in the cache by every later export of images built on it. The
-// cache is per worker (one snapshotter, one filesystem), saved with the
-// daemon's state (snapshots outlive a restart, and so do their inodes and
-// times), and bounded: entries not used by the last exports are dropped
-// first once it is full. Extents whose chunks were since removed from the
-// store are harmless: the writer reads the file again for chunks the store
-// lacks.
-type FileCache struct {
+// SnapshotFileCache remembers the extents (chunk IDs) of regular files
+// exported before, so that an export reads and chunks only the files that
+// changed.
+// It trusts BuildKit's immutable snapshots, on two levels keyed by the
+// file's path in the image: identity (inode, size, mtime, ctime: the file
+// is not opened) and content (the last extents of its path and size, given
+// to the writer as a Candidate and verified against the file's bytes).
+// Design and trust rules: SPEC.md §8.3. It is per worker, saved with the
+// daemon's state, and bounded (the entries least recently used go first).
+type SnapshotFileCache struct {
 	mu sync.Mutex
 	m  map[fileKey]cacheEntry
 	// latest is level 2: the key in m of the entry stored last for a path
@@ -93,23 +62,23 @@ type CacheStats struct {
 	VerifiedBytes int64 `json:"verified_bytes"` // their logical bytes
 }
 
-// NewFileCache returns an empty cache holding at most maxEntries files
-// (0: 1 million).
-func NewFileCache(maxEntries int) *FileCache {
+// NewSnapshotFileCache returns an empty cache holding at most maxEntries
+// files (0: 1 million).
+func NewSnapshotFileCache(maxEntries int) *SnapshotFileCache {
 	if maxEntries <= 0 {
 		maxEntries = 1 << 20
 	}
-	return &FileCache{m: map[fileKey]cacheEntry{}, latest: map[pathSize]fileKey{}, max: maxEntries}
+	return &SnapshotFileCache{m: map[fileKey]cacheEntry{}, latest: map[pathSize]fileKey{}, max: maxEntries}
 }
 
 // Len returns the number of cached files.
-func (c *FileCache) Len() int {
+func (c *SnapshotFileCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
 }
 
-func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
+func (c *SnapshotFileCache) get(k fileKey) ([]format.Extent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
@@ -123,7 +92,7 @@ func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
 
 // candidate returns the extents stored last for path and size (level 2),
 // to be verified against the file's bytes before use.
-func (c *FileCache) candidate(path string, size int64) ([]format.Extent, bool) {
+func (c *SnapshotFileCache) candidate(path string, size int64) ([]format.Extent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, ok := c.latest[pathSize{path, size}]
@@ -140,7 +109,7 @@ func (c *FileCache) candidate(path string, size int64) ([]format.Extent, bool) {
 // reindex rebuilds latest from m: for every path and size, the entry of
 // the newest generation (ties, which one export cannot make, go to the
 // newest ctime, then the highest inode, so the choice is deterministic).
-func (c *FileCache) reindex() {
+func (c *SnapshotFileCache) reindex() {
 	c.latest = make(map[pathSize]fileKey, len(c.m))
 	for k, e := range c.m {
 		ps := pathSize{k.path, k.size}
@@ -165,7 +134,7 @@ func newer(a fileKey, agen uint64, b fileKey, bgen uint64) bool {
 }
 
 // add records entries as used by a new export, then trims the cache.
-func (c *FileCache) add(entries map[fileKey][]format.Extent) {
+func (c *SnapshotFileCache) add(entries map[fileKey][]format.Extent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++

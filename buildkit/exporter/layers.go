@@ -16,26 +16,13 @@ import (
 )
 
 // TreeCache remembers the walked trees of layer chains exported before, so
-// that an export walks only the layers above the longest chain it knows.
-//
-// Design: the snapshot's own diff against its parent, as BuildKit's
-// overlay differ computes a layer blob. A result is a chain of immutable
-// layers; with the overlayfs snapshotter each layer's upper directory
-// holds exactly what that layer changed. The tree of the bottom layers
-// (a base image, say) is walked once, then every later export of an image
-// built on them starts from a copy of that tree and applies only the
-// upper directories of the layers above it: a 440 MB base with one COPY
-// on top costs a walk of that COPY, not of the base. The files cache then
-// gives the files of the base their extents (their inodes and times are
-// those of the first walk), so they are neither read nor chunked.
-//
-// The identity files cache alone (FileCache) already avoids reading; this
-// avoids the walk (a stat and an xattr list per entry of the base). Chains
-// the diff cannot describe (merges, diffs, other snapshotters, redirect_dir)
-// fall back to walking the whole mounted result. Trees are kept in memory
-// by the cache record ID of the chain's top layer (records are immutable
-// and their IDs never reused), bounded by their total number of entries;
-// a daemon restart starts empty, and the first export walks again.
+// that an export walks only the layers above the longest chain it knows,
+// applying their overlayfs upper directories (each layer's own diff) to a
+// copy of that chain's tree; the files cache then gives the files below
+// their extents. Chains the diff cannot describe (merges, diffs, other
+// snapshotters, redirect_dir) are walked whole. Trees are kept in memory
+// by the cache record ID of the chain's top layer, bounded by their total
+// number of entries. Design: SPEC.md §8.3.
 type TreeCache struct {
 	mu    sync.Mutex
 	m     map[string]*cachedTree

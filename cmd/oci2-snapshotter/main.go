@@ -46,6 +46,12 @@ func run() error {
 	oci2 := flag.String("oci2", "", "oci2 binary that serves the mounts (default: next to this one, else $PATH)")
 	fetchAll := flag.Bool("fetch-all", false, "lazy mounts: pull the rest of the image in the background, after which the registry is not needed")
 	readTimeout := flag.Duration("read-timeout", 30*time.Second, "lazy mounts: fail a read the registry does not answer in this long with EIO")
+	insecure := flag.Bool("insecure", false, "lazy mounts: allow plain HTTP and unverified TLS for registries not on loopback")
+	var caCerts []string
+	flag.Func("ca-cert", "lazy mounts: PEM file of a CA to trust besides the system's (repeatable)", func(s string) error {
+		caCerts = append(caCerts, s)
+		return nil
+	})
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -59,7 +65,20 @@ func run() error {
 	if *readTimeout <= 0 {
 		return fmt.Errorf("--read-timeout %v: want a positive duration", *readTimeout)
 	}
-	m, err := newCLIMounter(*oci2, *store, *readTimeout, *fetchAll)
+	lazy := []string{"--read-timeout", readTimeout.String()}
+	if *fetchAll {
+		lazy = append(lazy, "--fetch-all")
+	}
+	if *insecure {
+		lazy = append(lazy, "--insecure")
+	}
+	for _, f := range caCerts {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("--ca-cert: %w", err)
+		}
+		lazy = append(lazy, "--ca-cert", f)
+	}
+	m, err := newCLIMounter(*oci2, *store, lazy)
 	if err != nil {
 		return err
 	}
@@ -104,13 +123,12 @@ func run() error {
 // A lazy mount reaches its registry with this process's environment
 // (DOCKER_CONFIG and its credential helpers), as `oci2 pull` would.
 type cliMounter struct {
-	bin         string
-	store       string
-	readTimeout time.Duration
-	fetchAll    bool
+	bin   string
+	store string
+	lazy  []string // flags of lazy mounts (--read-timeout, registry options)
 }
 
-func newCLIMounter(bin, store string, readTimeout time.Duration, fetchAll bool) (*cliMounter, error) {
+func newCLIMounter(bin, store string, lazy []string) (*cliMounter, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err == nil {
@@ -122,7 +140,7 @@ func newCLIMounter(bin, store string, readTimeout time.Duration, fetchAll bool) 
 			}
 		}
 	}
-	return &cliMounter{bin: bin, store: store, readTimeout: readTimeout, fetchAll: fetchAll}, nil
+	return &cliMounter{bin: bin, store: store, lazy: lazy}, nil
 }
 
 func (c *cliMounter) oci2(ctx context.Context, args ...string) error {
@@ -145,11 +163,8 @@ func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir strin
 	if img.Source == "" {
 		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
 	}
-	args := []string{"mount", "--registry", "--read-timeout", c.readTimeout.String()}
-	if c.fetchAll {
-		args = append(args, "--fetch-all")
-	}
-	return c.oci2(ctx, append(args, img.Source+"@"+img.Manifest.String(), dir)...)
+	args := append(append([]string{"mount", "--registry"}, c.lazy...), img.Source+"@"+img.Manifest.String(), dir)
+	return c.oci2(ctx, args...)
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/walk"
 )
 
 // inspectOutput is what `inspect` prints.
@@ -172,7 +173,7 @@ func (a *app) inspect(ctx context.Context, arg, platform string) error {
 func attestationsOf(ctx context.Context, st *storeHandle, idx *ocispec.Index) ([]attestationInfo, error) {
 	var out []attestationInfo
 	for _, d := range idx.Manifests {
-		if d.Annotations[annotationReferenceType] != referenceTypeAttestation {
+		if !walk.IsAttestation(d) {
 			continue
 		}
 		var m ocispec.Manifest
@@ -190,9 +191,6 @@ func attestationsOf(ctx context.Context, st *storeHandle, idx *ocispec.Index) ([
 	return out, nil
 }
 
-// BuildKit's annotations of an attestation manifest's descriptor.
-const (
-	annotationReferenceType   = "vnd.docker.reference.type"
-	annotationReferenceDigest = "vnd.docker.reference.digest"
-	referenceTypeAttestation  = "attestation-manifest"
-)
+// annotationReferenceDigest is BuildKit's annotation naming the manifest an
+// attestation manifest is about.
+const annotationReferenceDigest = "vnd.docker.reference.digest"

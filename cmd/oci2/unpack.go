@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/unpack"
+	"github.com/oci2/oci2/store/blobdir"
 )
 
 type unpackFlags struct {
 	bundle   bool
 	force    bool
 	platform string
+	blobs    string
 }
 
 func (a *app) unpackCmd() *cobra.Command {
@@ -43,7 +47,13 @@ on regular files and directories only) is skipped with a warning.
 With --bundle, DEST becomes an OCI runtime bundle for runc: DEST/rootfs and
 DEST/config.json running the image config's process. The image's
 /etc/passwd and /etc/group resolve its user; they are read only when they
-are regular files inside the rootfs.`,
+are regular files inside the rootfs.
+
+With --blobs DIR, the image is read from DIR instead of the store: a
+directory of blob files named DIR/sha256/<hex> (an OCI layout's blobs/)
+holding the manifest, its config, pack indexes and packs, and the argument
+is the manifest's digest. The # syntax= frontend unpacks bases so, from the
+blobs a stock BuildKit fetched for it.`,
 		Args: exactArgs(2, "NAME|DIGEST and DEST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.unpack(cmd.Context(), f, args[0], args[1])
@@ -52,29 +62,18 @@ are regular files inside the rootfs.`,
 	cmd.Flags().BoolVar(&f.bundle, "bundle", false, "write an OCI runtime bundle (rootfs/ and config.json)")
 	cmd.Flags().BoolVar(&f.force, "force", false, "unpack into a non-empty DEST, replacing the image's paths")
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform os/arch[/variant] of a multi-platform image")
+	cmd.Flags().StringVar(&f.blobs, "blobs", "", "read the image (DIGEST of its manifest) from blob files DIR/sha256/<hex>, not the store")
 	a.jsonFlag(cmd)
 	return cmd
 }
 
 func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error {
-	plat, err := parsePlatform(f.platform)
-	if err != nil {
-		return err
-	}
-	st, release, err := a.leasedStore(ctx)
+	img, cr, release, err := a.unpackSource(ctx, f, arg)
 	if err != nil {
 		return err
 	}
 	defer release()
-	md, err := resolveManifest(ctx, st, arg, plat)
-	if err != nil {
-		return err
-	}
-	img, err := reader.Open(ctx, st, md)
-	if err != nil {
-		return err
-	}
-	cr := reader.NewChunkReader(img, st.frames())
+	md := img.Descriptor
 	b := newBar()
 	opts := unpack.Options{
 		Force:    f.force,
@@ -102,4 +101,38 @@ func (a *app) unpack(ctx context.Context, f unpackFlags, arg, dest string) error
 	}
 	fmt.Fprintf(os.Stderr, "unpacked %s: %d entries, %s\n", md.Digest, stats.Entries, humanBytes(stats.Bytes))
 	return nil
+}
+
+// unpackSource opens the image arg names: in the store, or with --blobs
+// as a manifest digest in a directory of blob files.
+func (a *app) unpackSource(ctx context.Context, f unpackFlags, arg string) (*reader.Image, *reader.ChunkReader, func(), error) {
+	if f.blobs != "" {
+		dg, err := digest.Parse(arg)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--blobs: %q is not a manifest digest: %w", arg, err)
+		}
+		bd := blobdir.New(f.blobs)
+		img, err := reader.Open(ctx, bd, ocispec.Descriptor{Digest: dg})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--blobs %s: %w", f.blobs, err)
+		}
+		return img, reader.NewChunkReader(img, reader.PackRanges(bd)), func() {}, nil
+	}
+	plat, err := parsePlatform(f.platform)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, release, err := a.leasedStore(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	md, err := resolveManifest(ctx, st, arg, plat)
+	if err == nil {
+		var img *reader.Image
+		if img, err = reader.Open(ctx, st, md); err == nil {
+			return img, reader.NewChunkReader(img, st.frames()), release, nil
+		}
+	}
+	release()
+	return nil, nil, nil, err
 }

@@ -97,7 +97,7 @@ func (s *walkState) visit(ctx context.Context, desc ocispec.Descriptor, depth in
 // read checks the bounds of desc, then fetches and decodes it.
 func (s *walkState) read(ctx context.Context, desc ocispec.Descriptor, depth int) (*Node, error) {
 	if depth >= format.MaxIndexDepth {
-		return nil, fmt.Errorf("%s: image indexes nested deeper than %d", desc.Digest, format.MaxIndexDepth)
+		return nil, fmt.Errorf("%s: under %d nested image indexes (at most %d)", desc.Digest, depth, format.MaxIndexDepth-1)
 	}
 	if s.MaxNodes > 0 && s.nodes >= s.MaxNodes {
 		return nil, fmt.Errorf("%s: more than %d manifests and indexes", desc.Digest, s.MaxNodes)

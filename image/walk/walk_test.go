@@ -157,7 +157,7 @@ func TestWalkDepth(t *testing.T) {
 		t.Errorf("depth %d: %v", format.MaxIndexDepth-1, err)
 	}
 	err := w.Walk(context.Background(), nested(t, b, format.MaxIndexDepth))
-	if err == nil || !strings.Contains(err.Error(), "nested deeper than 8") {
+	if err == nil || !strings.Contains(err.Error(), "under 8 nested image indexes (at most 7)") {
 		t.Errorf("depth %d: got %v, want nested too deep", format.MaxIndexDepth, err)
 	}
 }

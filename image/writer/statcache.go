@@ -16,24 +16,13 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// StatCache is a stat cache of source files that may change at any time
-// (`oci2 create` of a directory): it remembers the extents of files read
-// from source directories, keyed by (source directory, relative path), with
-// the file's identity and times (restic's files cache), and trusts an entry
-// only under the racy-git rule below. (The exporter's cache trusts
-// BuildKit's immutable snapshots instead: buildkit/exporter.) Write skips reading a file whose device,
-// inode, size, mtime and ctime are unchanged; its chunks are then read only
-// if the store lacks their frame.
-//
-// The racy-git rule: a file changed right after it was looked at, within
-// one timestamp tick, keeps its ctime, so its cached extents could be stale.
-// An entry is therefore trusted only when the file's ctime is older, by
-// more than the filesystem's timestamp granularity, than both the moment
-// the file was looked at (SourceFile.StatNs) and the Save that wrote the
-// entry. The granularity is taken as 1s when the ctime has no sub-second
-// part (coarse filesystems) and as 100ms otherwise (Linux stamps files
-// from a clock that ticks every 1-10ms). Entries not saved yet are never
-// trusted.
+// StatCache is the stat cache of source files that may change at any time
+// (`oci2 create` of a directory): it keeps the extents of files read from
+// source directories by (source directory, relative path) with the file's
+// device, inode, size, mtime and ctime, and Write skips reading a file
+// whose five are unchanged, under the racy-git rule (trusted); its chunks
+// are then read only if the store lacks their frame. Design and trust
+// rules: SPEC.md §8.3.
 //
 // StatCache is safe for concurrent use; the caller loads it from and saves
 // it to the store's private directory.
@@ -56,7 +45,9 @@ const (
 	fineMargin   = int64(100 * time.Millisecond)
 )
 
-// trusted applies the racy-git rule to an entry saved at written.
+// trusted applies the racy-git rule to an entry saved at written: its ctime
+// is older than both its stat and the save by more than the filesystem's
+// timestamp granularity (coarse: no sub-second part; SPEC.md §8.3).
 func (e *cacheEntry) trusted(written int64) bool {
 	margin := fineMargin
 	if e.ctimeNs%int64(time.Second) == 0 {

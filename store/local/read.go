@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/oci2/oci2/store"
+	"github.com/oci2/oci2/store/blobdir"
 )
 
 // blobPath returns blobs/<alg>/<hex> for a digest that passed CheckDigest.
@@ -18,92 +19,28 @@ func (s *Store) blobPath(d digest.Digest) string {
 	return s.path(blobsDir + "/" + string(d.Algorithm()) + "/" + d.Encoded())
 }
 
-// openBlob opens a blob file and returns its size.
-func (s *Store) openBlob(d digest.Digest) (*os.File, int64, error) {
-	if err := store.CheckDigest(d); err != nil {
-		return nil, 0, err
-	}
-	f, err := os.Open(s.blobPath(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, fmt.Errorf("blob %s: %w", d, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("blob %s: %w", d, err)
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file")
-	}
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("blob %s: %w", d, err)
-	}
-	return f, fi.Size(), nil
-}
+// files reads the blob files: the reads are blobdir's, over blobs/.
+func (s *Store) files() *blobdir.Dir { return blobdir.New(s.path(blobsDir)) }
 
 // Stat implements store.Reader.
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (store.Info, error) {
-	if err := store.CheckDigest(d); err != nil {
-		return store.Info{}, err
-	}
-	fi, err := os.Stat(s.blobPath(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return store.Info{}, fmt.Errorf("blob %s: %w", d, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Info{}, fmt.Errorf("blob %s: %w", d, err)
-	}
-	return store.Info{Digest: d, Size: fi.Size()}, nil
+	return s.files().Stat(ctx, d)
 }
 
 // ReadBlob implements store.Reader: it reads the whole file and checks
 // its digest.
 func (s *Store) ReadBlob(ctx context.Context, d digest.Digest, maxSize int64) ([]byte, error) {
-	f, size, err := s.openBlob(d)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if maxSize > 0 && size > maxSize {
-		return nil, fmt.Errorf("blob %s: %d bytes, limit %d: %w", d, size, maxSize, store.ErrTooLarge)
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("blob %s: %w", d, err)
-	}
-	if err := store.VerifyBytes(d, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return s.files().ReadBlob(ctx, d, maxSize)
 }
 
 // Open implements store.Reader; the reader verifies the digest at EOF.
 func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
-	f, _, err := s.openBlob(d)
-	if err != nil {
-		return nil, err
-	}
-	return store.VerifyReader(f, d, -1), nil
+	return s.files().Open(ctx, d)
 }
 
 // ReadRange implements store.RangeReader (unverified: the caller checks).
 func (s *Store) ReadRange(ctx context.Context, d digest.Digest, offset, length int64) ([]byte, error) {
-	f, size, err := s.openBlob(d)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if offset < 0 || length < 0 {
-		return nil, fmt.Errorf("blob %s: invalid range %d+%d", d, offset, length)
-	}
-	if offset+length > size || offset+length < 0 {
-		return nil, fmt.Errorf("blob %s: range %d+%d beyond size %d: %w", d, offset, length, size, io.ErrUnexpectedEOF)
-	}
-	b := make([]byte, length)
-	if _, err := f.ReadAt(b, offset); err != nil && !(err == io.EOF && length == 0) {
-		return nil, fmt.Errorf("blob %s: reading %d+%d: %w", d, offset, length, err)
-	}
-	return b, nil
+	return s.files().ReadRange(ctx, d, offset, length)
 }
 
 // ListBlobs implements store.Lister. It lists a snapshot of
