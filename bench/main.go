@@ -31,6 +31,9 @@ type config struct {
 var parts = []string{"store", "timing", "exporter", "registry", "bases", "index", "startup", "containerd"}
 
 func main() {
+	if spec := os.Getenv(synthEnv); spec != "" {
+		synthMain(spec)
+	}
 	var c config
 	defCorpus := os.Getenv("OCI2_CORPUS")
 	if defCorpus == "" {

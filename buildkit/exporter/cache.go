@@ -14,15 +14,16 @@ import (
 	"github.com/oci2/oci2/store/framesource"
 )
 
-// FileCache remembers the extents (chunk IDs) of regular files exported
-// before, so that an export reads and chunks only the files that changed.
+// SnapshotFileCache remembers the extents (chunk IDs) of regular files
+// exported before, so that an export reads and chunks only the files that
+// changed.
 // It trusts BuildKit's immutable snapshots, on two levels keyed by the
 // file's path in the image: identity (inode, size, mtime, ctime: the file
 // is not opened) and content (the last extents of its path and size, given
 // to the writer as a Candidate and verified against the file's bytes).
 // Design and trust rules: SPEC.md §8.3. It is per worker, saved with the
 // daemon's state, and bounded (the entries least recently used go first).
-type FileCache struct {
+type SnapshotFileCache struct {
 	mu sync.Mutex
 	m  map[fileKey]cacheEntry
 	// latest is level 2: the key in m of the entry stored last for a path
@@ -61,23 +62,23 @@ type CacheStats struct {
 	VerifiedBytes int64 `json:"verified_bytes"` // their logical bytes
 }
 
-// NewFileCache returns an empty cache holding at most maxEntries files
-// (0: 1 million).
-func NewFileCache(maxEntries int) *FileCache {
+// NewSnapshotFileCache returns an empty cache holding at most maxEntries
+// files (0: 1 million).
+func NewSnapshotFileCache(maxEntries int) *SnapshotFileCache {
 	if maxEntries <= 0 {
 		maxEntries = 1 << 20
 	}
-	return &FileCache{m: map[fileKey]cacheEntry{}, latest: map[pathSize]fileKey{}, max: maxEntries}
+	return &SnapshotFileCache{m: map[fileKey]cacheEntry{}, latest: map[pathSize]fileKey{}, max: maxEntries}
 }
 
 // Len returns the number of cached files.
-func (c *FileCache) Len() int {
+func (c *SnapshotFileCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
 }
 
-func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
+func (c *SnapshotFileCache) get(k fileKey) ([]format.Extent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
@@ -91,7 +92,7 @@ func (c *FileCache) get(k fileKey) ([]format.Extent, bool) {
 
 // candidate returns the extents stored last for path and size (level 2),
 // to be verified against the file's bytes before use.
-func (c *FileCache) candidate(path string, size int64) ([]format.Extent, bool) {
+func (c *SnapshotFileCache) candidate(path string, size int64) ([]format.Extent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, ok := c.latest[pathSize{path, size}]
@@ -108,7 +109,7 @@ func (c *FileCache) candidate(path string, size int64) ([]format.Extent, bool) {
 // reindex rebuilds latest from m: for every path and size, the entry of
 // the newest generation (ties, which one export cannot make, go to the
 // newest ctime, then the highest inode, so the choice is deterministic).
-func (c *FileCache) reindex() {
+func (c *SnapshotFileCache) reindex() {
 	c.latest = make(map[pathSize]fileKey, len(c.m))
 	for k, e := range c.m {
 		ps := pathSize{k.path, k.size}
@@ -133,7 +134,7 @@ func newer(a fileKey, agen uint64, b fileKey, bgen uint64) bool {
 }
 
 // add records entries as used by a new export, then trims the cache.
-func (c *FileCache) add(entries map[fileKey][]format.Extent) {
+func (c *SnapshotFileCache) add(entries map[fileKey][]format.Extent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++

@@ -26,7 +26,7 @@ type cacheRecord struct {
 }
 
 // Dirty reports whether the cache changed since it was loaded or saved.
-func (c *FileCache) Dirty() bool {
+func (c *SnapshotFileCache) Dirty() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dirty
@@ -35,7 +35,7 @@ func (c *FileCache) Dirty() bool {
 // Save writes the cache to path atomically (temporary file, fsync, rename).
 // Snapshots, their inodes and times survive a daemon restart, and so do the
 // cache's entries.
-func (c *FileCache) Save(path string) error {
+func (c *SnapshotFileCache) Save(path string) error {
 	c.mu.Lock()
 	recs := make([]cacheRecord, 0, len(c.m))
 	for k, e := range c.m {
@@ -61,10 +61,10 @@ func (c *FileCache) Save(path string) error {
 	return nil
 }
 
-// LoadFileCache reads a cache saved by Save. A missing file gives an empty
+// LoadSnapshotFileCache reads a cache saved by Save. A missing file gives an empty
 // cache; a damaged one an empty cache and an error to report.
-func LoadFileCache(path string, maxEntries int) (*FileCache, error) {
-	c := NewFileCache(maxEntries)
+func LoadSnapshotFileCache(path string, maxEntries int) (*SnapshotFileCache, error) {
+	c := NewSnapshotFileCache(maxEntries)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil

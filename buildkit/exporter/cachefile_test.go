@@ -11,7 +11,7 @@ import (
 )
 
 func TestFileCacheSaveLoad(t *testing.T) {
-	c := NewFileCache(0)
+	c := NewSnapshotFileCache(0)
 	k := fileKey{path: "usr/bin/x", ino: 42, size: 70000, mtime: 1, ctime: 2}
 	ext := []format.Extent{{Length: 65536, Chunk: format.Sum([]byte("a"))}, {Length: 4464, Chunk: format.Sum([]byte("b"))}}
 	c.add(map[fileKey][]format.Extent{k: ext})
@@ -25,7 +25,7 @@ func TestFileCacheSaveLoad(t *testing.T) {
 	if c.Dirty() {
 		t.Error("cache dirty after save")
 	}
-	l, err := LoadFileCache(p, 0)
+	l, err := LoadSnapshotFileCache(p, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,17 +41,17 @@ func TestFileCacheSaveLoad(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[len(cacheFileMagic)+10] ^= 1
 	os.WriteFile(p, b, 0o600)
-	l, err = LoadFileCache(p, 0)
+	l, err = LoadSnapshotFileCache(p, 0)
 	if err == nil || l.Len() != 0 {
 		t.Errorf("damaged cache: %d entries, error %v", l.Len(), err)
 	}
-	if l, err := LoadFileCache(filepath.Join(t.TempDir(), "missing"), 0); err != nil || l.Len() != 0 {
+	if l, err := LoadSnapshotFileCache(filepath.Join(t.TempDir(), "missing"), 0); err != nil || l.Len() != 0 {
 		t.Errorf("missing cache: %d entries, error %v", l.Len(), err)
 	}
 }
 
 func TestFileCacheBound(t *testing.T) {
-	c := NewFileCache(100)
+	c := NewSnapshotFileCache(100)
 	for g := range 5 {
 		m := map[fileKey][]format.Extent{}
 		for i := range 40 {
@@ -69,9 +69,9 @@ func TestFileCacheBound(t *testing.T) {
 }
 
 // TestFileCacheCandidate: level 2 (path, size) follows the newest entry
-// through add, trim, Save and LoadFileCache.
+// through add, trim, Save and LoadSnapshotFileCache.
 func TestFileCacheCandidate(t *testing.T) {
-	c := NewFileCache(100)
+	c := NewSnapshotFileCache(100)
 	ext := func(s string) []format.Extent {
 		return []format.Extent{{Length: 70000, Chunk: format.Sum([]byte(s))}}
 	}
@@ -80,7 +80,7 @@ func TestFileCacheCandidate(t *testing.T) {
 		{path: "y", ino: 2, size: 70000, ctime: 1}: ext("y"),
 	})
 	c.add(map[fileKey][]format.Extent{{path: "x", ino: 3, size: 70000, ctime: 2}: ext("new")})
-	check := func(c *FileCache, path string, size int64, want []format.Extent) {
+	check := func(c *SnapshotFileCache, path string, size int64, want []format.Extent) {
 		t.Helper()
 		got, ok := c.candidate(path, size)
 		if ok != (want != nil) || !slices.Equal(got, want) {
@@ -95,7 +95,7 @@ func TestFileCacheCandidate(t *testing.T) {
 	if err := c.Save(p); err != nil {
 		t.Fatal(err)
 	}
-	l, err := LoadFileCache(p, 100)
+	l, err := LoadSnapshotFileCache(p, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

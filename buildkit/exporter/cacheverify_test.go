@@ -143,7 +143,7 @@ func TestCacheVerify(t *testing.T) {
 			want["zeros"], want["sparse"], len(want["a"]))
 	}
 
-	c := NewFileCache(0)
+	c := NewSnapshotFileCache(0)
 	// An older export stored other extents under the same paths and sizes:
 	// level 2 must use the newest.
 	stale := map[fileKey][]format.Extent{}
@@ -248,7 +248,7 @@ func TestCacheVerifyUnreadable(t *testing.T) {
 		writeFile(t, dir, rel, b)
 	}
 	root, nodes := walkTree(t, dir)
-	c := NewFileCache(0)
+	c := NewSnapshotFileCache(0)
 	entries := map[fileKey][]format.Extent{}
 	for rel, b := range content {
 		entries[recreatedKey(nodes[rel])] = extentsOf(t, b)
@@ -275,7 +275,7 @@ func TestCacheVerifyRemember(t *testing.T) {
 	b := randBytes(1, 100000)
 	writeFile(t, dir, "f", b)
 	root, nodes := walkTree(t, dir)
-	c := NewFileCache(0)
+	c := NewSnapshotFileCache(0)
 	c.add(map[fileKey][]format.Extent{recreatedKey(nodes["f"]): extentsOf(t, b)})
 	tr := &mountedTree{root: root, cache: c, files: map[string]fileRecord{}}
 	tr.lookup(context.Background())

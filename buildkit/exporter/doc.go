@@ -4,9 +4,10 @@
 //
 // An export reuses earlier work at three levels: the walked trees of layer
 // chains (TreeCache: only the overlayfs upper directories of the layers
-// above a known chain are read), file identity (FileCache: an unchanged
-// file gets its extents without being read), and verified content (a file
-// a rebuild re-created gets its last extents as a writer.Node.Candidate,
-// checked against its bytes). Only new chunks are compressed and only new
-// frames written.
+// above a known chain are read), file identity in BuildKit's immutable
+// snapshots (SnapshotFileCache: an unchanged file gets its extents without
+// being read), and verified content (a file a rebuild re-created gets its
+// last extents as a writer.Node.Candidate, checked against its bytes).
+// Only new chunks are compressed and only new frames written. Design:
+// SPEC.md §8.3.
 package exporter

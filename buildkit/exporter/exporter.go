@@ -31,9 +31,9 @@ type Opt struct {
 	// instead of uploading them (shared with `oci2 push` on the same store).
 	Remotes *transfer.Remotes
 	// Cache remembers the extents of files exported before, so unchanged
-	// files are neither read nor chunked again (see FileCache). One per
-	// worker; nil disables it.
-	Cache *FileCache
+	// files are neither read nor chunked again (see SnapshotFileCache).
+	// One per worker; nil disables it.
+	Cache *SnapshotFileCache
 	// Trees remembers the walked trees of layer chains, so an export walks
 	// only the layers above them (see TreeCache). One per worker; nil
 	// disables it.

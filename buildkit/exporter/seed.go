@@ -25,13 +25,13 @@ import (
 // a build on that base neither walks nor reads it.
 type Caches struct {
 	Trees *TreeCache
-	Files *FileCache
+	Files *SnapshotFileCache
 }
 
 // SeedStats say what Seed gave the caches.
 type SeedStats struct {
 	Entries int64 // tree entries of the base (TreeCache)
-	Files   int64 // regular files with their extents (FileCache)
+	Files   int64 // regular files with their extents (SnapshotFileCache)
 }
 
 // errSeedMismatch is a snapshot that does not hold what the image says

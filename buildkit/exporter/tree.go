@@ -25,7 +25,7 @@ type mountedTree struct {
 	unmount func() error
 	files   map[string]fileRecord // regular files by slash path, for the cache
 	stats   CacheStats
-	cache   *FileCache
+	cache   *SnapshotFileCache
 	tree    TreeStats
 	got     map[*writer.Node][]format.Extent // extents the writer reported
 }

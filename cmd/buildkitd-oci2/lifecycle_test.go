@@ -42,7 +42,7 @@ func TestJobsStopWithLastWorker(t *testing.T) {
 	workers := make([]*oci2Worker, 2)
 	for i := range workers {
 		d.acquire()
-		workers[i] = &oci2Worker{Worker: closer{}, d: &d, cache: exporter.NewFileCache(0),
+		workers[i] = &oci2Worker{Worker: closer{}, d: &d, cache: exporter.NewSnapshotFileCache(0),
 			cachePath: filepath.Join(t.TempDir(), "cache")}
 	}
 	waitTick := func() {

@@ -75,8 +75,8 @@ type daemon struct {
 	remotes *transfer.Remotes
 
 	mu      sync.Mutex
-	caches  map[string]*exporter.FileCache // by cache file path
-	workers int                            // wrapped workers not yet closed
+	caches  map[string]*exporter.SnapshotFileCache // by cache file path
+	workers int                                    // wrapped workers not yet closed
 
 	// stop ends the periodic jobs (retention, saving files caches), which
 	// jobs counts; the last worker's Close calls it.
@@ -114,7 +114,7 @@ func (d *daemon) open(c *cli.Command, cfg *config.Config) error {
 		d.state = exporter.NewState(st, index.WithDir(st.IndexDir()))
 		d.remotes = transfer.LoadRemotes(transfer.RemotesFile(d.cfg.Store))
 		d.root = cfg.Root
-		d.caches = map[string]*exporter.FileCache{}
+		d.caches = map[string]*exporter.SnapshotFileCache{}
 		var r *retention
 		if r, d.err = newRetention(d.state, d.cfg); d.err != nil {
 			return
@@ -171,9 +171,9 @@ func (d *daemon) release() {
 const cacheSaveInterval = time.Minute
 
 // fileCache loads the files cache of worker id from the daemon's root.
-func (d *daemon) fileCache(id string) (*exporter.FileCache, string) {
+func (d *daemon) fileCache(id string) (*exporter.SnapshotFileCache, string) {
 	p := filepath.Join(d.root, "oci2-filescache", id)
-	c, err := exporter.LoadFileCache(p, 0)
+	c, err := exporter.LoadSnapshotFileCache(p, 0)
 	if err != nil {
 		bklog.L.Warnf("oci2 files cache of worker %s: %v (starting empty)", id, err)
 	}
@@ -202,7 +202,7 @@ func (d *daemon) saveCaches(context.Context) {
 type oci2Worker struct {
 	worker.Worker
 	d         *daemon
-	cache     *exporter.FileCache
+	cache     *exporter.SnapshotFileCache
 	cachePath string
 	trees     *exporter.TreeCache
 	hosts     docker.RegistryHosts // buildkitd.toml's registries, for push=true

@@ -166,7 +166,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		Config:          ocispec.Image{Platform: plat, Config: config},
 		SourceDateEpoch: epoch,
 		FrameIndex:      idx,
-		StatCache:      fc.cache(),
+		StatCache:       fc.cache(),
 		Progress:        func(p writer.Progress) { createProgress(b, p) },
 	}
 	res, err := writer.Write(ctx, st, root, opts)

@@ -140,11 +140,16 @@ func (x *Index) countLocked() (frames, chunks int) {
 		ids[id] = true
 	}
 	for _, t := range x.tabs {
+		fs, err1 := t.frameSection()
+		cs, err2 := t.chunkSection()
+		if err1 != nil || err2 != nil {
+			continue
+		}
 		for i := 0; i < t.nFrames(); i++ {
-			keys[format.ChunkID(t.frames[i*entrySize:i*entrySize+32])] = true
+			keys[format.ChunkID(fs[i*entrySize:i*entrySize+32])] = true
 		}
 		for i := 0; i < t.nChunks(); i++ {
-			ids[format.ChunkID(t.chunks[i*entrySize:i*entrySize+32])] = true
+			ids[format.ChunkID(cs[i*entrySize:i*entrySize+32])] = true
 		}
 	}
 	for k := range keys {

@@ -73,6 +73,31 @@ func (x *Index) loadNewTables() error {
 	return nil
 }
 
+// resetIfCorrupt removes every index file and forgets what they covered
+// when a lookup found a block of one corrupt, so that the scan that
+// follows (Refresh holds scanMu) rebuilds the index.
+func (x *Index) resetIfCorrupt() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	bad := false
+	for _, t := range x.tabs {
+		bad = bad || t.corrupt.Load()
+	}
+	if !bad {
+		return nil
+	}
+	x.dropTablesLocked(func(*table) bool { return true })
+	if err := removeTables(x.dir); err != nil {
+		return fmt.Errorf("removing the index after finding a file corrupt: %w", err)
+	}
+	clear(x.done)
+	clear(x.unitsDone)
+	for i := range x.blobs {
+		x.blobs[i].saved = false
+	}
+	return nil
+}
+
 // addTablesLocked adds open index files; learn also takes in what they say
 // was scanned, which only New and Refresh may (done and unitsDone are
 // guarded by scanMu, which they hold or do not need yet). Called with x.mu
@@ -202,6 +227,9 @@ func (x *Index) compactLocked(ctx context.Context) error {
 	}
 	defer unlock()
 	pick := pickMerge(x.tabs)
+	if len(pick) == 0 {
+		return nil
+	}
 	t, err := merge(x.dir, pick, nil)
 	if err != nil {
 		return fmt.Errorf("merging index files: %w", err)

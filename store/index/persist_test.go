@@ -150,22 +150,28 @@ func TestIndexRebuiltAfterDeletion(t *testing.T) {
 	}
 }
 
-// TestIndexCorruptFileRebuilt: an index file that fails its checksum
+// TestIndexCorruptFileRebuilt: an index file that fails its checks
 // (flipped byte, truncation) is never trusted: the index is scanned again
-// from the blobs.
+// from the blobs. (Every damage here is found when the file is opened: the
+// chunk entry lies in the first block, which holds the magic;
+// TestLazyBlockCheck damages a block read later.)
 func TestIndexCorruptFileRebuilt(t *testing.T) {
-	for _, damage := range []struct {
-		name string
-		fn   func(path string) error
-	}{
-		{"flipped byte", func(p string) error {
+	flip := func(at func(size int) int) func(string) error {
+		return func(p string) error {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			b[len(b)/2] ^= 0x40
+			b[at(len(b))] ^= 0x40
 			return os.WriteFile(p, b, 0o644)
-		}},
+		}
+	}
+	for _, damage := range []struct {
+		name string
+		fn   func(path string) error
+	}{
+		{"flipped footer byte", flip(func(n int) int { return n - 20 })},
+		{"flipped chunk entry", flip(func(int) int { return 8 + 44*3 })},
 		{"truncated", func(p string) error {
 			fi, err := os.Stat(p)
 			if err != nil {
@@ -177,8 +183,14 @@ func TestIndexCorruptFileRebuilt(t *testing.T) {
 	} {
 		t.Run(damage.name, func(t *testing.T) {
 			st, results := persisted(t, newFixture(80))
-			files := indexFiles(t, st)
-			victim := files[len(files)-1]
+			openCounted(t, st) // one file per ref scanned, no scan left
+			var victim string
+			var size int64
+			for _, f := range indexFiles(t, st) { // the largest: it holds chunks
+				if fi, err := os.Stat(f); err == nil && fi.Size() > size {
+					victim, size = f, fi.Size()
+				}
+			}
 			if err := damage.fn(victim); err != nil {
 				t.Fatal(err)
 			}
@@ -190,6 +202,8 @@ func TestIndexCorruptFileRebuilt(t *testing.T) {
 				t.Errorf("corrupt index file kept: %v", err)
 			}
 			requireIndexed(t, st, idx, results...)
+			fresh, _ := openCounted(t, st)
+			requireIndexed(t, st, fresh, results...)
 		})
 	}
 }

@@ -38,6 +38,9 @@ func (x *Index) Refresh(ctx context.Context) error {
 	if err := x.loadNewTables(); err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
+	if err := x.resetIfCorrupt(); err != nil {
+		return fmt.Errorf("indexing store: %w", err)
+	}
 	if err := x.scanUnits(ctx); err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}

@@ -6,18 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"sort"
-
-	"golang.org/x/sys/unix"
+	"sync"
+	"sync/atomic"
 
 	"github.com/oci2/oci2/format"
 )
 
 // An index file (SPEC.md §8.2) is an immutable table of what a store held
-// when it was written: sorted fixed-size entries searched in place through
-// mmap, so opening one costs a checksum pass and not its size in memory.
+// when it was written: sorted fixed-size entries binary-searched in place,
+// so opening one costs neither a pass over it nor its size in memory.
 //
 //	magic "oci2idx1"
 //	chunks  n × 44: chunk ID, blob number (uint32), offset, size (uint32)
@@ -28,20 +27,33 @@ import (
 //	packs   n × 64: pack index digest, pack digest
 //	records: for each, its length (uint32) and the pack index encoding
 //	         (SPEC.md §5.3) of one frame
+//	block CRCs: the CRC-32C of each 4 KiB block of everything above
 //	footer: the six counts and the records' length (uint64 each), the
-//	        CRC-32C of every byte before it, magic again
+//	        CRC-32C of the block CRCs and these counts, magic again
 //
 // Integers are little endian. Every table is sorted by its first field;
 // chunks by ID, then holders that are units first. A stored frame's ref is
 // its blob's number, a virtual or pending frame's the offset of its record.
+//
+// Opening a file checks its footer and block CRCs and reads done, units and
+// packs whole; a lookup reads the blocks it needs with pread, checks them
+// and keeps a few (not mmap: the kernel maps pages around each one touched,
+// and they would count in the process's memory). A block that fails marks
+// the file corrupt: lookups then find nothing in it, and the next Refresh
+// rebuilds the index.
 const (
-	tableMagic   = "oci2idx1"
-	entrySize    = 32 + 12
-	digestSize   = 32
-	packSize     = 64
-	footerSize   = 7*8 + 4 + len(tableMagic)
-	blobUnit     = 1 // blob flag: the blob is a unit (described in oci2/units)
-	maxRecordLen = format.MaxPackIndexSize
+	tableMagic = "oci2idx1"
+	entrySize  = 32 + 12
+	digestSize = 32
+	packSize   = 64
+	footerSize = int64(7*8 + 4 + len(tableMagic))
+	// blockSize is a page: a lookup reads and checks the page of each
+	// entry it probes.
+	blockSize = 4 << 10
+	// maxCachedBlocks bounds the checked blocks a table keeps (4 MiB).
+	maxCachedBlocks = 1024
+	blobUnit        = 1 // blob flag: the blob is a unit (described in oci2/units)
+	maxRecordLen    = format.MaxPackIndexSize
 )
 
 // Frame kinds in an index file.
@@ -60,37 +72,33 @@ var errCorrupt = errors.New("corrupt index file")
 // table is one open index file.
 type table struct {
 	name string
-	data []byte // mmap of the whole file
-	// sections of data
-	chunks, blobs, frames, done, units, packs, records []byte
-	size                                               int64
+	f    *os.File
+	size int64
+	body int    // bytes covered by block CRCs
+	crcs []byte // one per block
+
+	// where the sections start, and their entries (records: bytes)
+	cOff, bOff, fOff, rOff int
+	nc, nb, nf, rLen       int
+	done, units, packs     []byte // read whole when opened
+
+	mu      sync.Mutex
+	blocks  map[int][]byte // checked blocks
+	corrupt atomic.Bool
 }
 
-// openTable maps and checks the index file at path.
+// openTable opens and checks the index file at path.
 func openTable(path string) (*table, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
-	n := fi.Size()
-	if n < int64(len(tableMagic)+footerSize) {
-		return nil, fmt.Errorf("index file %s: %d bytes: %w", fi.Name(), n, errCorrupt)
-	}
-	// Checked with reads, not through the map: the pass leaves the pages in
-	// the page cache, not in this process's resident set.
-	if err := checkCRC(f, n); err != nil {
-		return nil, fmt.Errorf("index file %s: %w", fi.Name(), err)
-	}
-	data, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("index file %s: mmap: %w", fi.Name(), err)
-	}
-	t := &table{name: fi.Name(), data: data, size: n}
+	t := &table{name: fi.Name(), f: f, size: fi.Size(), blocks: make(map[int][]byte)}
 	if err := t.parse(); err != nil {
 		t.close()
 		return nil, fmt.Errorf("index file %s: %w", fi.Name(), err)
@@ -98,69 +106,157 @@ func openTable(path string) (*table, error) {
 	return t, nil
 }
 
-// checkCRC reads the file and compares its CRC-32C with the footer's.
-func checkCRC(f *os.File, n int64) error {
-	body := n - 4 - int64(len(tableMagic))
-	h := crc32.New(crcTable)
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, body)); err != nil {
+// parse checks the footer and the block CRCs, finds the sections by the
+// footer's counts and reads those read whole.
+func (t *table) parse() error {
+	if t.size < int64(len(tableMagic))+footerSize {
+		return fmt.Errorf("%d bytes: %w", t.size, errCorrupt)
+	}
+	foot := make([]byte, footerSize)
+	if _, err := t.f.ReadAt(foot, t.size-footerSize); err != nil {
 		return err
 	}
-	var tail [4 + len(tableMagic)]byte
-	if _, err := f.ReadAt(tail[:], body); err != nil {
-		return err
-	}
-	if string(tail[4:]) != tableMagic {
+	if string(foot[footerSize-int64(len(tableMagic)):]) != tableMagic {
 		return fmt.Errorf("no trailing magic: %w", errCorrupt)
 	}
-	if binary.LittleEndian.Uint32(tail[:4]) != h.Sum32() {
-		return fmt.Errorf("checksum mismatch: %w", errCorrupt)
-	}
-	return nil
-}
-
-// parse splits the file into its sections by the footer's counts.
-func (t *table) parse() error {
-	d := t.data
-	if string(d[:len(tableMagic)]) != tableMagic {
-		return fmt.Errorf("no magic: %w", errCorrupt)
-	}
-	foot := d[len(d)-footerSize:]
 	var c [7]uint64
 	for i := range c {
 		c[i] = binary.LittleEndian.Uint64(foot[8*i:])
 	}
 	sizes := []uint64{entrySize, entrySize, entrySize, digestSize, digestSize, packSize, 1}
-	secs := []*[]byte{&t.chunks, &t.blobs, &t.frames, &t.done, &t.units, &t.packs, &t.records}
+	offs := make([]int, len(sizes))
 	off := uint64(len(tableMagic))
-	limit := uint64(len(d) - footerSize)
-	for i, s := range secs {
+	limit := uint64(t.size - footerSize)
+	for i := range sizes {
 		if c[i] > limit/sizes[i] || off+c[i]*sizes[i] > limit {
 			return fmt.Errorf("sections beyond the file: %w", errCorrupt)
 		}
-		*s = d[off : off+c[i]*sizes[i]]
+		offs[i] = int(off)
 		off += c[i] * sizes[i]
 	}
-	if off != limit {
-		return fmt.Errorf("%d bytes between sections and footer: %w", limit-off, errCorrupt)
+	blocks := (off + blockSize - 1) / blockSize
+	if off+4*blocks != limit {
+		return fmt.Errorf("%d bytes between sections and footer, want %d block CRCs: %w", limit-off, blocks, errCorrupt)
 	}
+	t.body = int(off)
+	t.crcs = make([]byte, 4*blocks)
+	if _, err := t.f.ReadAt(t.crcs, int64(off)); err != nil {
+		return err
+	}
+	h := crc32.New(crcTable)
+	h.Write(t.crcs)
+	h.Write(foot[:7*8])
+	if binary.LittleEndian.Uint32(foot[7*8:]) != h.Sum32() {
+		return fmt.Errorf("footer checksum mismatch: %w", errCorrupt)
+	}
+	t.cOff, t.bOff, t.fOff, t.rOff = offs[0], offs[1], offs[2], offs[6]
+	t.nc, t.nb, t.nf, t.rLen = int(c[0]), int(c[1]), int(c[2]), int(c[6])
+	magic, ok := t.read(0, len(tableMagic))
+	if !ok || string(magic) != tableMagic {
+		return fmt.Errorf("no magic: %w", errCorrupt)
+	}
+	all, ok := t.read(offs[3], int(c[3]*digestSize+c[4]*digestSize+c[5]*packSize))
+	if !ok {
+		return fmt.Errorf("block checksum mismatch: %w", errCorrupt)
+	}
+	t.done, all = all[:c[3]*digestSize], all[c[3]*digestSize:]
+	t.units, t.packs = all[:c[4]*digestSize], all[c[4]*digestSize:]
 	return nil
 }
 
+// read returns the n bytes at off, from blocks whose CRC matched; ok is
+// false when one did not (t is then corrupt) or could not be read.
+func (t *table) read(off, n int) ([]byte, bool) {
+	if t.corrupt.Load() || off < 0 || n < 0 || off+n > t.body {
+		return nil, false
+	}
+	out := make([]byte, 0, n)
+	for b := off / blockSize; len(out) < n; b++ {
+		blk, ok := t.block(b)
+		if !ok {
+			return nil, false
+		}
+		start := max(off-b*blockSize, 0)
+		out = append(out, blk[start:min(len(blk), start+n-len(out))]...)
+	}
+	return out, true
+}
+
+// block returns block b, checked.
+func (t *table) block(b int) ([]byte, bool) {
+	t.mu.Lock()
+	blk, ok := t.blocks[b]
+	t.mu.Unlock()
+	if ok {
+		return blk, true
+	}
+	blk = make([]byte, min(blockSize, t.body-b*blockSize))
+	if _, err := t.f.ReadAt(blk, int64(b)*blockSize); err != nil ||
+		crc32.Checksum(blk, crcTable) != le32(t.crcs[4*b:]) {
+		t.corrupt.Store(true)
+		return nil, false
+	}
+	t.mu.Lock()
+	if len(t.blocks) >= maxCachedBlocks {
+		clear(t.blocks) // crude, and bounded
+	}
+	t.blocks[b] = blk
+	t.mu.Unlock()
+	return blk, true
+}
+
+// section returns the n bytes at off read at once, every block checked (for
+// passes over a whole table: merges, Verify, Len).
+func (t *table) section(off, n int) ([]byte, error) {
+	if t.corrupt.Load() {
+		return nil, fmt.Errorf("index file %s: %w", t.name, errCorrupt)
+	}
+	first, last := off/blockSize, (off+n-1)/blockSize
+	if n == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, min((last+1)*blockSize, t.body)-first*blockSize)
+	if _, err := t.f.ReadAt(buf, int64(first)*blockSize); err != nil {
+		return nil, fmt.Errorf("index file %s: %w", t.name, err)
+	}
+	for b := first; b <= last; b++ {
+		blk := buf[(b-first)*blockSize : min((b-first+1)*blockSize, len(buf))]
+		if crc32.Checksum(blk, crcTable) != le32(t.crcs[4*b:]) {
+			t.corrupt.Store(true)
+			return nil, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+		}
+	}
+	start := off - first*blockSize
+	return buf[start : start+n], nil
+}
+
+// chunkSection and frameSection are the whole tables, checked.
+func (t *table) chunkSection() ([]byte, error) { return t.section(t.cOff, t.nc*entrySize) }
+func (t *table) frameSection() ([]byte, error) { return t.section(t.fOff, t.nf*entrySize) }
+
 func (t *table) close() {
-	if t.data != nil {
-		unix.Munmap(t.data)
-		t.data = nil
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
 	}
 }
 
-func (t *table) nChunks() int { return len(t.chunks) / entrySize }
-func (t *table) nBlobs() int  { return len(t.blobs) / entrySize }
-func (t *table) nFrames() int { return len(t.frames) / entrySize }
+func (t *table) nChunks() int { return t.nc }
+func (t *table) nBlobs() int  { return t.nb }
+func (t *table) nFrames() int { return t.nf }
 
-// search returns the first entry of sec (of size sz) whose key is >= k.
-func search(sec []byte, sz int, k []byte) int {
-	return sort.Search(len(sec)/sz, func(i int) bool { return bytes.Compare(sec[i*sz:i*sz+32], k) >= 0 })
+// search returns the first of the n entries at off whose key is >= k; ok
+// is false when t is corrupt.
+func (t *table) search(off, n int, k []byte) (int, bool) {
+	i := sort.Search(n, func(i int) bool {
+		e, ok := t.read(off+i*entrySize, 32)
+		return !ok || bytes.Compare(e, k) >= 0
+	})
+	return i, !t.corrupt.Load()
 }
+
+// entry returns entry i of the section at off, checked.
+func (t *table) entry(off, i int) ([]byte, bool) { return t.read(off+i*entrySize, entrySize) }
 
 // tchunk is a chunk entry: the chunk is held by blob number blob at offset.
 type tchunk struct {
@@ -171,13 +267,13 @@ type tchunk struct {
 // chunkHolders calls fn for every entry of chunk id, units first, until fn
 // returns false.
 func (t *table) chunkHolders(id format.ChunkID, fn func(tchunk) bool) {
-	for i := search(t.chunks, entrySize, id[:]); i < t.nChunks(); i++ {
-		e := t.chunks[i*entrySize:]
-		if !bytes.Equal(e[:32], id[:]) {
+	i, ok := t.search(t.cOff, t.nc, id[:])
+	for ; ok && i < t.nc; i++ {
+		e, ok := t.entry(t.cOff, i)
+		if !ok || !bytes.Equal(e[:32], id[:]) {
 			return
 		}
-		c := tchunk{blob: le32(e[32:]), offset: le32(e[36:]), size: le32(e[40:])}
-		if !fn(c) {
+		if !fn(tchunk{blob: le32(e[32:]), offset: le32(e[36:]), size: le32(e[40:])}) {
 			return
 		}
 	}
@@ -185,31 +281,35 @@ func (t *table) chunkHolders(id format.ChunkID, fn func(tchunk) bool) {
 
 // blobAt returns blob n's digest, record offset and flags.
 func (t *table) blobAt(n uint32) (d format.ChunkID, rec uint64, flags uint32, err error) {
-	if int(n) >= t.nBlobs() {
-		return d, 0, 0, fmt.Errorf("index file %s: blob %d of %d: %w", t.name, n, t.nBlobs(), errCorrupt)
+	if int(n) >= t.nb {
+		return d, 0, 0, fmt.Errorf("index file %s: blob %d of %d: %w", t.name, n, t.nb, errCorrupt)
 	}
-	e := t.blobs[int(n)*entrySize:]
+	e, ok := t.entry(t.bOff, int(n))
+	if !ok {
+		return d, 0, 0, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+	}
 	copy(d[:], e[:32])
 	return d, binary.LittleEndian.Uint64(e[32:]), le32(e[40:]), nil
 }
 
 // findBlob returns the number of the blob with digest d.
 func (t *table) findBlob(d format.ChunkID) (uint32, bool) {
-	i := search(t.blobs, entrySize, d[:])
-	if i < t.nBlobs() && bytes.Equal(t.blobs[i*entrySize:i*entrySize+32], d[:]) {
-		return uint32(i), true
+	i, ok := t.search(t.bOff, t.nb, d[:])
+	if !ok || i >= t.nb {
+		return 0, false
 	}
-	return 0, false
+	e, ok := t.entry(t.bOff, i)
+	return uint32(i), ok && bytes.Equal(e[:32], d[:])
 }
 
 // findFrame returns the kind and ref of frame key.
 func (t *table) findFrame(key format.ChunkID) (kind uint32, ref uint64, ok bool) {
-	i := search(t.frames, entrySize, key[:])
-	if i >= t.nFrames() {
+	i, ok := t.search(t.fOff, t.nf, key[:])
+	if !ok || i >= t.nf {
 		return 0, 0, false
 	}
-	e := t.frames[i*entrySize:]
-	if !bytes.Equal(e[:32], key[:]) {
+	e, ok := t.entry(t.fOff, i)
+	if !ok || !bytes.Equal(e[:32], key[:]) {
 		return 0, 0, false
 	}
 	return le32(e[40:]), binary.LittleEndian.Uint64(e[32:]), true
@@ -217,14 +317,22 @@ func (t *table) findFrame(key format.ChunkID) (kind uint32, ref uint64, ok bool)
 
 // record decodes the frame record at off.
 func (t *table) record(off uint64) (format.Frame, error) {
-	if off > uint64(len(t.records)) || uint64(len(t.records))-off < 4 {
-		return format.Frame{}, fmt.Errorf("index file %s: record %d beyond %d: %w", t.name, off, len(t.records), errCorrupt)
+	if off > uint64(t.rLen) || uint64(t.rLen)-off < 4 {
+		return format.Frame{}, fmt.Errorf("index file %s: record %d beyond %d: %w", t.name, off, t.rLen, errCorrupt)
 	}
-	n := uint64(le32(t.records[off:]))
-	if n > maxRecordLen || uint64(len(t.records))-off-4 < n {
+	l, ok := t.read(t.rOff+int(off), 4)
+	if !ok {
+		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+	}
+	n := uint64(le32(l))
+	if n > maxRecordLen || uint64(t.rLen)-off-4 < n {
 		return format.Frame{}, fmt.Errorf("index file %s: record %d of %d bytes: %w", t.name, off, n, errCorrupt)
 	}
-	pi, err := format.DecodePackIndex(t.records[off+4 : off+4+n])
+	b, ok := t.read(t.rOff+int(off)+4, int(n))
+	if !ok {
+		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+	}
+	pi, err := format.DecodePackIndex(b)
 	if err != nil || len(pi.Frames) != 1 {
 		return format.Frame{}, fmt.Errorf("index file %s: record %d: %v: %w", t.name, off, err, errCorrupt)
 	}
@@ -244,7 +352,8 @@ func (t *table) blobFrame(n uint32) (format.Frame, bool, error) {
 	return f, flags&blobUnit != 0, err
 }
 
-// digests calls fn for each 32-byte digest of sec.
+// eachDigest calls fn for each 32-byte digest (or pair, when sz is
+// packSize) of sec.
 func eachDigest(sec []byte, sz int, fn func(a, b format.ChunkID)) {
 	for i := 0; i+sz <= len(sec); i += sz {
 		var a, b format.ChunkID

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,8 +27,10 @@ const (
 	tmpPrefix   = ".tmp-"
 	compactLock = "compact.lock"
 	// maxTables is the number of index files above which a writer merges
-	// the small ones.
+	// the small ones (see pickMerge).
 	maxTables = 8
+	// mergeFloor is the size under which index files merge as equals.
+	mergeFloor = 1 << 20
 )
 
 func newTableName() string {
@@ -132,6 +135,10 @@ func removeTables(dir string) error {
 // dropped blob stays known as pending).
 func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error {
 	kept := func(d format.ChunkID) bool { return keep == nil || keep(d) }
+	fs, err := t.frameSection()
+	if err != nil {
+		return err
+	}
 	for i := 0; i < t.nBlobs(); i++ {
 		f, unit, err := t.blobFrame(uint32(i))
 		if err != nil {
@@ -142,7 +149,7 @@ func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error 
 		}
 	}
 	for i := 0; i < t.nFrames(); i++ {
-		e := t.frames[i*entrySize:]
+		e := fs[i*entrySize:]
 		var key format.ChunkID
 		copy(key[:], e[:32])
 		kind, ref := le32(e[40:]), le64(e[32:])
@@ -182,14 +189,28 @@ func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error 
 	return nil
 }
 
-// pickMerge chooses the index files to merge: the smallest, leaving
-// maxTables/2 files, so that a merge costs what the small files hold and a
-// store's big files are rewritten only once enough grew beside them (as in
-// size-tiered compaction).
+// pickMerge chooses the index files to merge, or none: the smallest ones,
+// each next one taken while it is at most twice the size of those taken
+// (files under mergeFloor count as equal), so that a merge costs about what
+// the small files hold and a big file is rewritten only once as much grew
+// beside it (size-tiered compaction: the number of files stays about
+// logarithmic in the index's size). Past 4*maxTables files the two smallest
+// are merged whatever their sizes.
 func pickMerge(tabs []*table) []*table {
 	s := slices.Clone(tabs)
-	slices.SortFunc(s, func(a, b *table) int { return int(a.size - b.size) })
-	return s[:max(2, len(s)-maxTables/2+1)]
+	slices.SortFunc(s, func(a, b *table) int { return cmp.Compare(a.size, b.size) })
+	sum, k := s[0].size, 1
+	for k < len(s) && s[k].size <= max(2*sum, mergeFloor) {
+		sum += s[k].size
+		k++
+	}
+	if k < 2 && len(s) > 4*maxTables {
+		k = 2
+	}
+	if k < 2 {
+		return nil
+	}
+	return s[:k]
 }
 
 // merge writes one index file holding everything tabs hold (filtered by

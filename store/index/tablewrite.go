@@ -85,16 +85,19 @@ func (b *tableBuilder) write(dir string) (string, error) {
 		tmp.Close()
 		return "", fmt.Errorf("writing index file: %w", err)
 	}
-	h := crc32.New(crcTable)
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
-	err = b.encode(w)
+	bc := &blockCRCs{}
+	w := bufio.NewWriterSize(io.MultiWriter(tmp, bc), 1<<20)
+	counts, err := b.encode(w)
 	if err == nil {
 		err = w.Flush()
 	}
 	if err == nil {
-		var tail [4]byte
-		binary.LittleEndian.PutUint32(tail[:], h.Sum32())
-		_, err = tmp.Write(append(tail[:], tableMagic...))
+		crcs := bc.sums()
+		h := crc32.New(crcTable)
+		h.Write(crcs)
+		h.Write(counts)
+		tail := binary.LittleEndian.AppendUint32(append(crcs, counts...), h.Sum32())
+		_, err = tmp.Write(append(tail, tableMagic...))
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -109,8 +112,40 @@ func (b *tableBuilder) write(dir string) (string, error) {
 	return name, nil
 }
 
-// encode writes everything but the CRC and the trailing magic.
-func (b *tableBuilder) encode(w io.Writer) error {
+// blockCRCs computes the CRC-32C of each blockSize block written to it.
+type blockCRCs struct {
+	crcs []byte
+	cur  uint32
+	n    int // bytes of the current block
+}
+
+func (c *blockCRCs) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		k := min(len(p), blockSize-c.n)
+		c.cur = crc32.Update(c.cur, crcTable, p[:k])
+		c.n += k
+		p = p[k:]
+		if c.n == blockSize {
+			c.crcs = binary.LittleEndian.AppendUint32(c.crcs, c.cur)
+			c.cur, c.n = 0, 0
+		}
+	}
+	return total, nil
+}
+
+// sums returns the CRCs of every block, the last one partial.
+func (c *blockCRCs) sums() []byte {
+	if c.n > 0 {
+		c.crcs = binary.LittleEndian.AppendUint32(c.crcs, c.cur)
+		c.cur, c.n = 0, 0
+	}
+	return c.crcs
+}
+
+// encode writes the magic and the sections, and returns the footer's
+// counts.
+func (b *tableBuilder) encode(w io.Writer) ([]byte, error) {
 	blobKeys := sortedKeys(b.blobs)
 	blobNo := make(map[format.ChunkID]uint32, len(blobKeys))
 	var recs bytes.Buffer
@@ -136,7 +171,7 @@ func (b *tableBuilder) encode(w io.Writer) error {
 		blobNo[d] = uint32(i)
 		off, err := recAt(bb.f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var flags uint32
 		if bb.unit {
@@ -170,7 +205,7 @@ func (b *tableBuilder) encode(w io.Writer) error {
 		} else {
 			var err error
 			if ref, err = recAt(bf.f); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		frames = appendEntry(frames, key, ref, bf.kind)
@@ -197,12 +232,12 @@ func (b *tableBuilder) encode(w io.Writer) error {
 	for _, n := range []int{len(chunks), len(b.blobs), len(b.frames), len(b.done), len(b.units), len(b.packs), recs.Len()} {
 		foot = binary.LittleEndian.AppendUint64(foot, uint64(n))
 	}
-	for _, p := range [][]byte{[]byte(tableMagic), cs, blobs, frames, done, units, packs, recs.Bytes(), foot} {
+	for _, p := range [][]byte{[]byte(tableMagic), cs, blobs, frames, done, units, packs, recs.Bytes()} {
 		if _, err := w.Write(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return foot, nil
 }
 
 func appendEntry(b []byte, key format.ChunkID, ref uint64, v uint32) []byte {

@@ -90,6 +90,14 @@ func anyHasFrame(tabs []*table, key format.ChunkID) bool {
 // verifyTable checks one file's blobs, chunks and frames against st.
 func verifyTable(ctx context.Context, t *table, st VerifyStore) ([]Mismatch, error) {
 	var out []Mismatch
+	cs, err := t.chunkSection()
+	var fs []byte
+	if err == nil {
+		fs, err = t.frameSection()
+	}
+	if err != nil {
+		return []Mismatch{{File: t.name, Message: fmt.Sprintf("fails its checks (the next write rebuilds the index): %v", err)}}, nil
+	}
 	bad := func(d format.ChunkID, format string, args ...any) {
 		out = append(out, Mismatch{File: t.name, Blob: d.Digest(), Message: fmt.Sprintf(format, args...)})
 	}
@@ -117,14 +125,14 @@ func verifyTable(ctx context.Context, t *table, st VerifyStore) ([]Mismatch, err
 		}
 	}
 	for i := 0; i < t.nChunks(); i++ {
-		e := t.chunks[i*entrySize:]
+		e := cs[i*entrySize:]
 		id, c := format.ChunkID(e[:32]), tchunk{blob: le32(e[32:]), offset: le32(e[36:]), size: le32(e[40:])}
 		if int(c.blob) >= len(blobs) || !chunkAt(blobs[c.blob], offs[c.blob], id, c) {
 			bad(id, "chunk entry (blob %d, offset %d, size %d) does not match its blob's record", c.blob, c.offset, c.size)
 		}
 	}
 	for i := 0; i < t.nFrames(); i++ {
-		e := t.frames[i*entrySize:]
+		e := fs[i*entrySize:]
 		key, kind, ref := format.ChunkID(e[:32]), le32(e[40:]), le64(e[32:])
 		var f format.Frame
 		var err error

@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -41,5 +42,74 @@ func TestVerifyCoverage(t *testing.T) {
 	}
 	if len(ms) != 1 || !strings.Contains(ms[0].Message, "another key") {
 		t.Fatalf("mismatches %v, want the frame under a wrong key", ms)
+	}
+}
+
+// TestLazyBlockCheck: a flipped byte in a block no lookup read yet opens
+// fine; the first lookup that reads the block finds nothing and marks the
+// file corrupt, and the next Refresh removes the index files and scans.
+func TestLazyBlockCheck(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := newTableBuilder()
+	var chunks []format.ChunkRef
+	for i := 0; i < 4000; i++ { // several blocks of chunk entries
+		c := []byte{byte(i), byte(i >> 8), 'c'}
+		chunks = append(chunks, format.ChunkRef{ID: format.Sum(c), Size: 3})
+	}
+	f := format.Frame{Encoding: format.EncodingRaw, StoredSize: 3 * 4000, Digest: format.Sum([]byte("unit")), Chunks: chunks}
+	b.addBlob(f, true)
+	name, err := b.write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := dir + "/" + name
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := 8 + 44*3000 // an entry of the chunk table's third block
+	data[victim] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := openTable(path)
+	if err != nil {
+		t.Fatalf("opening with a damaged lazily checked block: %v", err)
+	}
+	defer tab.close()
+	found := 0
+	for _, c := range chunks {
+		tab.chunkHolders(c.ID, func(tchunk) bool { found++; return true })
+	}
+	if !tab.corrupt.Load() {
+		t.Fatal("damaged block read without the file marked corrupt")
+	}
+	if found == len(chunks) {
+		t.Error("every chunk found in a file with a damaged block")
+	}
+
+	x, err := New(ctx, memstore.New(), WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	held := 0
+	for _, c := range chunks {
+		if x.HasChunk(c.ID) {
+			held++
+		}
+	}
+	if held == len(chunks) {
+		t.Error("an Index found every chunk in a file with a damaged block")
+	}
+	if err := x.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("damaged index file kept after Refresh: %v", err)
+	}
+	if x.HasChunk(chunks[0].ID) {
+		t.Error("chunk of the removed file still found")
 	}
 }
