@@ -12,6 +12,7 @@ import (
 	"github.com/oci2/oci2/image/writer"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 )
 
 // SnapshotFileCache remembers the extents (chunk IDs) of regular files
@@ -195,8 +196,9 @@ func (t *mountedTree) lookup(ctx context.Context) {
 }
 
 // remember stores the extents of the files just written. They come from
-// the nodes when the writer filled them in, else from the written trees.
-func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader.Image) CacheStats {
+// the nodes when the writer filled them in, else from the written trees
+// (their virtual frames located through idx, the export's index).
+func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader.Image, idx *index.Index) CacheStats {
 	if t.cache == nil || len(t.files) == 0 {
 		return t.stats
 	}
@@ -210,7 +212,7 @@ func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader
 		}
 	}
 	if missing > 0 {
-		if err := t.fromImage(ctx, st, img, entries); err != nil {
+		if err := t.fromImage(ctx, st, img, idx, entries); err != nil {
 			bklog.G(ctx).Warnf("oci2 exporter: files cache not updated: %v", err)
 			return t.stats
 		}
@@ -220,8 +222,8 @@ func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader
 }
 
 // fromImage reads the extents of t.files from the image's trees.
-func (t *mountedTree) fromImage(ctx context.Context, st store.Reader, img *reader.Image, entries map[fileKey][]format.Extent) error {
-	cr := reader.NewChunkReader(img, framesource.New(st, nil))
+func (t *mountedTree) fromImage(ctx context.Context, st store.Reader, img *reader.Image, idx *index.Index, entries map[fileKey][]format.Extent) error {
+	cr := reader.NewChunkReader(img, framesource.New(st, idx))
 	// Members of a hardlink group after the first are hardlink entries
 	// naming the first: they get its extents.
 	regular := map[string][]format.Extent{}

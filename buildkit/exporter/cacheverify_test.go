@@ -281,7 +281,7 @@ func TestCacheVerifyRemember(t *testing.T) {
 	tr.lookup(context.Background())
 	tr.got, _ = writeTree(t, root)
 	tr.fillExtents()
-	tr.remember(context.Background(), nil, nil)
+	tr.remember(context.Background(), nil, nil, nil)
 	if c.Len() != 2 {
 		t.Fatalf("cache holds %d entries, want 2", c.Len())
 	}

@@ -237,7 +237,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	}
 	tree.fillExtents()
 	tRemember := time.Now()
-	cs := tree.remember(ctx, st, img)
+	cs := tree.remember(ctx, st, img, index)
 	bklog.G(ctx).Debugf("oci2 export %s: tree %s, write %s, check %s, cache %s", p.ID,
 		tWrite.Sub(tOpen), tCheck.Sub(tWrite), tRemember.Sub(tCheck), time.Since(tRemember))
 	cs.Verified, cs.VerifiedBytes = res.Stats.FilesVerified, res.Stats.BytesVerified

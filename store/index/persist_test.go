@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/format/pack"
@@ -397,5 +398,56 @@ func TestVerifyIndex(t *testing.T) {
 	}
 	if _, err := os.Stat(files[0]); err != nil {
 		t.Errorf("Verify removed the file it reports: %v", err)
+	}
+}
+
+// TestLongLivedIndexAfterGC: an Index kept open across a gc (the daemon's)
+// does not offer the frames the gc deleted: writing the image again stores
+// them again.
+func TestLongLivedIndexAfterGC(t *testing.T) {
+	ctx := context.Background()
+	st := openLocal(t)
+	// A warm store: the image's frames are kept virtual, in a unit.
+	put(t, st, "other", map[string][]byte{"d00/o": text(98, 2<<10)}, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	files := map[string][]byte{"d00/u": []byte("unique\n")}
+	write := func() *writer.Result {
+		t.Helper()
+		if err := idx.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, FrameIndex: idx})
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetRef(ctx, "gc", desc); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if first := write(); first.Stats.FramesVirtual == 0 {
+		t.Fatalf("first write kept no frame virtual (%+v): the test needs a unit", first.Stats)
+	}
+	if err := st.DeleteRef(ctx, "gc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: st.IndexDir()}); err != nil {
+		t.Fatal(err)
+	}
+	again := write()
+	if again.Stats.FramesNew == 0 {
+		t.Errorf("write after gc stored no frame (%+v)", again.Stats)
+	}
+	rep, err := admin.Check(ctx, st, admin.CheckOptions{ReadData: true, IndexDir: st.IndexDir()})
+	if err != nil || !rep.OK() {
+		t.Fatalf("check: %v %v", rep.Problems, err)
 	}
 }
