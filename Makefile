@@ -1,7 +1,7 @@
 # oci2 developer targets. Everything here is also what CI runs (.ci/run).
 #
 #   make build        binaries into ./bin (oci2, buildkitd-oci2, ...)
-#   make test         go vet + every Go test (integration tests in tests/ need root),
+#   make test         go vet, go mod tidy -diff + every Go test (integration tests in tests/ need root),
 #                     then test-scanner: examples/ci/sbom-scanner, its own module (syft);
 #                     GOTEST="gotestsum --jsonfile f --" runs them under gotestsum (.ci/run)
 #   make fuzz         every go-fuzz target for FUZZTIME each
@@ -33,8 +33,10 @@ build:
 	mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# tidy -diff: a module imported directly must be required directly.
 vet:
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 # Both run even when the first fails; either failing fails the target.
 test: vet

@@ -79,7 +79,7 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 		{name: "empty", dir: filepath.Join(work, "empty"), fresh: true},
 		// One small image: warm, so new frames go to units as in the big
 		// stores (a second compression the empty store does not pay).
-		{name: "one small image", dir: small, prepare: func() error { return warmIndex(ctx, r, oci2, small, work) }},
+		{name: "one-image", dir: small, prepare: func() error { return warmIndex(ctx, r, oci2, small, work) }},
 		{name: "synthetic", dir: synth, prepare: func() error { return synthInChild(ctx, synth, chunks) }},
 	}
 	if trees := presentCorpusTrees(c.corpus); !c.smoke && len(trees) > 0 {

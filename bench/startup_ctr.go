@@ -50,6 +50,9 @@ func newCtrBench(ctx context.Context, b *startupBench, host string, loads []work
 	if cb.snapshotter, err = siblingBinary(ctx, b.oci2, "oci2-snapshotter", b.scratch); err != nil {
 		return nil, err
 	}
+	// `oci2 containerd import` runs `oci2-snapshotter import`: next to oci2
+	// or on $PATH, where a snapshotter built here goes first.
+	os.Setenv("PATH", filepath.Dir(cb.snapshotter)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for i := range loads {
 		w := &loads[i]
 		w.gzName = strings.Replace(w.name, ":v1", ":gz", 1)

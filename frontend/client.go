@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/frontend/gateway/client"
@@ -41,7 +42,22 @@ func (c *oci2Client) ResolveImageConfig(ctx context.Context, ref string, opt sou
 		return r.ref, r.digest, r.config, err
 	}
 	cfg, err := b.frontendConfig(c.platform(opt.ImageOpt))
-	return r.ref, b.digest, cfg, err
+	return pinned(r.ref, b.digest), b.digest, cfg, err
+}
+
+// pinned returns ref with digest d: the Dockerfile builder adds the digest
+// to a FROM's reference itself, but named contexts use the reference as
+// given, and Solve recognises a base's source op by its digest.
+func pinned(ref string, d digest.Digest) string {
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	c, err := reference.WithDigest(n, d)
+	if err != nil {
+		return ref
+	}
+	return c.String()
 }
 
 // ResolveSourceMetadata implements sourceresolver.MetaResolver for

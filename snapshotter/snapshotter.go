@@ -18,18 +18,16 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/oci2/oci2/snapshotter/importspec"
 )
 
-// LabelImage names, on a snapshot, the OCIv2 image (a manifest digest of
-// the store) it is the root filesystem of. containerd passes on only
-// labels under containerd.io/snapshot/ to a snapshotter.
-const LabelImage = "containerd.io/snapshot/oci2.image"
-
-// LabelSource names, on an image snapshot, the registry repository
-// (host/path, no tag or digest) its data is fetched from when the store
-// lacks it: the mount is then lazy, reading frames from the registry as
-// containers read files. Without it the store must hold the whole image.
-const LabelSource = "containerd.io/snapshot/oci2.source"
+// LabelImage and LabelSource are importspec's, here for the snapshotter's
+// users.
+const (
+	LabelImage  = importspec.LabelImage
+	LabelSource = importspec.LabelSource
+)
 
 // labelUpperdir is where the overlay snapshotter (WithUpperdirLabel) says a
 // snapshot's directory is: the mount point of an image snapshot.

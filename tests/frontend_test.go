@@ -97,6 +97,14 @@ func TestFrontendStock(t *testing.T) {
 			t.Errorf("the exported image printed %q", got)
 		}
 	})
+	t.Run("by-manifest-digest", func(t *testing.T) {
+		// Stock takes the manifest for an empty image (SPEC.md §6.3);
+		// the frontend reads it and builds on the base.
+		mctx := dockerfileContext(t, "# syntax="+frontendName+"\nFROM "+p.Host+"/oci2/base@"+manifestOf(t, s, "t/base")+"\n"+baseRun, map[string]string{})
+		out := filepath.Join(t.TempDir(), "out")
+		d.mustBuildctl(t, nil, mctx, "type=local,dest="+out, fe...)
+		checkRunOnBase(t, base, out)
+	})
 	t.Run("from-registry", func(t *testing.T) {
 		fref := p.Host + "/oci2/dockerfile:1"
 		d.mustBuildFrontend(t, "type=image,name="+fref+",push=true")

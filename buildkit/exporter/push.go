@@ -73,7 +73,7 @@ func (i *instance) push(ctx context.Context, idx ocispec.Descriptor, name, sessi
 	}
 	if r := i.exp.opt.Remotes; r != nil {
 		if err := r.Save(); err != nil {
-			bklog.G(ctx).Warnf("oci2: %v", err)
+			bklog.G(ctx).Warnf("oci2 exporter: recording the push: %v", err)
 		}
 	}
 	return nil

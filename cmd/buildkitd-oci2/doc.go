@@ -5,5 +5,6 @@
 // buildkitd.toml; default <root>/oci2).
 //
 // The files carried over from upstream say so in their first line; see
-// UPSTREAM.md. The rest (oci2.go, config.go, retention.go) is ours.
+// UPSTREAM.md. The rest is ours: hook.go wires in package buildkit/daemon,
+// which holds everything the daemon adds.
 package main

@@ -4,6 +4,11 @@
 // images as through containerd's overlayfs snapshotter.
 //
 //	oci2-snapshotter --address SOCKET --root STATEDIR --store OCI2STORE
+//	oci2-snapshotter import --address CONTAINERD_SOCKET --namespace NS --snapshotter NAME < DESCRIPTION
+//
+// The second form is run by `oci2 containerd import`, which gives it the
+// image's description (package importspec) as JSON on stdin: containerd's
+// client lives in this binary, not in oci2.
 //
 // It logs to stderr and ends on SIGTERM or SIGINT, leaving the image
 // mounts to the processes that serve them (running containers keep their
@@ -33,6 +38,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		if err := runImport(os.Args[2:], os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "oci2-snapshotter import:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "oci2-snapshotter:", err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// oci2Config is the [oci2] table of buildkitd.toml:
+// Config is the [oci2] table of buildkitd.toml:
 //
 //	[oci2]
 //	  store = "/var/lib/buildkit/oci2"  # default: <root>/oci2
@@ -19,42 +19,42 @@ import (
 //
 // Upstream's loader ignores unknown tables, so it never sees this one; we
 // read the same file a second time, strictly.
-type oci2Config struct {
+type Config struct {
 	Store        string           `toml:"store"`
 	KeepBytes    config.DiskSpace `toml:"keep-bytes"`
 	KeepDuration config.Duration  `toml:"keep-duration"`
 }
 
-// loadOCI2Config reads the [oci2] table of the buildkitd.toml at path; a
+// LoadConfig reads the [oci2] table of the buildkitd.toml at path; a
 // missing file is an empty config, as upstream treats it. Unknown keys in
 // [oci2] are errors (other tables are upstream's business).
-func loadOCI2Config(path string) (oci2Config, error) {
+func LoadConfig(path string) (Config, error) {
 	var file struct {
 		OCI2 map[string]any `toml:"oci2"`
 	}
 	dt, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return oci2Config{}, nil
+		return Config{}, nil
 	}
 	if err != nil {
-		return oci2Config{}, fmt.Errorf("loading %s: %w", path, err)
+		return Config{}, fmt.Errorf("loading %s: %w", path, err)
 	}
 	if err := toml.Unmarshal(dt, &file); err != nil {
-		return oci2Config{}, fmt.Errorf("loading %s: %w", path, err)
+		return Config{}, fmt.Errorf("loading %s: %w", path, err)
 	}
 	if file.OCI2 == nil {
-		return oci2Config{}, nil
+		return Config{}, nil
 	}
 	// Re-encode just the table and decode it strictly.
 	tbl, err := toml.Marshal(file.OCI2)
 	if err != nil {
-		return oci2Config{}, fmt.Errorf("loading %s: [oci2]: %w", path, err)
+		return Config{}, fmt.Errorf("loading %s: [oci2]: %w", path, err)
 	}
-	var c oci2Config
+	var c Config
 	dec := toml.NewDecoder(bytes.NewReader(tbl))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return oci2Config{}, fmt.Errorf("loading %s: [oci2] (valid keys: store, keep-bytes, keep-duration): %w", path, err)
+		return Config{}, fmt.Errorf("loading %s: [oci2] (valid keys: store, keep-bytes, keep-duration): %w", path, err)
 	}
 	return c, nil
 }

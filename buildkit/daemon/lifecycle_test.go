@@ -1,8 +1,9 @@
-package main
+package daemon
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -13,19 +14,24 @@ import (
 	"github.com/moby/buildkit/cmd/buildkitd/config"
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/worker"
-
-	"github.com/oci2/oci2/buildkit/exporter"
 )
 
-// closer is a worker whose only used method is Close.
-type closer struct{ worker.Worker }
+// closer is a worker whose only used methods are ID and Close.
+type closer struct {
+	worker.Worker
+	id string
+}
 
+func (c closer) ID() string { return c.id }
 func (closer) Close() error { return nil }
 
 // TestJobsStopWithLastWorker: the periodic jobs keep running while a
 // wrapped worker is open and have ended when the last one's Close returns.
 func TestJobsStopWithLastWorker(t *testing.T) {
-	var d daemon
+	d, err := newDaemon(Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	ticks := make(chan struct{}, 1)
@@ -39,11 +45,11 @@ func TestJobsStopWithLastWorker(t *testing.T) {
 		default:
 		}
 	})
-	workers := make([]*oci2Worker, 2)
+	workers := make([]worker.Worker, 2)
 	for i := range workers {
-		d.acquire()
-		workers[i] = &oci2Worker{Worker: closer{}, d: &d, cache: exporter.NewSnapshotFileCache(0),
-			cachePath: filepath.Join(t.TempDir(), "cache")}
+		if workers[i], err = d.Wrap(closer{id: fmt.Sprint("w", i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitTick := func() {
 		t.Helper()
@@ -78,6 +84,9 @@ func TestJobsStopWithLastWorker(t *testing.T) {
 		t.Fatal("the last worker closed and the jobs' context is still live")
 	}
 	d.jobs.Wait() // returns at once: Close waited for the jobs
+	if _, err := d.Wrap(closer{id: "late"}); err == nil {
+		t.Fatal("a closed daemon wrapped a worker")
+	}
 }
 
 // TestKeepBytes: a percentage keep-bytes is a share of the store's

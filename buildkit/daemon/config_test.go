@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -39,7 +39,7 @@ root = "/var/lib/bk"
 	if up.Root != "/var/lib/bk" || up.Workers.OCI.Enabled == nil || !*up.Workers.OCI.Enabled {
 		t.Errorf("upstream config lost its keys: root %q", up.Root)
 	}
-	c, err := loadOCI2Config(p)
+	c, err := LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,12 +50,12 @@ root = "/var/lib/bk"
 }
 
 func TestConfigOCI2Errors(t *testing.T) {
-	c, err := loadOCI2Config(filepath.Join(t.TempDir(), "missing.toml"))
-	if err != nil || c != (oci2Config{}) {
+	c, err := LoadConfig(filepath.Join(t.TempDir(), "missing.toml"))
+	if err != nil || c != (Config{}) {
 		t.Errorf("missing file: %+v, %v", c, err)
 	}
-	c, err = loadOCI2Config(writeTOML(t, "root = \"/x\"\n"))
-	if err != nil || c != (oci2Config{}) {
+	c, err = LoadConfig(writeTOML(t, "root = \"/x\"\n"))
+	if err != nil || c != (Config{}) {
 		t.Errorf("no [oci2] table: %+v, %v", c, err)
 	}
 	for _, tc := range []struct{ toml, want string }{
@@ -63,7 +63,7 @@ func TestConfigOCI2Errors(t *testing.T) {
 		{"[oci2]\n  keep-duration = \"forever\"\n", "[oci2]"},
 		{"[oci2]\n  keep-bytes = \"lots\"\n", "[oci2]"},
 	} {
-		_, err := loadOCI2Config(writeTOML(t, tc.toml))
+		_, err := LoadConfig(writeTOML(t, tc.toml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want it to contain %q", tc.toml, err, tc.want)
 		}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -35,7 +35,7 @@ type retention struct {
 }
 
 // newRetention makes the policy of cfg; its tick runs it.
-func newRetention(state *exporter.State, cfg oci2Config) (*retention, error) {
+func newRetention(state *exporter.State, cfg Config) (*retention, error) {
 	kb, err := keepBytes(cfg.KeepBytes, cfg.Store)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,8 @@
-package main
+package daemon
 
 import (
 	"context"
 
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/solver"
@@ -18,7 +17,7 @@ import (
 
 // LabelBaseImages on a worker tells frontends (BUILDKIT_WORKERS) that the
 // daemon builds on OCIv2 images itself.
-const labelBaseImages = "org.oci2.base-images"
+const LabelBaseImages = "org.oci2.base-images"
 
 // registerBases replaces the worker's docker-image source with one that
 // also builds on the oci2 store's OCIv2 images, and registers oci2://. The
@@ -26,7 +25,7 @@ const labelBaseImages = "org.oci2.base-images"
 // this reaches every build. Workers that are not BuildKit's base worker
 // keep the stock behaviour. Every base unpacked seeds the worker's export
 // caches.
-func registerBases(w worker.Worker, hosts docker.RegistryHosts, caches exporter.Caches) *basesource.Source {
+func (d *Daemon) registerBases(w worker.Worker, caches exporter.Caches) *basesource.Source {
 	bw, ok := w.(*base.Worker)
 	if !ok || bw.ImageSource == nil {
 		bklog.L.Warnf("oci2 worker %s (%T): no OCIv2 base images", w.ID(), w)
@@ -34,14 +33,14 @@ func registerBases(w worker.Worker, hosts docker.RegistryHosts, caches exporter.
 	}
 	src := basesource.New(basesource.Options{
 		Stock:  bw.ImageSource,
-		Store:  oci2d.state.Store,
-		Guard:  oci2d.state.Read,
+		Store:  d.state.Store,
+		Guard:  d.state.Read,
 		Cache:  bw.CacheMgr,
 		Caches: caches,
 
-		WithIndex: oci2d.state.WithIndex,
-		Hosts:     hosts,
-		Remotes:   oci2d.remotes,
+		WithIndex: d.state.WithIndex,
+		Hosts:     d.opt.Hosts,
+		Remotes:   d.remotes,
 	})
 	bw.SourceManager.Register(src)
 	return src
@@ -66,7 +65,7 @@ func (w *oci2Worker) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp,
 	return w.bases.ResolveMetadata(ctx, op, opt, sm, g, next)
 }
 
-// Labels adds labelBaseImages when bases are on.
+// Labels adds LabelBaseImages when bases are on.
 func (w *oci2Worker) Labels() map[string]string {
 	l := w.Worker.Labels()
 	if w.bases == nil {
@@ -76,6 +75,6 @@ func (w *oci2Worker) Labels() map[string]string {
 	for k, v := range l {
 		out[k] = v
 	}
-	out[labelBaseImages] = "v1"
+	out[LabelBaseImages] = "v1"
 	return out
 }
