@@ -18,15 +18,18 @@ import (
 // frames or bytes (a shared counter) shows as frames_new over frames or as
 // stored_new_bytes near twice the data (as it did with the index's shared
 // counters). The exports' chunking statuses (daemon timestamps, from
-// buildctl's rawjson progress) prove that two writes overlapped; builds
-// start together but their steps before the export skew them, so a round
-// without overlap is run again.
+// buildctl's rawjson progress) prove that two writes overlapped.
+//
+// Overlap is made by construction, not hoped for: each build's last step
+// before its export waits on a barrier in a shared cache mount until all
+// of the round's builds have reached it (exportBarrier), so the exports
+// start together, and each writes seconds of random data while the others'
+// starts differ by the barrier's poll (0.1 s). A round without overlap
+// would mean the barrier does not hold: it is run again at most twice,
+// then fails.
 func TestBuildKitConcurrentExportStats(t *testing.T) {
-	requireRoot(t)
-	requireTools(t, "runc", "buildctl")
-	dir := workDir(t)
-	d := startBuildkitd(t, dir)
-	const size, rounds = 24 << 20, 5
+	d, _, _ := startStoreBaseDaemon(t)
+	const size, rounds = 24 << 20, 3
 	for round := range rounds {
 		w := concurrentExports(t, d, round, size)
 		if w.overlap() {
@@ -36,6 +39,26 @@ func TestBuildKitConcurrentExportStats(t *testing.T) {
 		t.Logf("round %d: writes did not overlap (%s), again", round, w)
 	}
 	t.Fatalf("no two exports wrote at the same time in %d rounds", rounds)
+}
+
+// exportDockerfile is build i of a round: its data is copied while the
+// barrier stage (on the store base t/base, a busybox) waits until every
+// build of the round has touched its file in the round's shared cache
+// mount; the empty /barrier it leaves is the final stage's last step, so
+// the export follows the barrier. The wait is bounded (120 s). The RUN
+// names i so that BuildKit does not merge the builds' barrier steps.
+func exportDockerfile(round, i int) string {
+	return fmt.Sprintf(`FROM t/base AS barrier
+USER 0
+RUN --mount=type=cache,id=export-barrier-%[1]d,target=/b,sharing=shared \
+    touch /b/%[2]d && n=0 && \
+    until [ "$(ls /b | wc -l)" -ge %[3]d ]; do \
+      n=$((n+1)); [ $n -le 1200 ] || { echo barrier timeout; exit 1; }; sleep 0.1; \
+    done && : > /barrier
+FROM scratch
+COPY data /data
+COPY --from=barrier /barrier /barrier
+`, round, i, exportsPerRound)
 }
 
 // interval is when an export's write ran, by the daemon's clock.
@@ -82,7 +105,9 @@ func concurrentExports(t *testing.T, d *bkDaemon, round, size int) writeWindows 
 	errs := make([]error, exportsPerRound)
 	for i := range exportsPerRound {
 		ctxDir := t.TempDir()
-		os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY data /data\n"), 0o644)
+		if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(exportDockerfile(round, i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		writeRandom(t, filepath.Join(ctxDir, "data"), size, uint64(1000+10*round+i))
 		wg.Add(1)
 		go func() {

@@ -113,7 +113,7 @@ func TestContainerdLazyRegistry(t *testing.T) {
 // run; once done, a container reads any file with the registry stalled,
 // and the store names the image.
 func TestContainerdLazyFetchAll(t *testing.T) {
-	l := startLazyCtd(t, "--fetch-all", "--read-timeout", "3s")
+	l := startLazyCtd(t, "--fetch-all", "--read-timeout", lazyReadTimeout)
 	l.importImage(t, l.ref)
 	if out := l.runOut(t, "all1"); !strings.Contains(out, helloOut) {
 		t.Fatalf("ctr run: %q, want %q", out, helloOut)

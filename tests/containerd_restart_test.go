@@ -32,7 +32,7 @@ import (
 // read, and the file reads once the registry answers again; likewise with
 // the registry gone (connections dropped).
 func TestContainerdLazyRestarts(t *testing.T) {
-	l := startLazyCtd(t, "--read-timeout", "3s")
+	l := startLazyCtd(t, "--read-timeout", lazyReadTimeout)
 	l.importImage(t, l.ref)
 	c1 := startProbe(t, l.ctdOCI2, "r1")
 	read := func(when, p string) {

@@ -37,34 +37,40 @@ func startStockBuildkitd(t *testing.T, dir, toml string) *bkDaemon {
 
 var (
 	frontendOnce sync.Once
-	frontendDir  string
 	frontendErr  string
 )
 
 // frontendBinaries returns a directory holding the frontend image's two
 // static binaries (dockerfile-oci2 and oci2, CGO_ENABLED=0, as `make
-// frontend-bin` builds them), built once per test run.
+// frontend-bin` builds them): built once per run into TestMain's binary
+// directory, which it removes, or, when the binaries come prebuilt
+// (OCI2_TEST_BIN), into a directory of the test's.
 func frontendBinaries(t *testing.T) string {
 	t.Helper()
-	frontendOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "oci2-frontend-bin-")
-		if err != nil {
-			frontendErr = err.Error()
-			return
+	if os.Getenv("OCI2_TEST_BIN") != "" {
+		dir := t.TempDir()
+		if msg := buildFrontend(dir); msg != "" {
+			t.Fatalf("building the frontend binaries: %s", msg)
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./frontend/cmd/dockerfile-oci2", "./cmd/oci2")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			frontendErr = err.Error() + "\n" + string(out)
-			return
-		}
-		frontendDir = dir
-	})
+		return dir
+	}
+	dir := filepath.Join(binDir, "frontend")
+	frontendOnce.Do(func() { frontendErr = buildFrontend(dir) })
 	if frontendErr != "" {
 		t.Fatalf("building the frontend binaries: %s", frontendErr)
 	}
-	return frontendDir
+	return dir
+}
+
+// buildFrontend builds the frontend's binaries into dir, returning why not.
+func buildFrontend(dir string) string {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./frontend/cmd/dockerfile-oci2", "./cmd/oci2")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return err.Error() + "\n" + string(out)
+	}
+	return ""
 }
 
 // frontendLayout builds the frontend image (frontend/Dockerfile) on d as

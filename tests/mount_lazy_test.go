@@ -17,6 +17,13 @@ import (
 // detects a hang, it measures nothing.
 const hangGuard = 90 * time.Second
 
+// lazyReadTimeout is the --read-timeout of lazy mounts in tests that stall
+// the registry: it must be long enough for every read the registry does
+// answer (a fetch through the proxy, on a CI machine whose 2 cores run
+// other daemons' tests at once) and short enough that the stalled reads,
+// which wait it out, keep the tests short.
+const lazyReadTimeout = "10s"
+
 // lazyImage pushes a tree of about 40 MB of incompressible files plus a
 // small one through a recording proxy and returns the reference, the
 // source tree and the image's stored bytes.
@@ -110,7 +117,7 @@ func TestMountLazyStall(t *testing.T) {
 	c := regStore(t, filepath.Join(dir, "c"))
 	mnt := filepath.Join(dir, "mnt")
 	mkdirT(t, mnt)
-	mountCLI(t, c, mnt, "--read-timeout", "3s", ref)
+	mountCLI(t, c, mnt, "--read-timeout", lazyReadTimeout, ref)
 	if _, err := os.ReadFile(filepath.Join(mnt, "etc/hello.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +213,7 @@ func TestMountLazyPrefetch(t *testing.T) {
 	c := regStore(t, filepath.Join(dir, "c"))
 	mnt = filepath.Join(dir, "mnt-c")
 	mkdirT(t, mnt)
-	mountCLI(t, c, mnt, "--prefetch", profile, "--read-timeout", "3s", ref)
+	mountCLI(t, c, mnt, "--prefetch", profile, "--read-timeout", lazyReadTimeout, ref)
 	if v := waitStatus(t, c, mnt, "prefetch"); v != "done" {
 		t.Fatalf("prefetch: %s", v)
 	}

@@ -60,6 +60,27 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 	return &LazyImage{Root: root, pl: pl}, nil
 }
 
+// OpenStoredLazy is OpenLazy of an image whose metadata st holds already
+// (an OpenLazy, say of `oci2 containerd import`, fetched it): root is its
+// manifest in st, and only the frames st lacks are fetched from src's
+// repository, as they are needed. It requests nothing but the registry's
+// login: the manifests are not fetched again, and the trees are not
+// validated again (they were before anything named them; the caller's
+// walk of the image meets its limits anyway, and a tree frame gc removed
+// since is fetched and verified as any frame).
+func OpenStoredLazy(ctx context.Context, st PullStore, src string, root ocispec.Descriptor, opts PullOptions) (*LazyImage, error) {
+	pl, _, err := newPuller(ctx, st, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	if pl.opts.Index == nil {
+		if pl.opts.Index, err = index.New(ctx, st); err != nil {
+			return nil, fmt.Errorf("indexing store: %w", err)
+		}
+	}
+	return &LazyImage{Root: root, pl: pl}, nil
+}
+
 // Stats returns what was fetched so far (metadata included).
 func (l *LazyImage) Stats() Result {
 	l.pl.mu.Lock()

@@ -104,9 +104,11 @@ func checkIdle(t *testing.T, fp *framePool) {
 }
 
 // checkGoroutines waits for the goroutine count to come back to before.
+// The wait is generous: a goroutine that has called wg.Done may still be
+// unscheduled for a while on a loaded machine.
 func checkGoroutines(t *testing.T, before int) {
 	t.Helper()
-	for range 100 {
+	for range 1000 {
 		if runtime.NumGoroutine() <= before {
 			return
 		}
@@ -147,8 +149,11 @@ func TestPrefetchOrderAndWorkers(t *testing.T) {
 func TestPrefetchBudget(t *testing.T) {
 	fs := testFrames(20, 1000)
 	var started atomic.Int64
+	third := make(chan struct{}) // closed when the third frame call starts
 	fp := newFramePool(fakeFrame(fs, func(ctx context.Context, i int) error {
-		started.Add(1)
+		if started.Add(1) == 3 {
+			close(third)
+		}
 		return nil
 	}), 8, 3500) // frames 0, 1 and 2 fit, not 3
 	var (
@@ -158,11 +163,8 @@ func TestPrefetchBudget(t *testing.T) {
 	w := &testWriter{onWrite: func(n int) {
 		writes++
 		if writes == 1 {
-			deadline := time.Now().Add(5 * time.Second)
-			for started.Load() < 3 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(50 * time.Millisecond) // room to overrun, if it would
+			<-third
+			time.Sleep(50 * time.Millisecond) // room to overrun, if it would (can only miss a bug, never fail a good pool)
 			if got := started.Load(); got != 3 {
 				t.Errorf("while writing frame 0: %d frames started, want 3 (budget 3500, 1000 each)", got)
 			}
@@ -241,6 +243,12 @@ func TestPrefetchError(t *testing.T) {
 
 // TestPrefetchCancel: cancelling ctx stops the workers (blocked frame calls
 // return) and Close leaves none running.
+//
+// The cancel comes once both workers are blocked in a frame call and the
+// writer has written frames 0-2: cancelling any earlier races the writer
+// (WritePack checks ctx before each frame, and Frame may pick ctx.Done over
+// a ready result), so "frames 0-2 written" would hold only on a quiet
+// machine.
 func TestPrefetchCancel(t *testing.T) {
 	before := runtime.NumGoroutine()
 	fs := testFrames(30, 1000)
@@ -258,12 +266,19 @@ func TestPrefetchCancel(t *testing.T) {
 	}), 2, 1<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	wrote3 := make(chan struct{})
+	writes := 0
+	w := &testWriter{onWrite: func(int) {
+		if writes++; writes == 3 {
+			close(wrote3)
+		}
+	}}
 	go func() {
 		<-blocked
 		<-blocked
+		<-wrote3
 		cancel()
 	}()
-	w := &testWriter{}
 	err := writePack(ctx, fp, w, fs)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)

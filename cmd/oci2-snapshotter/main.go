@@ -64,6 +64,7 @@ func run() error {
 		caCerts = append(caCerts, s)
 		return nil
 	})
+	prefetchDir := flag.String("prefetch-dir", "", "lazy mounts: fetch the chunks of the profile DIR/<manifest digest hex> (from oci2 mount --record), when there is one, before the mount is ready")
 	level := flag.String("log-level", "info", "log level (debug, info, warn, error)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -94,6 +95,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	m.prefetchDir = *prefetchDir
 	sn, err := snapshotter.New(ctx, *root, m)
 	if err != nil {
 		return err
@@ -138,6 +140,8 @@ type cliMounter struct {
 	bin   string
 	store string
 	lazy  []string // flags of lazy mounts (--read-timeout, registry options)
+
+	prefetchDir string // profiles of lazy mounts, named by manifest digest hex
 }
 
 func newCLIMounter(bin, store string, lazy []string) (*cliMounter, error) {
@@ -175,8 +179,26 @@ func (c *cliMounter) Mount(ctx context.Context, img snapshotter.Image, dir strin
 	if img.Source == "" {
 		return c.oci2(ctx, "mount", img.Manifest.String(), dir)
 	}
-	args := append(append([]string{"mount", "--registry"}, c.lazy...), img.Source+"@"+img.Manifest.String(), dir)
+	args := append([]string{"mount", "--registry"}, c.lazy...)
+	if p := c.profile(img); p != "" {
+		args = append(args, "--prefetch", p)
+	}
+	args = append(args, img.Source+"@"+img.Manifest.String(), dir)
 	return c.oci2(ctx, args...)
+}
+
+// profile is the prefetch profile recorded for img, "" when there is none:
+// the mount then fetches each file's chunks when a container first reads
+// it, one round trip at a time, where a profile merges them up front.
+func (c *cliMounter) profile(img snapshotter.Image) string {
+	if c.prefetchDir == "" {
+		return ""
+	}
+	p := filepath.Join(c.prefetchDir, img.Manifest.Encoded())
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return p
 }
 
 func (c *cliMounter) Unmount(ctx context.Context, dir string) error {

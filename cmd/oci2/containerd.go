@@ -14,7 +14,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/snapshotter/importspec"
 )
 
@@ -119,14 +118,11 @@ func (a *app) importedImage(ctx context.Context, f containerdFlags, arg string, 
 		return nil, err
 	}
 	defer release()
-	md, lazy, err := resolveOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
+	img, lazy, err := openOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
 	if err != nil {
 		return nil, err
 	}
-	img, err := reader.Open(ctx, st, md)
-	if err != nil {
-		return nil, err
-	}
+	md := img.Descriptor
 	im := &importspec.Image{Name: arg, Source: md.Digest, ChainID: importspec.RootChainID(md.Digest),
 		Labels: map[string]string{importspec.LabelImage: md.Digest.String()}}
 	if lazy != nil {

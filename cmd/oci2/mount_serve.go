@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
@@ -119,17 +120,13 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 		return nil, err
 	}
 	defer release()
-	md, lazy, err := resolveOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
+	img, lazy, err := openOrLazy(ctx, st, arg, plat, f.fromReg, f.remote)
 	if err != nil {
 		return nil, err
 	}
 	var src reader.FrameSource = st.frames()
 	if lazy != nil {
 		src = lazy
-	}
-	img, err := reader.Open(ctx, st, md)
-	if err != nil {
-		return nil, err
 	}
 	cr := reader.NewChunkReader(img, src)
 	opts := mountfs.Options{
@@ -139,7 +136,7 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 		opts.ReadTimeout = f.readTimeout
 		opts.Fetch = func(ctx context.Context, ids []format.ChunkID) error { return lazy.FetchChunks(ctx, cr, ids) }
 	}
-	li := &loadedImage{img: img, cr: cr, manifest: md.Digest.String(), lazy: lazy}
+	li := &loadedImage{img: img, cr: cr, manifest: img.Descriptor.Digest.String(), lazy: lazy}
 	if f.record != "" {
 		li.rec = &recorder{}
 		opts.FirstRead = li.rec.add
@@ -150,38 +147,77 @@ func (a *app) loadMount(ctx context.Context, f mountFlags, arg string) (*loadedI
 	return li, nil
 }
 
-// resolveOrLazy resolves arg to an image manifest of the store or, for a
-// name the store lacks (any with fromReg), of its registry: the image's
-// metadata is then fetched into the store and its data left to the
-// returned LazyImage.
-func resolveOrLazy(ctx context.Context, st *storeHandle, arg string, plat *ocispec.Platform, fromReg bool,
-	remote remoteFlags) (ocispec.Descriptor, *transfer.LazyImage, error) {
+// openOrLazy opens arg's image manifest of the store or, for a name the
+// store lacks (any with fromReg), of its registry: the image's metadata is
+// then fetched into the store and its data left to the returned LazyImage.
+func openOrLazy(ctx context.Context, st *storeHandle, arg string, plat *ocispec.Platform, fromReg bool,
+	remote remoteFlags) (*reader.Image, *transfer.LazyImage, error) {
 	if !fromReg {
 		md, err := resolveManifest(ctx, st, arg, plat)
 		if !errors.Is(err, store.ErrNotFound) || strings.HasPrefix(arg, "sha256:") {
-			return md, nil, err
+			if err != nil {
+				return nil, nil, err
+			}
+			img, err := reader.Open(ctx, st, md)
+			return img, nil, err
 		}
 	}
-	lazy, err := openLazy(ctx, remote, st, arg)
+	opts, err := lazyOptions(remote)
 	if err != nil {
-		return ocispec.Descriptor{}, nil, err
+		return nil, nil, err
+	}
+	if img := storedImage(ctx, st, arg, plat); img != nil {
+		lazy, err := transfer.OpenStoredLazy(ctx, st, arg, img.Descriptor, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", arg, err)
+		}
+		return img, lazy, nil
+	}
+	lazy, err := transfer.OpenLazy(ctx, st, arg, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s is not in the store, and from its registry: %w", arg, err)
 	}
 	md, err := reader.Resolve(ctx, st, nil, lazy.Root.Digest.String(), plat)
-	return md, lazy, err
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := reader.Open(ctx, st, md)
+	return img, lazy, err
 }
 
-// openLazy fetches the metadata of REF arg from its registry.
-func openLazy(ctx context.Context, remote remoteFlags, st *storeHandle, arg string) (*transfer.LazyImage, error) {
+// storedImage opens REF@DIGEST arg from the store when the store holds its
+// metadata (as an import from the registry leaves it; the snapshotter's
+// mounts name images so): its manifests are then not fetched again. nil:
+// arg names no digest (a tag's target may have moved) or the store lacks
+// some of the metadata, which OpenLazy then fetches.
+func storedImage(ctx context.Context, st *storeHandle, arg string, plat *ocispec.Platform) *reader.Image {
+	named, err := reference.ParseNormalizedNamed(arg)
+	if err != nil {
+		return nil
+	}
+	d, ok := named.(reference.Digested)
+	if !ok {
+		return nil
+	}
+	md, err := reader.Resolve(ctx, st, nil, d.Digest().String(), plat)
+	if err != nil {
+		return nil
+	}
+	img, err := reader.Open(ctx, st, md)
+	if err != nil {
+		return nil
+	}
+	return img
+}
+
+// lazyOptions are the registry options of a lazy image.
+func lazyOptions(remote remoteFlags) (transfer.PullOptions, error) {
 	warn := warner()
 	ro, err := remote.options(warn)
 	if err != nil {
-		return nil, err
+		return transfer.PullOptions{}, err
 	}
-	lazy, err := transfer.OpenLazy(ctx, st, arg, transfer.PullOptions{Options: transfer.Options{Registry: ro, Warn: warn}})
-	if err != nil {
-		return nil, fmt.Errorf("%s is not in the store, and from its registry: %w", arg, err)
-	}
-	return lazy, nil
+	return transfer.PullOptions{Options: transfer.Options{Registry: ro, Warn: warn}}, nil
 }
 
 // statusEvery is how often a serving process updates its state file.
