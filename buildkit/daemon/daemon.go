@@ -86,7 +86,7 @@ func newDaemon(opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("opening oci2 store %s: %w", opt.Config.Store, err)
 	}
 	d := &Daemon{
-		opt:     opt,
+		opt: opt,
 		// In memory (a scan at the first export): with index.WithDir the
 		// TestBuildKit/external-gc export reused frames an external gc
 		// deleted (not understood yet; see issue 9 §3's closing note).
