@@ -38,6 +38,20 @@ func (t *Tree) encodeValid() ([]byte, error) {
 	return b, nil
 }
 
+// EncodeTreeUnchecked encodes entries in the wire form of SPEC.md §4.1
+// exactly as given: no validation, no sorting, no size limit. It exists so
+// tests and tools can build the invalid objects a decoder must refuse;
+// images are written with Tree.Encode.
+func EncodeTreeUnchecked(entries ...Entry) []byte {
+	b := []byte(treeMagic)
+	b = binary.AppendUvarint(b, treeVersion)
+	b = binary.AppendUvarint(b, uint64(len(entries)))
+	for i := range entries {
+		b = entries[i].appendTo(b)
+	}
+	return b
+}
+
 func (e *Entry) appendTo(b []byte) []byte {
 	b = appendLenString(b, e.Name)
 	b = append(b, byte(e.Type))
