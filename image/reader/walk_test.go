@@ -165,27 +165,6 @@ func TestWalkRootWrapper(t *testing.T) {
 	}
 }
 
-// bomb returns streams of a tree of `levels` directories each holding two
-// subdirectories that share one child tree: 2^(levels+1) entries from
-// levels+2 tree objects.
-func bomb(levels int) rt.Streams {
-	t := rt.RawTree()
-	trees := [][]byte{t}
-	for i := 0; i < levels; i++ {
-		id := format.Sum(t)
-		t = rt.RawTree(
-			format.Entry{Name: "a", Type: format.TypeDir, Mode: 0o755, Tree: id},
-			format.Entry{Name: "b", Type: format.TypeDir, Mode: 0o755, Tree: id})
-		trees = append(trees, t)
-	}
-	w := rt.Wrapper(format.Sum(t), format.Entry{Mode: 0o755})
-	s := rt.Streams{Root: format.Sum(w), Trees: [][]byte{w}}
-	for i := len(trees) - 1; i >= 0; i-- {
-		s.Trees = append(s.Trees, trees[i])
-	}
-	return s
-}
-
 func TestWalkLimits(t *testing.T) {
 	open := func(s rt.Streams) (*reader.Image, *reader.ChunkReader) {
 		st, desc := build(t, rt.Image{Streams: s, ChunksPerFrame: 64})
@@ -201,13 +180,13 @@ func TestWalkLimits(t *testing.T) {
 		return n, err
 	}
 
-	img, cr := open(bomb(64))
+	img, cr := open(rt.Bomb(64))
 	n, err := count(img, cr, reader.Limits{MaxEntries: 100000})
 	wantErr(t, err, reader.ErrLimit, "more than 100000 entries")
 	if n != 100000 { // the root wrapper's entry counts too
 		t.Errorf("visited %d entries before the limit", n)
 	}
-	small, scr := open(bomb(9)) // 2^10 - 2 entries + the root
+	small, scr := open(rt.Bomb(9)) // 2^10 - 2 entries + the root
 	if n, err := count(small, scr, reader.Limits{MaxEntries: 1023}); err != nil || n != 1023 {
 		t.Errorf("bomb(9) under its exact limit: %d entries, %v", n, err)
 	}

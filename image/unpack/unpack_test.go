@@ -267,7 +267,7 @@ func TestUnpackHostile(t *testing.T) {
 				f.StoredSize, f.Digest = uint64(len(bomb)), format.Sum(bomb)
 				return bomb
 			})}, target: format.ErrInvalid, subs: []string{`"/x/f"`, "bomb"}},
-		{name: "metadata bomb", img: rt.Image{Streams: bombStreams(64), ChunksPerFrame: 64},
+		{name: "metadata bomb", img: rt.Image{Streams: rt.Bomb(64), ChunksPerFrame: 64},
 			limits: reader.Limits{MaxEntries: 1000}, target: reader.ErrLimit, subs: []string{"more than 1000 entries"}},
 	}
 	for _, tc := range tests {
@@ -292,24 +292,4 @@ func TestUnpackHostile(t *testing.T) {
 			sb.check(t)
 		})
 	}
-}
-
-// bombStreams is a tree of `levels` directories each holding two
-// subdirectories that share one child tree.
-func bombStreams(levels int) rt.Streams {
-	t := rt.RawTree()
-	trees := [][]byte{t}
-	for i := 0; i < levels; i++ {
-		id := format.Sum(t)
-		t = rt.RawTree(
-			format.Entry{Name: "a", Type: format.TypeDir, Mode: 0o755, Tree: id},
-			format.Entry{Name: "b", Type: format.TypeDir, Mode: 0o755, Tree: id})
-		trees = append(trees, t)
-	}
-	w := rt.Wrapper(format.Sum(t), format.Entry{Mode: 0o755})
-	s := rt.Streams{Root: format.Sum(w), Trees: [][]byte{w}}
-	for i := len(trees) - 1; i >= 0; i-- {
-		s.Trees = append(s.Trees, trees[i])
-	}
-	return s
 }
