@@ -1,12 +1,14 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ErrInvalidDigest reports a digest that is malformed or uses an algorithm
@@ -88,3 +90,20 @@ func (v *verifyingReader) verdict() error {
 }
 
 func (v *verifyingReader) Close() error { return v.rc.Close() }
+
+// CheckRefTarget is what a backend's SetRef checks before it names desc:
+// a non-empty name, and the blob stored with the descriptor's size.
+func CheckRefTarget(ctx context.Context, st Reader, name string, desc ocispec.Descriptor) error {
+	if name == "" {
+		return fmt.Errorf("set ref: empty name")
+	}
+	info, err := st.Stat(ctx, desc.Digest)
+	if err != nil {
+		return fmt.Errorf("set ref %q: %w", name, err)
+	}
+	if info.Size != desc.Size {
+		return fmt.Errorf("set ref %q: blob %s has %d bytes, descriptor says %d: %w",
+			name, desc.Digest, info.Size, desc.Size, ErrSizeMismatch)
+	}
+	return nil
+}

@@ -63,13 +63,9 @@ func DU(ctx context.Context, st DUStore) (*Usage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing refs: %w", err)
 	}
-	present := map[digest.Digest]int64{}
-	err = st.ListBlobs(ctx, func(info store.Info) error {
-		present[info.Digest] = info.Size
-		return nil
-	})
+	present, err := presentBlobs(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("listing blobs: %w", err)
+		return nil, err
 	}
 	units, err := loadUnits(ctx, st, present)
 	if err != nil {

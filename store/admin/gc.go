@@ -125,13 +125,9 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	}
 	rep := &GCReport{DryRun: opts.DryRun, Refs: len(refs)}
 
-	present := map[digest.Digest]int64{}
-	err = st.ListBlobs(ctx, func(info store.Info) error {
-		present[info.Digest] = info.Size
-		return nil
-	})
+	present, err := presentBlobs(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("listing blobs: %w", err)
+		return nil, err
 	}
 	m, err := markUnits(ctx, st, g, present)
 	if err != nil {
@@ -196,4 +192,17 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 		rep.IngestFiles = n
 	}
 	return rep, nil
+}
+
+// presentBlobs returns every blob of st with its size.
+func presentBlobs(ctx context.Context, st store.Lister) (map[digest.Digest]int64, error) {
+	present := map[digest.Digest]int64{}
+	err := st.ListBlobs(ctx, func(info store.Info) error {
+		present[info.Digest] = info.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing blobs: %w", err)
+	}
+	return present, nil
 }

@@ -43,16 +43,8 @@ func (s *Store) GetRef(ctx context.Context, name string) (ocispec.Descriptor, er
 // SetRef implements store.Refs. The target blob must be stored with
 // the descriptor's size.
 func (s *Store) SetRef(ctx context.Context, name string, desc ocispec.Descriptor) error {
-	if name == "" {
-		return fmt.Errorf("set ref: empty name")
-	}
-	info, err := s.Stat(ctx, desc.Digest)
-	if err != nil {
-		return fmt.Errorf("set ref %q: %w", name, err)
-	}
-	if info.Size != desc.Size {
-		return fmt.Errorf("set ref %q: blob %s has %d bytes, descriptor says %d: %w",
-			name, desc.Digest, info.Size, desc.Size, store.ErrSizeMismatch)
+	if err := store.CheckRefTarget(ctx, s, name, desc); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	s.refs[name] = cloneDescriptor(desc)
