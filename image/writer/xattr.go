@@ -1,13 +1,13 @@
 package writer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/containerd/continuity/sysx"
 	"golang.org/x/sys/unix"
 
 	"github.com/oci2/oci2/format"
@@ -17,7 +17,7 @@ import (
 // sorted by name, values binary-safe and possibly empty. Names that would
 // steer overlayfs are refused (SPEC.md §4.2) with a warning.
 func readXattrs(path string, warn func(string, error)) ([]format.Xattr, error) {
-	list, err := listXattrs(path)
+	list, err := sysx.LListxattr(path)
 	if err != nil {
 		if errors.Is(err, unix.ENOTSUP) {
 			return nil, nil
@@ -32,16 +32,12 @@ func readXattrs(path string, warn func(string, error)) ([]format.Xattr, error) {
 		return nil, nil
 	}
 	var xs []format.Xattr
-	for _, name := range bytes.Split(bytes.TrimSuffix(list, []byte{0}), []byte{0}) {
-		if len(name) == 0 {
-			continue
-		}
-		n := string(name)
+	for _, n := range list {
 		if strings.HasPrefix(n, "trusted.overlay.") || strings.HasPrefix(n, "user.overlay.") {
 			warn(path, fmt.Errorf("xattr %s skipped (reserved for overlayfs)", n))
 			continue
 		}
-		v, err := getXattr(path, n)
+		v, err := sysx.LGetxattr(path, n)
 		switch {
 		case errors.Is(err, unix.ENODATA):
 			continue // removed meanwhile
@@ -62,42 +58,4 @@ func readXattrs(path string, warn func(string, error)) ([]format.Xattr, error) {
 		return nil, fmt.Errorf("%s: %d xattrs, at most %d", path, len(xs), format.MaxXattrs)
 	}
 	return xs, nil
-}
-
-func listXattrs(path string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) {
-			sz, err := unix.Llistxattr(path, nil)
-			if err != nil {
-				return nil, err
-			}
-			buf = make([]byte, max(sz, 2*len(buf)))
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
-}
-
-func getXattr(path, name string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(path, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			sz, err := unix.Lgetxattr(path, name, nil)
-			if err != nil {
-				return nil, err
-			}
-			buf = make([]byte, max(sz, 2*len(buf)))
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return append([]byte{}, buf[:n]...), nil
-	}
 }
