@@ -181,7 +181,15 @@ func (c *StatCache) Save(path string) error {
 }
 
 func (c *StatCache) encode(now int64) []byte {
-	var b []byte
+	// Sized once: the sections copied are most of a big cache.
+	size := 64 + sha256.Size
+	for d, sec := range c.sections {
+		size += len(d) + len(sec) + binary.MaxVarintLen64
+	}
+	for d, m := range c.dirs {
+		size += len(d) + len(m)*96
+	}
+	b := make([]byte, 0, size)
 	b = append(b, filesCacheMagic...)
 	b = binary.AppendVarint(b, now)
 	dirs := make([]string, 0, len(c.dirs)+len(c.sections))
