@@ -150,7 +150,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
-	fc, err := openFilesCache(st)
+	fc, err := openStatCache(st)
 	if err != nil {
 		warnf(os.Stderr, "files cache: %v (reading every file)", err)
 	}

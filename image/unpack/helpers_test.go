@@ -2,7 +2,6 @@ package unpack_test
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,16 +11,10 @@ import (
 	"github.com/oci2/oci2/image/reader"
 	rt "github.com/oci2/oci2/image/reader/readertest"
 	"github.com/oci2/oci2/image/unpack/unpacktest"
+	"github.com/oci2/oci2/internal/testenv"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 2))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randBytes = rt.RandBytes
 
 // richTree has every entry type and the metadata corner cases.
 func richTree() *rt.Node {
@@ -157,4 +150,17 @@ func (s *sandbox) check(t testing.TB) {
 	}
 }
 
-func isRoot() bool { return os.Geteuid() == 0 }
+// asRoot reports whether the test runs as root. Without root a test still
+// runs but checks less (owners, privileged xattrs): it logs that, and under
+// CI=true, where every check must run, it fails instead.
+func asRoot(t testing.TB) bool {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return true
+	}
+	if testenv.InCI() {
+		t.Fatal("not root: owners and privileged xattrs would go unchecked (CI=true: prerequisites must be present)")
+	}
+	t.Log("not root: owners and privileged xattrs not checked")
+	return false
+}

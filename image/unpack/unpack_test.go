@@ -95,7 +95,7 @@ func TestUnpackUnprivilegedMode(t *testing.T) {
 		e.Xattrs = map[string]string{"user.empty": "", "user.z": "\x00\x01\x02\xff"}
 		want[p] = &e
 	}
-	opts := unpacktest.Options{IgnoreOwners: !isRoot()}
+	opts := unpacktest.Options{IgnoreOwners: !asRoot(t)}
 	if d := unpacktest.Diff(want, got, opts); len(d) > 0 {
 		t.Errorf("unpacked tree differs:\n%s", strings.Join(d, "\n"))
 	}

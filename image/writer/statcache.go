@@ -138,7 +138,7 @@ func (c *StatCache) Len() int {
 	return n
 }
 
-const filesCacheMagic = "oci2-filescache-2\n"
+const statCacheMagic = "oci2-filescache-2\n"
 
 // ErrCorruptCache is returned by LoadStatCache for a damaged cache file.
 var ErrCorruptCache = errors.New("corrupt files cache")
@@ -155,7 +155,7 @@ func LoadStatCache(path string) (*StatCache, error) {
 	if err != nil {
 		return c, fmt.Errorf("loading files cache: %w", err)
 	}
-	if bytes.HasPrefix(b, []byte("oci2-filescache-")) && !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+	if bytes.HasPrefix(b, []byte("oci2-filescache-")) && !bytes.HasPrefix(b, []byte(statCacheMagic)) {
 		return c, nil // another version: start over
 	}
 	if err := c.decode(b); err != nil {
@@ -190,7 +190,7 @@ func (c *StatCache) encode(now int64) []byte {
 		size += len(d) + len(m)*96
 	}
 	b := make([]byte, 0, size)
-	b = append(b, filesCacheMagic...)
+	b = append(b, statCacheMagic...)
 	b = binary.AppendVarint(b, now)
 	dirs := make([]string, 0, len(c.dirs)+len(c.sections))
 	for d := range c.dirs {
@@ -242,14 +242,14 @@ func (c *StatCache) encode(now int64) []byte {
 }
 
 func (c *StatCache) decode(b []byte) error {
-	if len(b) < len(filesCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+	if len(b) < len(statCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(statCacheMagic)) {
 		return errors.New("bad header")
 	}
 	body := b[:len(b)-sha256.Size]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
 		return errors.New("checksum mismatch")
 	}
-	r := &cacheReader{b: body[len(filesCacheMagic):]}
+	r := &cacheReader{b: body[len(statCacheMagic):]}
 	c.written = r.varint()
 	ndirs := r.uvarint()
 	for i := uint64(0); i < ndirs && r.err == nil; i++ {
