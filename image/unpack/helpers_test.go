@@ -16,6 +16,21 @@ import (
 
 var randBytes = rt.RandBytes
 
+// unprivilegedWant is what an unprivileged unpack of richTree (or a tree
+// built from it) gives: no device nodes, and only the user.* xattrs of the
+// capability file and its hardlink.
+func unprivilegedWant(root *rt.Node) unpacktest.Snapshot {
+	want := unpacktest.FromNode(root)
+	delete(want, "dev/null")
+	delete(want, "dev/sda")
+	for _, p := range []string{"bin/ping", "bin/ping2"} {
+		e := *want[p]
+		e.Xattrs = map[string]string{"user.empty": "", "user.z": "\x00\x01\x02\xff"}
+		want[p] = &e
+	}
+	return want
+}
+
 // richTree has every entry type and the metadata corner cases.
 func richTree() *rt.Node {
 	sparse := append(randBytes(1, 100<<10), make([]byte, 256<<10)...)
