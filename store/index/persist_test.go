@@ -407,9 +407,10 @@ func TestVerifyIndex(t *testing.T) {
 func TestLongLivedIndexAfterGC(t *testing.T) {
 	ctx := context.Background()
 	st := openLocal(t)
-	// A warm store: the image's frames are kept virtual, in a unit.
+	// A warm store: the image's frames are kept virtual, in a unit (of one
+	// byte: a write that fills no unit stores its frames' blobs instead).
 	put(t, st, "other", map[string][]byte{"d00/o": text(98, 2<<10)}, index.WithDir(st.IndexDir()))
-	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()), index.WithUnitSize(1))
 	if err != nil {
 		t.Fatal(err)
 	}
