@@ -146,7 +146,7 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		return err
 	}
 	defer release()
-	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}

@@ -113,7 +113,7 @@ func TestIndexPersistsAcrossReopen(t *testing.T) {
 		t.Fatal("no index files written")
 	}
 	full := &countingStore{Store: st}
-	mem, err := index.New(context.Background(), full) // a scan, in memory
+	mem, err := index.New(context.Background(), full, index.InMemory()) // a scan
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestIndexAfterGC(t *testing.T) {
 	if err := st.DeleteRef(ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: st.IndexDir()}); err != nil {
+	if _, err := admin.GC(ctx, st, admin.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(indexFiles(t, st)); n != 1 {
@@ -336,7 +336,7 @@ func TestVerifyIndex(t *testing.T) {
 	openCounted(t, st) // scans the newest ref: every pack index is covered
 	verify := func() []index.Mismatch {
 		t.Helper()
-		rep, err := admin.Check(ctx, st, admin.CheckOptions{IndexDir: st.IndexDir()})
+		rep, err := admin.Check(ctx, st, admin.CheckOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,14 +440,14 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 	if err := st.DeleteRef(ctx, "gc"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: st.IndexDir()}); err != nil {
+	if _, err := admin.GC(ctx, st, admin.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	again := write()
 	if again.Stats.FramesNew == 0 {
 		t.Errorf("write after gc stored no frame (%+v)", again.Stats)
 	}
-	rep, err := admin.Check(ctx, st, admin.CheckOptions{ReadData: true, IndexDir: st.IndexDir()})
+	rep, err := admin.Check(ctx, st, admin.CheckOptions{ReadData: true})
 	if err != nil || !rep.OK() {
 		t.Fatalf("check: %v %v", rep.Problems, err)
 	}
