@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 
 	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
@@ -86,11 +87,8 @@ func newDaemon(opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("opening oci2 store %s: %w", opt.Config.Store, err)
 	}
 	d := &Daemon{
-		opt: opt,
-		// In memory (a scan at the first export): with index.WithDir the
-		// TestBuildKit/external-gc export reused frames an external gc
-		// deleted (not understood yet; see issue 9 §3's closing note).
-		state:   exporter.NewState(st),
+		opt:     opt,
+		state:   exporter.NewState(st, index.WithDir(st.IndexDir())),
 		remotes: transfer.LoadRemotes(transfer.RemotesFile(opt.Config.Store)),
 		caches:  map[string]*exporter.SnapshotFileCache{},
 		stop:    func() {},
