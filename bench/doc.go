@@ -18,6 +18,10 @@
 // The startup parts put the registry behind a proxy adding a round trip
 // time to each request (no netem here); -smoke leaves them out.
 //
+// With -oci2-baseline PATH (an older oci2 build) the store and timing parts
+// also run that binary as "oci2 (before)", interleaved with the others, and
+// the report compares the two row by row.
+//
 // Times are medians of interleaved runs with min and max. It writes
 // bench/results/<date>.md and a PNG chart (gonum/plot) and prints the
 // tables, with the targets of issues 2 to 4. It never fails on a number; it
@@ -25,4 +29,5 @@
 //
 //	go run ./bench -bin bin -corpus /var/cache/oci2-corpus   # full run (make bench)
 //	go run ./bench -bin bin -smoke                           # < 1 min (make bench-smoke)
+//	go run ./bench -bin bin -only store,timing -oci2-baseline /tmp/OLDREV/oci2
 package main

@@ -24,6 +24,7 @@ type config struct {
 	only                                  map[string]bool
 	indexStore, indexCorpusStore          string
 	indexChunks                           int
+	baseline                              string
 }
 
 // parts of a run, in order; -only picks some. The smoke run leaves out the
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&c.indexChunks, "index-chunks", 0, "chunks of the index part's synthetic store (default 2000000, smoke 50000)")
 	flag.StringVar(&c.indexStore, "index-store", "", "the index part's synthetic store, generated there if short of -index-chunks and kept (default: in the scratch directory)")
 	flag.StringVar(&c.indexCorpusStore, "index-corpus-store", "", "the index part's store of every corpus tree, made there if missing and kept (default: in the scratch directory)")
+	flag.StringVar(&c.baseline, "oci2-baseline", "", "a second oci2 binary (an older build): the store and timing parts add its rows as \""+baselineLabel+"\" and compare")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
 	flag.Parse()
@@ -123,6 +125,10 @@ func run(ctx context.Context, c config) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	bins, err := oci2Bins(oci2, c.baseline)
+	if err != nil {
+		return 1, err
+	}
 	rp := &report{When: time.Now(), Runs: c.runs, Machine: machine(c.work), Mode: "full", LoadStart: loadavg() + cpuPressure()}
 	part := func(name string) {
 		rp.Loads = append(rp.Loads, name+" "+loadavg()+cpuPressure())
@@ -151,9 +157,9 @@ func run(ctx context.Context, c config) (int, error) {
 		timingTree = filepath.Join(c.corpus, c.timingTree)
 	}
 
-	storers, skipped := newStorers(r, oci2, scratch, c.smoke)
+	storers, skipped := newStorers(r, bins, scratch, c.smoke)
 	rp.Skipped = skipped
-	rp.Versions = versions(ctx, r, oci2, storers)
+	rp.Versions = append(binVersions(bins), versions(ctx, r, oci2, storers)...)
 	if c.only["store"] {
 		part("store")
 		for _, sc := range scenarios {
@@ -181,7 +187,7 @@ func run(ctx context.Context, c config) (int, error) {
 		}
 		rp.Tree = info
 		logf("timings on %s (%s), %d runs", info.Name, mb(info.LogicalBytes), c.runs)
-		ops, err := timingOps(ctx, r, oci2, timingTree, filepath.Join(scratch, "timing"), !c.smoke)
+		ops, err := timingOps(ctx, r, bins, timingTree, filepath.Join(scratch, "timing"), !c.smoke)
 		if err != nil {
 			rp.Failures = append(rp.Failures, err.Error())
 		} else {

@@ -118,14 +118,14 @@ func (rp *report) markdown() string {
 		w("### %s\n\n%s. %d image(s), %s logical; %d run(s).\n\n", sc.Name, sc.Desc, len(sc.Images), mb(sc.Logical), sc.Runs)
 		w("| tool | stored | x best other | after 1st image | objects | time | peak RSS | options |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---|\n")
-		for i, row := range sc.Rows {
+		for _, row := range sc.Rows {
 			if row.Err != nil {
 				w("| %s | failed | | | | | | %s |\n", row.Tool, cell(row.Options))
 				continue
 			}
 			var others []float64
-			for j, o := range sc.Rows {
-				if j != i && o.Err == nil {
+			for _, o := range sc.Rows {
+				if family(o.Tool) != family(row.Tool) && o.Err == nil {
 					others = append(others, float64(o.Bytes))
 				}
 			}
@@ -145,14 +145,14 @@ func (rp *report) markdown() string {
 		w("The page cache is warm for every tool alike (no cache drop); `sync` runs before each timed command.\n\n")
 		w("| operation | median | min - max | MB/s | peak RSS | x best other |\n")
 		w("|---|---:|---:|---:|---:|---:|\n")
-		for i, t := range rp.Timings {
+		for _, t := range rp.Timings {
 			if t.N == 0 {
 				w("| %s | failed | | | | |\n", cell(t.Name))
 				continue
 			}
 			var others []float64
-			for j, o := range rp.Timings {
-				if j != i && o.N > 0 && (o.Group == t.Group || (t.Group == "warm" && o.Group == "create")) {
+			for _, o := range rp.Timings {
+				if family(o.Name) != family(t.Name) && o.N > 0 && (o.Group == t.Group || (t.Group == "warm" && o.Group == "create")) {
 					others = append(others, o.Median.Seconds())
 				}
 			}
@@ -162,6 +162,7 @@ func (rp *report) markdown() string {
 		w("\n")
 	}
 
+	b.WriteString(rp.baselineMarkdown())
 	rp.exportMarkdown(&b)
 	rp.registryMarkdown(&b)
 	rp.basesMarkdown(&b)

@@ -53,13 +53,7 @@ func TestMergeRuns(t *testing.T) {
 // TestReport: the markdown carries every part and the targets of the
 // three issues; the chart is a PNG.
 func TestReport(t *testing.T) {
-	st := func(d ...time.Duration) stats {
-		var ss []sample
-		for _, x := range d {
-			ss = append(ss, sample{Wall: x})
-		}
-		return summarize(ss)
-	}
+	st := statsOf
 	rp := &report{When: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC), Mode: "smoke", Runs: 2,
 		Scenarios: []scenarioResult{{scenario: scenario{Name: "smoke", Desc: "one tree"}, Runs: 2, Rows: []storeRow{
 			{Tool: "oci2", Bytes: 9e6, FirstBytes: 9e6, Walls: st(time.Second, 2*time.Second)},
@@ -101,4 +95,48 @@ func TestReport(t *testing.T) {
 	if err != nil || cfg.Width < 600 {
 		t.Fatalf("chart: %v, %dx%d", err, cfg.Width, cfg.Height)
 	}
+}
+
+// TestBaselineReport: with -oci2-baseline the report compares the two oci2
+// binaries row by row, and neither oci2 row's "x best other" counts the
+// other oci2 row.
+func TestBaselineReport(t *testing.T) {
+	st := statsOf
+	rp := &report{Runs: 3, Tree: treeInfo{Name: "tree", LogicalBytes: 100e6},
+		Scenarios: []scenarioResult{{scenario: scenario{Name: "sc"}, Runs: 3, Rows: []storeRow{
+			{Tool: "oci2", Bytes: 9e6, Objects: 10, Walls: st(time.Second), MaxRSS: 100 << 20},
+			{Tool: baselineLabel, Bytes: 9e6 - 500, Objects: 11, Walls: st(2 * time.Second), MaxRSS: 200 << 20},
+			{Tool: "tar+gzip", Bytes: 10e6, Walls: st(3 * time.Second)},
+		}}},
+		Timings: []timingResult{
+			{Name: "oci2 create (cold store)", Group: "create", stats: st(time.Second, 2*time.Second, 3*time.Second)},
+			{Name: baselineLabel + " create (cold store)", Group: "create", stats: st(4 * time.Second)},
+			{Name: "tar -c | zstd -3 -T0", Group: "create", stats: st(8 * time.Second)},
+		},
+	}
+	md := rp.markdown()
+	for _, want := range []string{
+		"| oci2 | 9.0 MB | 0.90x |",
+		"| " + baselineLabel + " | 9.0 MB | 0.90x |",
+		"| oci2 create (cold store) | 2.00 s | 1.00 - 3.00 | 50 | - | 0.25x |",
+		"| " + baselineLabel + " create (cold store) | 4.00 s | 4.00 - 4.00 | 25 | - | 0.50x |",
+		"| sc | 9.0 MB | 9.0 MB | +500 B (+0.01%) | 11 / 10 | 2.00 s | 1.00 s | 200 MiB / 100 MiB |",
+		"| create (cold store) | 4.00 s | 2.00 s (1.00 - 3.00) | 0.50x | - / - |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains((&report{Scenarios: rp.Scenarios[:0]}).markdown(), "against") {
+		t.Error("a report without a baseline has a baseline section")
+	}
+}
+
+// statsOf summarizes one sample per duration.
+func statsOf(d ...time.Duration) stats {
+	var ss []sample
+	for _, x := range d {
+		ss = append(ss, sample{Wall: x})
+	}
+	return summarize(ss)
 }

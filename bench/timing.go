@@ -32,8 +32,10 @@ type timingResult struct {
 const tarFlags = `--numeric-owner --xattrs --xattrs-include='*'`
 
 // timingOps builds the interleaved timing ops on tree, after preparing
-// their inputs (a warm store, compressed layers, an OCI layout for umoci).
-func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoci bool) ([]op, error) {
+// their inputs (a warm store per oci2 binary, compressed layers, an OCI
+// layout for umoci). bins[0] is the oci2 measured; a second one is the
+// baseline (-oci2-baseline), whose ops are named by its label.
+func timingOps(ctx context.Context, r *runner, bins []oci2Bin, tree, work string, withUmoci bool) ([]op, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
@@ -62,9 +64,7 @@ func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoc
 	}
 
 	// inputs
-	warm := p("warm-store")
 	for _, s := range []sample{
-		r.cmd(ctx, oci2, "--store", warm, "create", "--tag", "bench", tree),
 		r.sh(ctx, fmt.Sprintf("tar %s -C %s -cf - . | gzip -6 -n > %s", tarFlags, q(tree), q(p("layer.tar.gz")))),
 		r.sh(ctx, fmt.Sprintf("tar %s -C %s -cf - . | zstd -3 -T0 -q -c > %s", tarFlags, q(tree), q(p("layer.tar.zst")))),
 	} {
@@ -72,12 +72,16 @@ func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoc
 			return nil, s.Err
 		}
 	}
+	var creates, unpacks []op
+	for _, b := range bins {
+		c, u, err := oci2Ops(ctx, r, b, tree, work, clean)
+		if err != nil {
+			return nil, err
+		}
+		creates, unpacks = append(creates, c...), append(unpacks, u...)
+	}
 
-	ops := []op{
-		{Name: "oci2 create (cold store)", Group: "create", Setup: clean(p("cold-store")),
-			Run: func() sample { return r.cmd(ctx, oci2, "--store", p("cold-store"), "create", "--tag", "bench", tree) }},
-		{Name: "oci2 create (warm store)", Group: "warm", Setup: clean(),
-			Run: func() sample { return r.cmd(ctx, oci2, "--store", warm, "create", "--tag", "bench-again", tree) }},
+	ops := append(creates, []op{
 		{Name: "tar -c | gzip -6", Group: "create", Setup: clean(p("out.tar.gz")),
 			Run: func() sample {
 				return r.sh(ctx, fmt.Sprintf("tar %s -C %s -cf - . | gzip -6 -n > %s", tarFlags, q(tree), q(p("out.tar.gz"))))
@@ -86,8 +90,9 @@ func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoc
 			Run: func() sample {
 				return r.sh(ctx, fmt.Sprintf("tar %s -C %s -cf - . | zstd -3 -T0 -q -c > %s", tarFlags, q(tree), q(p("out.tar.zst"))))
 			}},
-		{Name: "oci2 unpack", Group: "unpack", Setup: clean(p("dest")),
-			Run: func() sample { return r.cmd(ctx, oci2, "--store", warm, "unpack", "bench", p("dest")) }},
+	}...)
+	ops = append(ops, unpacks...)
+	ops = append(ops, []op{
 		{Name: "tar -xzf (gzip layer)", Group: "unpack", Setup: mkdest(p("dest")),
 			Run: func() sample {
 				return r.sh(ctx, fmt.Sprintf("tar %s -xzf %s -C %s", tarFlags, q(p("layer.tar.gz")), q(p("dest"))))
@@ -96,7 +101,7 @@ func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoc
 			Run: func() sample {
 				return r.sh(ctx, fmt.Sprintf("tar %s --zstd -xf %s -C %s", tarFlags, q(p("layer.tar.zst")), q(p("dest"))))
 			}},
-	}
+	}...)
 	if withUmoci && have("umoci") {
 		layout := p("umoci-layout")
 		if err := ociLayoutFromLayer(layout, p("layer.tar.gz")); err != nil {
@@ -110,6 +115,31 @@ func timingOps(ctx context.Context, r *runner, oci2, tree, work string, withUmoc
 			Run: func() sample { return r.cmd(ctx, "umoci", args...) }})
 	}
 	return ops, nil
+}
+
+// oci2Ops are the create (cold, warm) and unpack ops of one oci2 binary;
+// its warm store is filled here. The measured binary ("oci2") keeps the
+// names and paths it always had.
+func oci2Ops(ctx context.Context, r *runner, b oci2Bin, tree, work string, clean func(...string) func() error) (creates, unpacks []op, err error) {
+	prefix := ""
+	if b.Label != "oci2" {
+		prefix = "baseline-"
+	}
+	p := func(n string) string { return filepath.Join(work, prefix+n) }
+	warm := p("warm-store")
+	if s := r.cmd(ctx, b.Path, "--store", warm, "create", "--tag", "bench", tree); s.Err != nil {
+		return nil, nil, s.Err
+	}
+	creates = []op{
+		{Name: b.Label + " create (cold store)", Group: "create", Setup: clean(p("cold-store")),
+			Run: func() sample { return r.cmd(ctx, b.Path, "--store", p("cold-store"), "create", "--tag", "bench", tree) }},
+		{Name: b.Label + " create (warm store)", Group: "warm", Setup: clean(),
+			Run: func() sample { return r.cmd(ctx, b.Path, "--store", warm, "create", "--tag", "bench-again", tree) }},
+	}
+	dest := filepath.Join(work, "dest")
+	unpacks = []op{{Name: b.Label + " unpack", Group: "unpack", Setup: clean(dest),
+		Run: func() sample { return r.cmd(ctx, b.Path, "--store", warm, "unpack", "bench", dest) }}}
+	return creates, unpacks, nil
 }
 
 // runTimings runs every op n times, interleaved (run i starts at op i mod

@@ -61,11 +61,11 @@ func dirSize(dir string, object func(path string) bool) (int64, int64, error) {
 
 type oci2Storer struct {
 	r     *runner
-	bin   string
+	bin   oci2Bin
 	store string
 }
 
-func (s *oci2Storer) Name() string    { return "oci2" }
+func (s *oci2Storer) Name() string    { return s.bin.Label }
 func (s *oci2Storer) Options() string { return "oci2 create (format v1, zstd level 3 frames)" }
 
 func (s *oci2Storer) Init(ctx context.Context, repo string) error {
@@ -74,7 +74,7 @@ func (s *oci2Storer) Init(ctx context.Context, repo string) error {
 }
 
 func (s *oci2Storer) Add(ctx context.Context, img image) sample {
-	return s.r.cmd(ctx, s.bin, "--store", s.store, "create", "--tag", img.Name, img.Dir)
+	return s.r.cmd(ctx, s.bin.Path, "--store", s.store, "create", "--tag", img.Name, img.Dir)
 }
 
 // Size is what `oci2 du --json` calls stored_bytes when the command
@@ -84,7 +84,7 @@ func (s *oci2Storer) Size(ctx context.Context) (int64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if out, err := s.r.output(ctx, s.bin, "--store", s.store, "du", "--json"); err == nil {
+	if out, err := s.r.output(ctx, s.bin.Path, "--store", s.store, "du", "--json"); err == nil {
 		var du struct {
 			StoredBytes int64 `json:"stored_bytes"`
 		}
@@ -232,14 +232,17 @@ func (s *backupStorer) Size(ctx context.Context) (int64, int64, error) {
 	return dirSize(s.repo, s.object)
 }
 
-// newStorers returns every store tool that is installed (oci2 and tar
-// always), plus the names of those skipped.
-func newStorers(r *runner, oci2Bin, scratch string, smoke bool) ([]storer, []string) {
-	list := []storer{
-		&oci2Storer{r: r, bin: oci2Bin},
+// newStorers returns every store tool that is installed (each oci2 binary
+// and tar always), plus the names of those skipped.
+func newStorers(r *runner, bins []oci2Bin, scratch string, smoke bool) ([]storer, []string) {
+	var list []storer
+	for _, b := range bins {
+		list = append(list, &oci2Storer{r: r, bin: b})
+	}
+	list = append(list,
 		&tarStorer{r: r, name: "tar+gzip", filter: "gzip -6 -n"},
 		&tarStorer{r: r, name: "tar+zstd", filter: "zstd -3 -T0 -q -c"},
-	}
+	)
 	if smoke {
 		return list, nil
 	}

@@ -15,16 +15,8 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// OCIv2 marks (SPEC.md §6.1, §6.2).
-const (
-	platformFeature    = "org.oci2.v1"
-	annotationFormat   = "org.oci2.format"
-	annotationRoot     = "org.oci2.root"
-	maxJSONBlob        = 8 << 20
-	mediaTypeIndex     = ocispec.MediaTypeImageIndex
-	mediaTypeManifest  = ocispec.MediaTypeImageManifest
-	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-)
+// maxJSONBlob bounds an index, manifest or config the frontend reads.
+const maxJSONBlob = 8 << 20
 
 // base is an OCIv2 image recognised as a base: its index (or manifest, when
 // named by manifest digest) and the manifests loaded for the platforms asked.
@@ -90,7 +82,7 @@ func (b *base) pick(p *ocispec.Platform) (*manifest, error) {
 // org.oci2.v1 feature as OCIv2 readers do (SPEC.md §6.2).
 func (b *base) manifestFor(p *ocispec.Platform) (ocispec.Descriptor, error) {
 	if b.index == nil {
-		return ocispec.Descriptor{MediaType: mediaTypeManifest, Digest: b.digest}, nil
+		return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: b.digest}, nil
 	}
 	want := platforms.DefaultSpec()
 	if p != nil {
@@ -137,7 +129,7 @@ func parseIndexOrManifest(raw []byte) (idx *ocispec.Index, m *ocispec.Manifest, 
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return nil, nil, fmt.Errorf("parsing image index or manifest: %w", err)
 	}
-	if probe.MediaType == mediaTypeIndex || probe.MediaType == dockerManifestList || probe.Manifests != nil {
+	if probe.MediaType == ocispec.MediaTypeImageIndex || probe.MediaType == format.MediaTypeDockerList || probe.Manifests != nil {
 		idx = &ocispec.Index{}
 		if err := json.Unmarshal(raw, idx); err != nil {
 			return nil, nil, fmt.Errorf("parsing image index: %w", err)
@@ -154,12 +146,12 @@ func parseIndexOrManifest(raw []byte) (idx *ocispec.Index, m *ocispec.Manifest, 
 // isOCIv2 reports whether m is an OCIv2 manifest (SPEC.md §6.1) and
 // returns its root tree.
 func isOCIv2(m *ocispec.Manifest) (format.ChunkID, bool, error) {
-	if m.Annotations[annotationFormat] == "" {
+	if m.Annotations[format.AnnotationFormat] == "" {
 		return format.ChunkID{}, false, nil
 	}
-	root, err := format.ParseChunkID(m.Annotations[annotationRoot])
+	root, err := format.ParseChunkID(m.Annotations[format.AnnotationRoot])
 	if err != nil {
-		return format.ChunkID{}, true, fmt.Errorf("OCIv2 manifest annotation %s: %w", annotationRoot, err)
+		return format.ChunkID{}, true, fmt.Errorf("OCIv2 manifest annotation %s: %w", format.AnnotationRoot, err)
 	}
 	return root, true, nil
 }

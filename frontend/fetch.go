@@ -32,7 +32,7 @@ func (c *oci2Client) load(ctx context.Context, ref string, dgst digest.Digest, p
 		return nil, false, err
 	}
 	b = &base{shown: ref, name: name, digest: dgst, loaded: map[digest.Digest]*manifest{}}
-	raw, src, err := c.readBlob(ctx, name, dgst, mediaTypeIndex+", "+mediaTypeManifest)
+	raw, src, err := c.readBlob(ctx, name, dgst, ocispec.MediaTypeImageIndex+", "+ocispec.MediaTypeImageManifest)
 	if err != nil {
 		return nil, false, fmt.Errorf("fetching %s through this BuildKit daemon: %w", dgst, err)
 	}
@@ -51,7 +51,7 @@ func (c *oci2Client) load(ctx context.Context, ref string, dgst digest.Digest, p
 		if err != nil || !ok {
 			return nil, ok, err
 		}
-		desc := ocispec.Descriptor{MediaType: mediaTypeManifest, Digest: dgst, Size: int64(len(raw))}
+		desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: dgst, Size: int64(len(raw))}
 		if err := c.addManifest(ctx, b, src, desc, m, root); err != nil {
 			return nil, true, err
 		}
@@ -70,8 +70,8 @@ func (c *oci2Client) loadManifest(ctx context.Context, b *base, p *ocispec.Platf
 	if b.get(desc.Digest) != nil {
 		return true, true, nil
 	}
-	marked = desc.Platform != nil && slices.Contains(desc.Platform.OSFeatures, platformFeature)
-	raw, src, err := c.readBlob(ctx, b.name, desc.Digest, mediaTypeManifest)
+	marked = desc.Platform != nil && slices.Contains(desc.Platform.OSFeatures, format.PlatformFeature)
+	raw, src, err := c.readBlob(ctx, b.name, desc.Digest, ocispec.MediaTypeImageManifest)
 	if err != nil {
 		return false, marked, fmt.Errorf("fetching manifest %s through this BuildKit daemon: %w", desc.Digest, err)
 	}
@@ -83,7 +83,7 @@ func (c *oci2Client) loadManifest(ctx context.Context, b *base, p *ocispec.Platf
 	if err != nil || !ok {
 		return false, marked || ok, err
 	}
-	desc = ocispec.Descriptor{MediaType: mediaTypeManifest, Digest: desc.Digest, Size: int64(len(raw))}
+	desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: desc.Digest, Size: int64(len(raw))}
 	return true, true, c.addManifest(ctx, b, src, desc, m, root)
 }
 
@@ -107,7 +107,7 @@ func (c *oci2Client) addManifest(ctx context.Context, b *base, src llb.State, de
 // image).
 func (c *oci2Client) readBlob(ctx context.Context, name string, d digest.Digest, mediaType string) ([]byte, llb.State, error) {
 	ways := []llb.State{blobState(name, d, mediaType)}
-	if strings.Contains(mediaType, mediaTypeManifest) || strings.Contains(mediaType, mediaTypeIndex) {
+	if strings.Contains(mediaType, ocispec.MediaTypeImageManifest) || strings.Contains(mediaType, ocispec.MediaTypeImageIndex) {
 		if st, loopback, ok := manifestOverHTTP(name, d, mediaType); ok && loopback {
 			// plain HTTP without credentials: first, as it works there
 			ways = []llb.State{st, ways[0]}

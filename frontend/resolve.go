@@ -9,6 +9,8 @@ import (
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/format"
 )
 
 // resolved is one answer of the daemon's image resolution.
@@ -67,7 +69,7 @@ func withFeature(opt sourceresolver.Opt, platform ocispec.Platform) sourceresolv
 	if opt.ImageOpt != nil {
 		iopt = *opt.ImageOpt
 	}
-	platform.OSFeatures = append(slices.Clone(platform.OSFeatures), platformFeature)
+	platform.OSFeatures = append(slices.Clone(platform.OSFeatures), format.PlatformFeature)
 	iopt.Platform = &platform
 	opt.ImageOpt = &iopt
 	return opt

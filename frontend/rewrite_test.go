@@ -11,6 +11,8 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci2/oci2/format"
 )
 
 // fakeGateway is just enough of a gateway client for rewrite: the
@@ -36,11 +38,11 @@ func TestRewrite(t *testing.T) {
 	}
 	b := &base{shown: "127.0.0.1:5000/oci2/base:v1", name: "127.0.0.1:5000/oci2/base", digest: idx,
 		index: &ocispec.Index{Manifests: []ocispec.Descriptor{{Digest: mdg, Platform: &ocispec.Platform{
-			OS: "linux", Architecture: "amd64", OSFeatures: []string{platformFeature}}}}},
+			OS: "linux", Architecture: "amd64", OSFeatures: []string{format.PlatformFeature}}}}},
 		loaded: map[digest.Digest]*manifest{}}
 	b.put(&manifest{desc: ocispec.Descriptor{Digest: mdg}, m: ocispec.Manifest{
 		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromString("config")},
-		Layers: layers}, src: blobState(b.name, mdg, mediaTypeManifest)})
+		Layers: layers}, src: blobState(b.name, mdg, ocispec.MediaTypeImageManifest)})
 	c := newClient(fakeGateway{})
 	c.remember(b)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Paths inside the unpack step (the frontend image's own root).
@@ -60,7 +61,7 @@ func blobState(name string, d digest.Digest, mediaType string) llb.State {
 // kind names a blob by its media type in progress output.
 func kind(mediaType string) string {
 	for _, k := range []struct{ mt, name string }{
-		{mediaTypeIndex, "index"}, {mediaTypeManifest, "manifest"}, {"config", "config"},
+		{ocispec.MediaTypeImageIndex, "index"}, {ocispec.MediaTypeImageManifest, "manifest"}, {"config", "config"},
 		{"packindex", "pack index"}, {"pack.tree", "tree pack"}, {"pack.data", "data pack"},
 	} {
 		if strings.Contains(mediaType, k.mt) {

@@ -176,34 +176,27 @@ func describeTree(t testing.TB, root *writer.Node) map[string]string {
 	var walk func(p string, n *writer.Node)
 	walk = func(p string, n *writer.Node) {
 		e := n.Entry
-		s := fmt.Sprintf("%s %04o %d:%d", typeName(e.Type), e.Mode, e.UID, e.GID)
-		switch e.Type {
-		case format.TypeReg:
+		var content []byte
+		var link string
+		if e.Type == format.TypeReg {
 			rc, err := n.Content.Open()
 			if err != nil {
 				t.Fatalf("%s: %v", p, err)
 			}
-			b, _ := io.ReadAll(rc)
+			content, _ = io.ReadAll(rc)
 			rc.Close()
-			if uint64(len(b)) != e.Size {
-				t.Errorf("%s: content %d bytes, size %d", p, len(b), e.Size)
+			if uint64(len(content)) != e.Size {
+				t.Errorf("%s: content %d bytes, size %d", p, len(content), e.Size)
 			}
-			s += fmt.Sprintf(" %q", b)
 			if n.Inode != 0 {
 				if first, ok := groups[n.Inode]; ok {
-					s += " link=" + first
+					link = first
 				} else {
 					groups[n.Inode] = p
 				}
 			}
-		case format.TypeSymlink:
-			s += " -> " + e.Target
-		case format.TypeChar, format.TypeBlock:
-			s += fmt.Sprintf(" %d,%d", e.DevMajor, e.DevMinor)
 		}
-		for _, x := range e.Xattrs {
-			s += fmt.Sprintf(" %s=%q", x.Name, x.Value)
-		}
+		s := describeEntry(&e, content, link)
 		out[p] = s
 		kids := append([]*writer.Node(nil), n.Children...)
 		sort.Slice(kids, func(i, j int) bool { return kids[i].Name < kids[j].Name })
@@ -217,6 +210,29 @@ func describeTree(t testing.TB, root *writer.Node) map[string]string {
 	}
 	walk("", root)
 	return out
+}
+
+// describeEntry renders one entry for describeTree and describeImage: type,
+// mode and owner, then a file's content and the first path of its hardlink
+// group (link, when not empty), a symlink's target or a device's numbers,
+// then the xattrs.
+func describeEntry(e *format.Entry, content []byte, link string) string {
+	s := fmt.Sprintf("%s %04o %d:%d", typeName(e.Type), e.Mode, e.UID, e.GID)
+	switch e.Type {
+	case format.TypeReg:
+		s += fmt.Sprintf(" %q", content)
+		if link != "" {
+			s += " link=" + link
+		}
+	case format.TypeSymlink:
+		s += " -> " + e.Target
+	case format.TypeChar, format.TypeBlock:
+		s += fmt.Sprintf(" %d,%d", e.DevMajor, e.DevMinor)
+	}
+	for _, x := range e.Xattrs {
+		s += fmt.Sprintf(" %s=%q", x.Name, x.Value)
+	}
+	return s
 }
 
 func typeName(t format.EntryType) string {

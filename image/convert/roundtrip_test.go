@@ -2,7 +2,6 @@ package convert
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,11 +14,12 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/reader/readertest"
 	"github.com/oci2/oci2/store/memstore"
 )
 
-// describeImage walks an OCIv2 image of st and renders it like describeTree.
-func describeImage(t testing.TB, st *memstore.Store, name string) (map[string]string, *reader.Image) {
+// openNamed resolves the image name in st and opens it with a chunk reader.
+func openNamed(t testing.TB, st *memstore.Store, name string) (*reader.Image, *reader.ChunkReader) {
 	t.Helper()
 	ctx := context.Background()
 	desc, err := reader.Resolve(ctx, st, st, name, nil)
@@ -30,38 +30,24 @@ func describeImage(t testing.TB, st *memstore.Store, name string) (map[string]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
+	return img, reader.NewChunkReader(img, reader.LocalFrames(st))
+}
+
+// describeImage walks an OCIv2 image of st and renders it like describeTree.
+func describeImage(t testing.TB, st *memstore.Store, name string) (map[string]string, *reader.Image) {
+	t.Helper()
+	img, cr := openNamed(t, st, name)
 	out := map[string]string{}
-	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
+	err := reader.Walk(context.Background(), cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
 		if e.Type == format.TypeHardlink {
 			out[p] = out[e.Target] + " link=" + e.Target
 			return nil
 		}
-		s := fmt.Sprintf("%s %04o %d:%d", typeName(e.Type), e.Mode, e.UID, e.GID)
-		switch e.Type {
-		case format.TypeReg:
-			var buf bytes.Buffer
-			for _, x := range e.Extents {
-				if x.Zero {
-					buf.Write(make([]byte, x.Length))
-					continue
-				}
-				b, err := cr.ReadChunk(ctx, x.Chunk)
-				if err != nil {
-					return err
-				}
-				buf.Write(b)
-			}
-			s += fmt.Sprintf(" %q", buf.Bytes())
-		case format.TypeSymlink:
-			s += " -> " + e.Target
-		case format.TypeChar, format.TypeBlock:
-			s += fmt.Sprintf(" %d,%d", e.DevMajor, e.DevMinor)
+		var content []byte
+		if e.Type == format.TypeReg {
+			content = readertest.Content(t, cr, e)
 		}
-		for _, x := range e.Xattrs {
-			s += fmt.Sprintf(" %s=%q", x.Name, x.Value)
-		}
-		out[p] = s
+		out[p] = describeEntry(e, content, "")
 		return nil
 	})
 	if err != nil {
@@ -229,17 +215,8 @@ func TestExportConfig(t *testing.T) {
 // walkImage calls fn for every entry of the image name in st.
 func walkImage(t testing.TB, st *memstore.Store, name string, fn func(p string, e *format.Entry)) {
 	t.Helper()
-	ctx := context.Background()
-	desc, err := reader.Resolve(ctx, st, st, name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := reader.Open(ctx, st, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr := reader.NewChunkReader(img, reader.LocalFrames(st))
-	err = reader.Walk(ctx, cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
+	img, cr := openNamed(t, st, name)
+	err := reader.Walk(context.Background(), cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
 		fn(p, e)
 		return nil
 	})

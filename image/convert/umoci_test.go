@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/unpack"
 	"github.com/oci2/oci2/image/unpack/unpacktest"
 	"github.com/oci2/oci2/internal/testenv"
@@ -208,17 +207,9 @@ func TestSkopeoCopies(t *testing.T) {
 
 func oci2Unpack(t *testing.T, st *memstore.Store, name string) unpacktest.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	desc, err := reader.Resolve(ctx, st, st, name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := reader.Open(ctx, st, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, cr := openNamed(t, st, name)
 	dest := filepath.Join(t.TempDir(), "rootfs")
-	if _, err := unpack.Unpack(ctx, img, reader.NewChunkReader(img, reader.LocalFrames(st)), dest, unpack.Options{}); err != nil {
+	if _, err := unpack.Unpack(context.Background(), img, cr, dest, unpack.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return take(t, dest)

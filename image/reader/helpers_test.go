@@ -1,9 +1,7 @@
 package reader_test
 
 import (
-	"bytes"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -15,15 +13,7 @@ import (
 	"github.com/oci2/oci2/store/memstore"
 )
 
-// randBytes returns n reproducible pseudo-random bytes.
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randBytes = rt.RandBytes
 
 // sampleTree is a small valid fixture with every entry type.
 func sampleTree() *rt.Node {
@@ -83,22 +73,4 @@ func wantErr(t testing.TB, err, target error, subs ...string) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
 	}
-}
-
-// fileContent reassembles a regular file from its extents.
-func fileContent(t testing.TB, cr *reader.ChunkReader, e *format.Entry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, x := range e.Extents {
-		if x.Zero {
-			buf.Write(make([]byte, x.Length))
-			continue
-		}
-		b, err := cr.ReadChunk(t.Context(), x.Chunk)
-		if err != nil {
-			t.Fatalf("ReadChunk: %v", err)
-		}
-		buf.Write(b)
-	}
-	return buf.Bytes()
 }

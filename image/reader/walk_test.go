@@ -60,7 +60,7 @@ func TestWalkOrder(t *testing.T) {
 	err = reader.Walk(t.Context(), cr, img.Root, reader.DefaultLimits, func(p string, e *format.Entry) error {
 		paths = append(paths, p)
 		if p == "big" {
-			c := fileContent(t, cr, e)
+			c := rt.Content(t, cr, e)
 			if !bytes.Equal(c, sampleTree().Children[2].Content) || uint64(len(c)) != e.Size {
 				t.Errorf("big: content differs")
 			}

@@ -2,7 +2,6 @@ package unpack_test
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +13,7 @@ import (
 	"github.com/oci2/oci2/image/unpack/unpacktest"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, 2))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randBytes = rt.RandBytes
 
 // richTree has every entry type and the metadata corner cases.
 func richTree() *rt.Node {

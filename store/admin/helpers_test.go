@@ -1,47 +1,30 @@
 package admin
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"math/rand"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/memstore"
 )
 
-type bytesContent []byte
-
-func (b bytesContent) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-
 const mtime = 1700000000
 
-func dir(name string, kids ...*writer.Node) *writer.Node {
-	return &writer.Node{Entry: format.Entry{Name: name, Type: format.TypeDir, Mode: 0o755, MtimeSec: mtime}, Children: kids}
-}
+func dir(name string, kids ...*writer.Node) *writer.Node { return imagetest.Dir(name, mtime, kids...) }
 
-func file(name string, data []byte) *writer.Node {
-	return &writer.Node{
-		Entry:   format.Entry{Name: name, Type: format.TypeReg, Mode: 0o644, MtimeSec: mtime, Size: uint64(len(data))},
-		Content: bytesContent(data),
-	}
-}
+func file(name string, data []byte) *writer.Node { return imagetest.File(name, mtime, data) }
 
 func symlink(name, target string) *writer.Node {
 	return &writer.Node{Entry: format.Entry{Name: name, Type: format.TypeSymlink, Mode: 0o777, MtimeSec: mtime, Target: target}}
 }
 
 // random returns n seeded pseudo-random (incompressible) bytes.
-func random(seed int64, n int) []byte {
-	b := make([]byte, n)
-	rand.New(rand.NewSource(seed)).Read(b)
-	return b
-}
+var random = imagetest.Random
 
 // storeImage writes root as an image named name and returns its index descriptor.
 func storeImage(t *testing.T, st *memstore.Store, name string, root *writer.Node) ocispec.Descriptor {
@@ -58,22 +41,7 @@ func storeImage(t *testing.T, st *memstore.Store, name string, root *writer.Node
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := writer.Write(ctx, st, root, writer.Options{
-		Config:     ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		FrameIndex: idx,
-	})
-	if err != nil {
-		t.Fatalf("writing %s: %v", name, err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if name != "" {
-		if err := st.SetRef(ctx, name, desc); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, desc := imagetest.Tag(t, st, name, root, writer.Options{FrameIndex: idx})
 	return desc
 }
 

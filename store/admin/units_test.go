@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -12,7 +11,9 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/reader/readertest"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/store/index"
@@ -21,34 +22,12 @@ import (
 )
 
 // text returns n bytes of seeded, compressible pseudo-text.
-func text(seed int64, n int) []byte {
-	r := rand.New(rand.NewSource(seed))
-	var b bytes.Buffer
-	for b.Len() < n {
-		for i := 2 + r.Intn(8); i > 0; i-- {
-			b.WriteByte(byte('a' + r.Intn(20)))
-		}
-		b.WriteByte(' ')
-	}
-	return b.Bytes()[:n]
-}
+var text = imagetest.Text
 
 // files is an image's regular files by name (one directory level).
 type files map[string][]byte
 
-func (fs files) tree() *writer.Node {
-	root := dir("")
-	dirs := map[string]*writer.Node{}
-	for p, b := range fs {
-		d, name := p[:3], p[4:]
-		if dirs[d] == nil {
-			dirs[d] = dir(d)
-			root.Children = append(root.Children, dirs[d])
-		}
-		dirs[d].Children = append(dirs[d].Children, file(name, b))
-	}
-	return root
-}
+func (fs files) tree() *writer.Node { return imagetest.Tree(fs, mtime) }
 
 // layered returns a base image and a derived one: the derived drops every
 // fifth base file and inserts a new one after each base file (so nearly
@@ -85,20 +64,7 @@ func storeLocal(t *testing.T, st store.LocalStore, name string, fs files) ocispe
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := writer.Write(ctx, st, fs.tree(), writer.Options{
-		Config:     ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-		FrameIndex: idx,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetRef(ctx, name, desc); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := imagetest.Tag(t, st, name, fs.tree(), writer.Options{FrameIndex: idx})
 	return res.Manifest
 }
 
@@ -119,15 +85,7 @@ func readAll(t *testing.T, st store.LocalStore, m ocispec.Descriptor, want files
 			cur = p
 			return nil
 		}
-		var b []byte
-		for _, x := range e.Extents {
-			c, err := cr.ReadChunk(ctx, x.Chunk)
-			if err != nil {
-				return err
-			}
-			b = append(b, c...)
-		}
-		got[cur+"/"+e.Name] = b
+		got[cur+"/"+e.Name] = readertest.Content(t, cr, e)
 		return nil
 	})
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand"
 	"path/filepath"
 	"testing"
 
@@ -18,33 +16,19 @@ import (
 	"github.com/oci2/oci2/format/pack"
 	"github.com/oci2/oci2/image/convert"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/reader/readertest"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/store/memstore"
 )
 
-type mem []byte
-
-func (m mem) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil }
-
-func text(seed int64, n int) []byte {
-	r := rand.New(rand.NewSource(seed))
-	var b bytes.Buffer
-	for b.Len() < n {
-		for i := 2 + r.Intn(8); i > 0; i-- {
-			b.WriteByte(byte('a' + r.Intn(20)))
-		}
-		b.WriteByte(' ')
-	}
-	return b.Bytes()[:n]
-}
-
 // tree is a directory of files named by index: the derived tree inserts a
 // new file after every base file.
 func tree(n int, derived bool) (*writer.Node, map[string][]byte) {
-	root := &writer.Node{Entry: format.Entry{Type: format.TypeDir, Mode: 0o755, MtimeSec: 1600000000}}
+	root := imagetest.Dir("", 1600000000)
 	want := map[string][]byte{}
 	for i := 0; i < n; i++ {
 		names := []string{fmt.Sprintf("f%04da", i)}
@@ -52,12 +36,9 @@ func tree(n int, derived bool) (*writer.Node, map[string][]byte) {
 			names = append(names, fmt.Sprintf("f%04db", i))
 		}
 		for k, name := range names {
-			b := text(int64(i+k*100000), 1<<10+i*41%(24<<10))
+			b := imagetest.Text(int64(i+k*100000), 1<<10+i*41%(24<<10))
 			want[name] = b
-			root.Children = append(root.Children, &writer.Node{
-				Entry:   format.Entry{Name: name, Type: format.TypeReg, Mode: 0o644, MtimeSec: 1600000000, Size: uint64(len(b))},
-				Content: mem(b),
-			})
+			root.Children = append(root.Children, imagetest.File(name, 1600000000, b))
 		}
 	}
 	return root, want
@@ -65,20 +46,7 @@ func tree(n int, derived bool) (*writer.Node, map[string][]byte) {
 
 func write(t *testing.T, st writer.Store, name string, root *writer.Node) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
-	res, err := writer.Write(ctx, st, root, writer.Options{
-		Config: ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetRef(ctx, name, desc); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := imagetest.Tag(t, st, name, root, writer.Options{})
 	return res.Manifest
 }
 
@@ -145,15 +113,7 @@ func TestReadVirtualFrames(t *testing.T) {
 		if e.Type != format.TypeReg {
 			return nil
 		}
-		var b []byte
-		for _, x := range e.Extents {
-			c, err := cr.ReadChunk(ctx, x.Chunk)
-			if err != nil {
-				return err
-			}
-			b = append(b, c...)
-		}
-		if !bytes.Equal(b, want[e.Name]) {
+		if !bytes.Equal(readertest.Content(t, cr, e), want[e.Name]) {
 			return fmt.Errorf("%s: wrong bytes", p)
 		}
 		n++

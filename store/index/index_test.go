@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -13,14 +12,11 @@ import (
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/format/pack"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/memstore"
 )
-
-type mem []byte
-
-func (m mem) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil }
 
 func pseudo(seed byte, n int) []byte {
 	b := make([]byte, n)
@@ -35,34 +31,20 @@ func pseudo(seed byte, n int) []byte {
 }
 
 func image(files map[string][]byte) *writer.Node {
-	root := &writer.Node{Entry: format.Entry{Type: format.TypeDir, Mode: 0o755}}
+	root := imagetest.Dir("", 0)
 	for name, b := range files {
-		root.Children = append(root.Children, &writer.Node{
-			Entry:   format.Entry{Name: name, Type: format.TypeReg, Mode: 0o644, Size: uint64(len(b))},
-			Content: mem(b),
-		})
+		root.Children = append(root.Children, imagetest.File(name, 0, b))
 	}
 	return root
 }
 
-var plat = ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}}
+var plat = imagetest.Platform
 
 // writeTagged writes an image with its own index (so the store's index is
 // not shared) and tags it.
 func writeTagged(t *testing.T, st *memstore.Store, name string, files map[string][]byte) *writer.Result {
 	t.Helper()
-	ctx := context.Background()
-	res, err := writer.Write(ctx, st, image(files), writer.Options{Config: plat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetRef(ctx, name, desc); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := imagetest.Tag(t, st, name, image(files), writer.Options{})
 	return res
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/format/pack"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
@@ -70,24 +71,7 @@ func newFixture(files int) *fixture {
 }
 
 // tree builds a writer tree of slash paths (one directory level).
-func tree(files map[string][]byte) *writer.Node {
-	root := &writer.Node{Entry: format.Entry{Type: format.TypeDir, Mode: 0o755}}
-	dirs := map[string]*writer.Node{}
-	for p, b := range files {
-		d, name := p[:3], p[4:]
-		dn := dirs[d]
-		if dn == nil {
-			dn = &writer.Node{Entry: format.Entry{Name: d, Type: format.TypeDir, Mode: 0o755}}
-			dirs[d] = dn
-			root.Children = append(root.Children, dn)
-		}
-		dn.Children = append(dn.Children, &writer.Node{
-			Entry:   format.Entry{Name: name, Type: format.TypeReg, Mode: 0o644, Size: uint64(len(b))},
-			Content: mem(b),
-		})
-	}
-	return root
-}
+func tree(files map[string][]byte) *writer.Node { return imagetest.Tree(files, 0) }
 
 func openLocal(t *testing.T) *local.Store {
 	t.Helper()
@@ -107,17 +91,7 @@ func put(t *testing.T, st index.Store, name string, files map[string][]byte, opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := writer.Write(ctx, st, tree(files), writer.Options{Config: plat, FrameIndex: idx})
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetRef(ctx, name, desc); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := imagetest.Tag(t, st, name, tree(files), writer.Options{FrameIndex: idx})
 	return res
 }
 
