@@ -2,8 +2,10 @@ package tests
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -347,22 +349,73 @@ func testEmpty(t *testing.T, d *bkDaemon) {
 	}
 }
 
-// testExternalGC: `oci2 rm` + `oci2 gc` on the daemon's store while it
-// runs deletes frames the daemon's frame index still lists; the next
-// export notices, indexes the store again, and writes a complete image.
+// testExternalGC: `oci2 rm` + `oci2 gc` beside the running daemon delete the
+// unit the export's new chunks went into (the store is warm); exporting the
+// same context again stores that unit again (same digest), counts it in its
+// oci2.stats, and does not need the exporter's stale-index retry. The daemon
+// keeps its index in the store's index files, which the gc rewrites: its
+// long-lived index used to take the unit stored again for one the files
+// name, so the export's check found its frames unlocatable and the retry,
+// which reused what the first attempt stored, reported nothing new.
 func testExternalGC(t *testing.T, d *bkDaemon) {
 	ctx := t.TempDir()
 	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY unique.txt /\n"), 0o644)
 	os.WriteFile(filepath.Join(ctx, "unique.txt"), []byte(fmt.Sprintf("unique %d\n", os.Getpid())), 0o644)
-	d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/gc")
+	unitsDir := filepath.Join(d.store, "oci2", "units")
+	before := dirNames(t, unitsDir)
+	first := statsOf(t, d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/gc"))[0].Stats
+	var units []string
+	for _, u := range dirNames(t, unitsDir) {
+		if !slices.Contains(before, u) {
+			units = append(units, u)
+		}
+	}
+	if len(units) != 1 || first.FramesNew != 2 {
+		t.Fatalf("first export: %+v, new units %v; the test needs its 2 frames (file, tree) in one new unit", first, units)
+	}
+	blob := filepath.Join(d.store, "blobs", "sha256", units[0])
+	fi, err := os.Stat(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.StoredNew != fi.Size() {
+		t.Errorf("first export stored %d bytes, its unit is %d", first.StoredNew, fi.Size())
+	}
 	s := newStore(t, d.store)
 	s.must("rm", "oci2-test/gc")
 	s.must("gc")
-	m := d.mustBuildctl(t, nil, ctx, "type=oci2,name=oci2-test/gc")
-	if st := statsOf(t, m); st[0].Stats.FramesNew == 0 {
-		t.Errorf("export after an external gc wrote no frame: it reused deleted ones")
+	if _, err := os.Stat(blob); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("gc kept the unit of the removed image: %v", err)
+	}
+	m, r := d.buildctl(t, nil, ctx, "type=oci2,name=oci2-test/gc")
+	if r.Err != nil {
+		t.Fatalf("export after an external gc: %v\n%s", r.Err, clip(r.Stderr))
+	}
+	again := statsOf(t, m)[0]
+	if again.Stats.FramesNew != 2 || again.Stats.StoredNew != fi.Size() {
+		t.Errorf("export after an external gc: %+v; want 2 new frames and the unit (%d bytes) stored again", again.Stats, fi.Size())
+	}
+	if strings.Contains(r.Stderr, "indexing it again") {
+		t.Errorf("the export found the daemon's index stale after its own write:\n%s", clip(r.Stderr))
+	}
+	if _, err := os.Stat(blob); err != nil {
+		t.Errorf("unit %s not stored again: %v", units[0], err)
 	}
 	s.must("check", "--read-data")
+}
+
+// dirNames lists dir (nothing when it does not exist).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 // testBadAttrs: invalid attributes fail before the build with a message

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,9 +402,14 @@ func TestVerifyIndex(t *testing.T) {
 	}
 }
 
-// TestLongLivedIndexAfterGC: an Index kept open across a gc (the daemon's)
-// does not offer the frames the gc deleted: writing the image again stores
-// them again.
+// TestLongLivedIndexAfterGC: an Index kept open across a gc (the daemon's,
+// or `oci2 gc` run beside it) does not offer the frames the gc deleted:
+// writing the image again stores their unit again, counted in the write's
+// stats, and indexes its chunks again, in the long-lived Index and in the
+// index files. (The gc rewrites the files without the unit; the Index still
+// held the unit's entry, read from the old files, and took the unit stored
+// again for one the files name: its chunks were in no file, so the frames
+// were not locatable and the daemon's check after the export failed.)
 func TestLongLivedIndexAfterGC(t *testing.T) {
 	ctx := context.Background()
 	st := openLocal(t)
@@ -414,6 +420,10 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idx.Close()
+	before, err := st.ListUnits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{"d00/u": []byte("unique\n")}
 	write := func() *writer.Result {
 		t.Helper()
@@ -433,8 +443,22 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 		}
 		return res
 	}
-	if first := write(); first.Stats.FramesVirtual == 0 {
-		t.Fatalf("first write kept no frame virtual (%+v): the test needs a unit", first.Stats)
+	first := write()
+	after, err := st.ListUnits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Stats.FramesNew != 2 || first.Stats.FramesVirtual != 2 || len(after) != len(before)+1 {
+		t.Fatalf("first write: %+v, units %d -> %d; the test needs its 2 frames in one new unit",
+			first.Stats, len(before), len(after))
+	}
+	unit := slices.DeleteFunc(after, func(d digest.Digest) bool { return slices.Contains(before, d) })[0]
+	info, err := st.Stat(ctx, unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Stats.StoredNew != info.Size {
+		t.Fatalf("first write stored %d bytes, its unit is %d", first.Stats.StoredNew, info.Size)
 	}
 	if err := st.DeleteRef(ctx, "gc"); err != nil {
 		t.Fatal(err)
@@ -442,9 +466,32 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 	if _, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: st.IndexDir()}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.Stat(ctx, unit); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("gc kept unit %s: %v", unit, err)
+	}
+
 	again := write()
-	if again.Stats.FramesNew == 0 {
-		t.Errorf("write after gc stored no frame (%+v)", again.Stats)
+	if again.Manifest.Digest != first.Manifest.Digest {
+		t.Errorf("write after gc: %s, first write %s", again.Manifest.Digest, first.Manifest.Digest)
+	}
+	if again.Stats.FramesNew != 2 || again.Stats.FramesVirtual != 2 || again.Stats.StoredNew != info.Size {
+		t.Errorf("write after gc: %+v; want 2 new virtual frames and the unit (%d bytes) stored again",
+			again.Stats, info.Size)
+	}
+	if _, err := st.Stat(ctx, unit); err != nil {
+		t.Fatalf("unit %s not stored again: %v", unit, err)
+	}
+	fresh, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	for _, f := range frames(t, st, again) {
+		for name, x := range map[string]*index.Index{"long-lived index": idx, "index files": fresh} {
+			if bs, ok := x.Holders(f.Chunks); !ok || len(bs) != 1 || bs[0].Digest() != unit {
+				t.Errorf("%s: frame %s held by %v (located %v), want unit %s", name, f.Digest, bs, ok, unit)
+			}
+		}
 	}
 	rep, err := admin.Check(ctx, st, admin.CheckOptions{ReadData: true, IndexDir: st.IndexDir()})
 	if err != nil || !rep.OK() {
