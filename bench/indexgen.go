@@ -91,7 +91,7 @@ func synthImage(ctx context.Context, st *local.Store, n int) error {
 		return err
 	}
 	defer release()
-	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return err
 	}

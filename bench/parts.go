@@ -80,7 +80,7 @@ func runRegistry(ctx context.Context, c config, r *runner, oci2, base, v1, v2, s
 	logf func(string, ...any)) (*registryResult, string) {
 	bin := findTool(c.binDir, "registry")
 	if bin == "" {
-		return nil, "registry scenario skipped: no registry binary (tools/build-registry.sh)"
+		return nil, "registry scenario skipped: no registry binary (scripts/build-registry.sh)"
 	}
 	work := filepath.Join(scratch, "registry-bench")
 	defer os.RemoveAll(work)

@@ -52,6 +52,13 @@ const (
 	MaxXattrs        = 1024
 	MaxXattrNameLen  = 255
 	MaxXattrValueLen = 64 << 10
+	// MaxTreeDepth, MaxImageEntries and MaxImageBytes are the walk limits
+	// of SPEC.md §7 (directory depth; entries and logical file bytes of one
+	// image, shared subtrees counted each time they appear): readers
+	// enforce them by default and writers refuse to exceed them.
+	MaxTreeDepth    = 1024
+	MaxImageEntries = 16 << 20
+	MaxImageBytes   = 1 << 40
 	// NoOwner is (uid_t)-1 and (gid_t)-1, which chown(2) reads as "leave
 	// unchanged": it is not a valid uid or gid of an entry (SPEC.md §4.2).
 	NoOwner = 1<<32 - 1

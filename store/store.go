@@ -159,6 +159,18 @@ type RootLister interface {
 	ListRoots(ctx context.Context) ([]Ref, error)
 }
 
+// IndexHome is a store that says where its index (package store/index)
+// lives, so that every command opening an index of the store uses the same
+// one rather than scanning the store again. store/local keeps index files
+// (SPEC.md §8.2) in a directory of the store, shared by every process that
+// opens it; a store held in one process's memory (store/memstore) returns
+// "": its index is kept in memory too.
+type IndexHome interface {
+	// IndexDir returns the absolute directory of the store's index files,
+	// outside its blobs and refs, or "" when the index is kept in memory.
+	IndexDir() string
+}
+
 // LocalStore is every role of a store on this machine.
 type LocalStore interface {
 	Store
@@ -167,6 +179,7 @@ type LocalStore interface {
 	Units
 	IngestCleaner
 	RootLister
+	IndexHome
 }
 
 // Store is everything a backend provides.

@@ -72,6 +72,19 @@ func writeSmallTree(t testing.TB, root string) {
 	b.finish()
 }
 
+// smallImage writes the small tree into a fresh work directory and creates
+// it as ref in a new store there; it returns the directory, the tree, the
+// store and the image's digest.
+func smallImage(t testing.TB, ref string) (dir, src string, s *store, digest string) {
+	t.Helper()
+	dir = workDir(t)
+	src = filepath.Join(dir, "src")
+	writeSmallTree(t, src)
+	s = newStore(t, filepath.Join(dir, "store"))
+	digest, _ = s.create(src, ref)
+	return dir, src, s, digest
+}
+
 // TestGoldenDigest: a fixed tree with SOURCE_DATE_EPOCH gives a pinned
 // digest, on every machine and from any directory.
 func TestGoldenDigest(t *testing.T) {

@@ -13,11 +13,7 @@ import (
 // layout: the image index by its docker-normalized name, and the config.
 func TestStoreIsOCILayout(t *testing.T) {
 	requireTools(t, "skopeo")
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeSmallTree(t, src)
-	s := newStore(t, filepath.Join(dir, "store"))
-	d, _ := s.create(src, "interop:v1")
+	_, _, s, d := smallImage(t, "interop:v1")
 
 	for _, p := range []string{"oci-layout", "index.json", "blobs/sha256"} {
 		if _, err := os.Stat(filepath.Join(s.dir, p)); err != nil {
@@ -74,11 +70,7 @@ func TestStoreIsOCILayout(t *testing.T) {
 func TestExportUmociUnpack(t *testing.T) {
 	requireRoot(t)
 	requireTools(t, "skopeo", "umoci")
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeSmallTree(t, src)
-	s := newStore(t, filepath.Join(dir, "store"))
-	s.create(src, "interop:v1")
+	dir, src, s, _ := smallImage(t, "interop:v1")
 
 	layout := filepath.Join(dir, "exported")
 	s.must("export", "interop:v1", "oci:"+layout+":v1")
@@ -103,11 +95,7 @@ func TestExportUmociUnpack(t *testing.T) {
 // (through an ordinary tar layer).
 func TestExportImportRoundTrip(t *testing.T) {
 	requireRoot(t)
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeSmallTree(t, src)
-	s := newStore(t, filepath.Join(dir, "store"))
-	s.create(src, "interop:v1")
+	dir, src, s, _ := smallImage(t, "interop:v1")
 
 	layout := filepath.Join(dir, "exported")
 	s.must("export", "interop:v1", "oci:"+layout+":v1")

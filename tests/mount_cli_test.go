@@ -85,12 +85,8 @@ func mounted(t *testing.T, dir string) bool {
 // process gone); --foreground serves until interrupted and then unmounts.
 func TestMountCLI(t *testing.T) {
 	requireMount(t)
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeSmallTree(t, src)
+	dir, src, s, d := smallImage(t, "small:v1")
 	want := snapshot(t, src)
-	s := newStore(t, filepath.Join(dir, "store"))
-	d, _ := s.create(src, "small:v1")
 
 	for _, name := range []string{"small:v1", d} {
 		mnt := filepath.Join(dir, "mnt")

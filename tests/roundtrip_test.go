@@ -52,11 +52,7 @@ func TestRoundTripExotic(t *testing.T) {
 // TestUnpackRefusesNonEmptyDest: unpacking over existing files is refused
 // and leaves them alone.
 func TestUnpackRefusesNonEmptyDest(t *testing.T) {
-	dir := workDir(t)
-	src := filepath.Join(dir, "src")
-	writeSmallTree(t, src)
-	s := newStore(t, filepath.Join(dir, "store"))
-	s.create(src, "small")
+	dir, _, s, _ := smallImage(t, "small")
 	dest := filepath.Join(dir, "dest")
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		t.Fatal(err)

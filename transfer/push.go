@@ -38,7 +38,7 @@ type PushOptions struct {
 // repository of the same registry when one has them, else rebuilt from the
 // store's frames and uploaded. Manifests go last, the tagged root at the very
 // end, so the tag never names an incomplete image.
-func Push(ctx context.Context, st store.Reader, root ocispec.Descriptor, target string, opts PushOptions) (*Result, error) {
+func Push(ctx context.Context, st framesource.Store, root ocispec.Descriptor, target string, opts PushOptions) (*Result, error) {
 	dst, err := parseRemote(target)
 	if err != nil {
 		return nil, err

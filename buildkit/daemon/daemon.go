@@ -13,7 +13,6 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 
 	"github.com/oci2/oci2/buildkit/exporter"
-	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
@@ -87,8 +86,10 @@ func newDaemon(opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("opening oci2 store %s: %w", opt.Config.Store, err)
 	}
 	d := &Daemon{
-		opt:     opt,
-		state:   exporter.NewState(st, index.WithDir(st.IndexDir())),
+		opt: opt,
+		// The store's index files (SPEC.md §8.2): a restarted daemon does
+		// not scan the store.
+		state:   exporter.NewState(st),
 		remotes: transfer.LoadRemotes(transfer.RemotesFile(opt.Config.Store)),
 		caches:  map[string]*exporter.SnapshotFileCache{},
 		stop:    func() {},
@@ -96,7 +97,6 @@ func newDaemon(opt Options) (*Daemon, error) {
 	if d.retention, err = newRetention(d.state, opt.Config); err != nil {
 		return nil, err
 	}
-	d.retention.indexDir = st.IndexDir()
 	return d, nil
 }
 

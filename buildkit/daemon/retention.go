@@ -31,7 +31,6 @@ type retention struct {
 	keepBytes    int64         // 0: no size limit
 	keepDuration time.Duration // 0: no age limit
 	lastExports  int64
-	indexDir     string // the store's index files, rewritten by gc
 }
 
 // newRetention makes the policy of cfg; its tick runs it.
@@ -108,7 +107,7 @@ func (r *retention) run(ctx context.Context, now time.Time) (retentionReport, er
 			}
 		}
 		for {
-			g, err := admin.GC(ctx, st, admin.GCOptions{IndexDir: r.indexDir})
+			g, err := admin.GC(ctx, st, admin.GCOptions{})
 			if err != nil {
 				return err
 			}

@@ -98,7 +98,7 @@ func TestRetentionIndexFiles(t *testing.T) {
 	now := time.Unix(1800000000, 0)
 	old := putImage(t, st, "docker.io/library/old:latest", 300<<10, 1, now.Add(-72*time.Hour))
 	putImage(t, st, "docker.io/library/new:latest", 300<<10, 2, now.Add(-time.Hour))
-	state := exporter.NewState(st, index.WithDir(st.IndexDir()))
+	state := exporter.NewState(st) // the store's index files, as the daemon's
 	img, err := reader.Open(ctx, st, old)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestRetentionIndexFiles(t *testing.T) {
 	if !hasOld() { // the first export's index scans the store into files
 		t.Fatal("the old image's chunk is not indexed")
 	}
-	r := &retention{state: state, keepDuration: 48 * time.Hour, indexDir: st.IndexDir()}
+	r := &retention{state: state, keepDuration: 48 * time.Hour}
 	rep, err := r.run(ctx, now)
 	if err != nil {
 		t.Fatal(err)

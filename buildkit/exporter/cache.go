@@ -10,7 +10,6 @@ import (
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/writer"
-	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 	"github.com/oci2/oci2/store/index"
 )
@@ -198,7 +197,7 @@ func (t *mountedTree) lookup(ctx context.Context) {
 // remember stores the extents of the files just written. They come from
 // the nodes when the writer filled them in, else from the written trees
 // (their virtual frames located through idx, the export's index).
-func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader.Image, idx *index.Index) CacheStats {
+func (t *mountedTree) remember(ctx context.Context, st framesource.Store, img *reader.Image, idx *index.Index) CacheStats {
 	if t.cache == nil || len(t.files) == 0 {
 		return t.stats
 	}
@@ -222,7 +221,7 @@ func (t *mountedTree) remember(ctx context.Context, st store.Reader, img *reader
 }
 
 // fromImage reads the extents of t.files from the image's trees.
-func (t *mountedTree) fromImage(ctx context.Context, st store.Reader, img *reader.Image, idx *index.Index, entries map[fileKey][]format.Extent) error {
+func (t *mountedTree) fromImage(ctx context.Context, st framesource.Store, img *reader.Image, idx *index.Index, entries map[fileKey][]format.Extent) error {
 	cr := reader.NewChunkReader(img, framesource.New(st, idx))
 	// Members of a hardlink group after the first are hardlink entries
 	// naming the first: they get its extents.

@@ -34,8 +34,8 @@ type State struct {
 func (s *State) Exports() int64 { return s.exports.Load() }
 
 // NewState returns the shared state over st; opts configure its index
-// (index.WithDir keeps it in the store's index files, so a restarted daemon
-// does not scan the store again).
+// (by default in the store's index files, so a restarted daemon does not
+// scan the store again).
 func NewState(st store.LocalStore, opts ...index.Option) *State {
 	return &State{Store: st, opts: opts}
 }

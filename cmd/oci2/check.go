@@ -58,7 +58,6 @@ func (a *app) check(ctx context.Context, readData, repair bool) error {
 	b := newBar()
 	rep, err := admin.Check(ctx, st, admin.CheckOptions{
 		ReadData: readData,
-		IndexDir: st.IndexDir(),
 		Progress: func(p admin.CheckProgress) {
 			if p.Phase == "data" {
 				b.update("reading data", p.Bytes, p.BytesTotal, true)

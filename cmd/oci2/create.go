@@ -146,11 +146,11 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		return err
 	}
 	defer release()
-	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}
-	fc, err := openFilesCache(st)
+	fc, err := openStatCache(st)
 	if err != nil {
 		warnf(os.Stderr, "files cache: %v (reading every file)", err)
 	}

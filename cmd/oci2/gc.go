@@ -39,7 +39,7 @@ func (a *app) gc(ctx context.Context, dryRun, wait, noCompact bool) error {
 	}
 	b := newBar()
 	rep, err := admin.GC(ctx, st, admin.GCOptions{
-		DryRun: dryRun, Wait: wait, NoCompact: noCompact, IndexDir: st.IndexDir(),
+		DryRun: dryRun, Wait: wait, NoCompact: noCompact,
 		Progress: func(p admin.GCProgress) { b.update(p.Phase, p.Done, p.Total, false) },
 	})
 	b.done()

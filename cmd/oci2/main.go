@@ -45,7 +45,11 @@ type app struct {
 	storeDir string
 	jsonOut  bool
 	started  bool // a command's run began: later errors are not usage errors
-	st       *storeHandle
+	// indexStats prints, at exit, what the command's index scans read
+	// (index.ProcessScanStats): nothing when the store's index files
+	// cover it. Tests and benchmarks use it; it is hidden.
+	indexStats bool
+	st         *storeHandle
 }
 
 func main() {
@@ -63,6 +67,9 @@ func run(ctx context.Context, args []string) int {
 	err := root.ExecuteContext(ctx)
 	if a.st != nil {
 		a.st.Close()
+	}
+	if a.indexStats {
+		printIndexStats()
 	}
 	if err == nil {
 		return exitOK
@@ -97,6 +104,8 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&a.storeDir, "store", "", "store directory (default $OCI2_STORE, else ~/.local/share/oci2)")
+	root.PersistentFlags().BoolVar(&a.indexStats, "index-stats", false, "print what index scans read, as JSON on stderr")
+	_ = root.PersistentFlags().MarkHidden("index-stats")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		a.createCmd(), a.unpackCmd(), a.imagesCmd(), a.inspectCmd(), a.tagCmd(), a.rmCmd(),

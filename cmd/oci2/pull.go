@@ -61,7 +61,7 @@ func (a *app) pull(ctx context.Context, f pullFlags, ref string) error {
 		return err
 	}
 	defer release()
-	idx, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	idx, err := index.New(ctx, st)
 	if err != nil {
 		return fmt.Errorf("indexing store: %w", err)
 	}

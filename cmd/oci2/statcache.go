@@ -8,18 +8,18 @@ import (
 	"github.com/oci2/oci2/image/writer"
 )
 
-// filesCache is the writer's files cache, kept in <store>/oci2/cache/files.
-// One file serves every source directory (entries are keyed by directory).
-// Concurrent creates each save their own view; the last rename wins, which
-// only costs the loser's entries a re-read next time.
-type filesCache struct {
+// statCacheFile is the writer's stat cache of source files, kept in
+// <store>/oci2/cache/files. One file serves every source directory (entries
+// are keyed by directory). Concurrent creates each save their own view; the
+// last rename wins, which only costs the loser's entries a re-read next time.
+type statCacheFile struct {
 	path string
 	c    *writer.StatCache
 }
 
-// openFilesCache loads the store's files cache. A damaged cache gives an
+// openStatCache loads the store's stat cache. A damaged cache gives an
 // empty one and an error the caller reports as a warning.
-func openFilesCache(st *storeHandle) (*filesCache, error) {
+func openStatCache(st *storeHandle) (*statCacheFile, error) {
 	dir := st.cacheDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -29,17 +29,17 @@ func openFilesCache(st *storeHandle) (*filesCache, error) {
 	if err != nil && !errors.Is(err, writer.ErrCorruptCache) {
 		return nil, err
 	}
-	return &filesCache{path: path, c: c}, err
+	return &statCacheFile{path: path, c: c}, err
 }
 
-func (f *filesCache) cache() *writer.StatCache {
+func (f *statCacheFile) cache() *writer.StatCache {
 	if f == nil {
 		return nil
 	}
 	return f.c
 }
 
-func (f *filesCache) save() error {
+func (f *statCacheFile) save() error {
 	if f == nil {
 		return nil
 	}

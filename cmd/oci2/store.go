@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
@@ -28,7 +29,7 @@ func (s *storeHandle) Close() {}
 // frames reads the frames of the store's images, stored or virtual; the
 // chunks of virtual ones are located through the store's index files.
 func (s *storeHandle) frames() *framesource.Source {
-	return framesource.New(s, nil, index.WithDir(s.IndexDir()))
+	return framesource.New(s, nil)
 }
 
 // cacheDir is where the writer's files cache lives inside the store.
@@ -152,4 +153,11 @@ func (a *app) leasedStore(ctx context.Context) (*storeHandle, func(), error) {
 		return nil, nil, fmt.Errorf("leasing store: %w", err)
 	}
 	return st, release, nil
+}
+
+// printIndexStats writes what this process's index scans read to stderr,
+// one JSON line prefixed "oci2: index scans: ".
+func printIndexStats() {
+	b, _ := json.Marshal(index.ProcessScanStats())
+	fmt.Fprintf(os.Stderr, "oci2: index scans: %s\n", b)
 }

@@ -11,14 +11,12 @@ import (
 
 	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/writer"
-	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 )
 
 // ExportStore is what Export reads from.
 type ExportStore interface {
-	store.Reader
-	store.Refs
+	framesource.Store
 }
 
 // ExportProgress is reported while the layer is written.

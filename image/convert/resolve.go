@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/format"
@@ -113,46 +114,18 @@ func HostPlatform() ocispec.Platform {
 	return ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
 }
 
-// normArch maps architecture aliases to GOARCH names.
-func normArch(a string) string {
-	switch a {
-	case "x86_64", "x86-64":
-		return "amd64"
-	case "aarch64":
-		return "arm64"
-	case "i386", "i686":
-		return "386"
-	}
-	return a
-}
-
-func normVariant(arch, v string) string {
-	switch {
-	case arch == "arm64" && v == "":
-		return "v8"
-	case arch == "arm" && v == "":
-		return "v7"
-	}
-	return v
-}
-
-// platformMatches reports whether have satisfies want. An empty want.Variant
-// accepts any variant.
+// platformMatches reports whether have satisfies want, both normalized as
+// containerd does (x86_64 is amd64, arm64/v8 is arm64, arm is arm/v7). An
+// empty want.Variant accepts any variant.
 func platformMatches(want, have ocispec.Platform) bool {
-	wa, ha := normArch(want.Architecture), normArch(have.Architecture)
-	if want.OS != have.OS || wa != ha {
+	w, h := platforms.Normalize(want), platforms.Normalize(have)
+	if w.OS != h.OS || w.Architecture != h.Architecture {
 		return false
 	}
-	return want.Variant == "" || normVariant(wa, want.Variant) == normVariant(ha, have.Variant)
+	return want.Variant == "" || w.Variant == h.Variant
 }
 
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
+func platformString(p ocispec.Platform) string { return platforms.Format(p) }
 
 // pickPlatform chooses among an image index's manifests. With want nil it
 // takes the only image, or else the host's platform.

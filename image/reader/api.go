@@ -89,7 +89,7 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits of SPEC.md §7.
-var DefaultLimits = Limits{MaxEntries: 16 << 20, MaxDepth: 1024, MaxBytes: 1 << 40}
+var DefaultLimits = Limits{MaxEntries: format.MaxImageEntries, MaxDepth: format.MaxTreeDepth, MaxBytes: format.MaxImageBytes}
 
 // WalkFunc receives every entry in canonical order. path is the slash path
 // from the root ("" for the root wrapper's entry, which carries the root

@@ -68,7 +68,7 @@ func TestBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := unpacktest.Diff(unpacktest.FromNode(root), got, unpacktest.Options{IgnoreOwners: !isRoot()}); len(d) > 0 {
+	if d := unpacktest.Diff(unpacktest.FromNode(root), got, unpacktest.Options{IgnoreOwners: !asRoot(t)}); len(d) > 0 {
 		t.Errorf("rootfs differs:\n%s", strings.Join(d, "\n"))
 	}
 	s := readSpec(t, sb.dest)

@@ -107,7 +107,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := os.Mkdir(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := wt.CreateTree(src, wt.Tree{Meta: wt.Meta{Mode: 0o751}, Entries: roundTripTree(isRoot())}); err != nil {
+	if err := wt.CreateTree(src, wt.Tree{Meta: wt.Meta{Mode: 0o751}, Entries: roundTripTree(asRoot(t))}); err != nil {
 		t.Fatal(err)
 	}
 	// A 0000 directory with content (chmod keeps the parent's mtime).
@@ -118,7 +118,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if isRoot() {
+	if asRoot(t) {
 		if e := want["cap"]; e == nil || e.Xattrs["security.capability"] != capNetRaw || want["dev/sda"].Type != "block" {
 			t.Fatalf("source tree lacks the privileged entries: %+v", e)
 		}

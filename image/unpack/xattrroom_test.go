@@ -85,7 +85,7 @@ func TestUnpackXattrTooLargeForFilesystem(t *testing.T) {
 		t.Errorf("/many: no xattr skipped (warnings %q): the fixture no longer overflows one block", warned["/many"])
 	}
 	for _, p := range []string{"/l", "/p"} {
-		if w := warned[p]; isRoot() && !strings.Contains(w, "Linux keeps user.* xattrs on regular files and directories only") ||
+		if w := warned[p]; asRoot(t) && !strings.Contains(w, "Linux keeps user.* xattrs on regular files and directories only") ||
 			!strings.Contains(w, "skipped") && !strings.Contains(w, "not set") {
 			t.Errorf("%s: warnings %q, want the user.* xattr skipped", p, w)
 		}

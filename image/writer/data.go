@@ -17,7 +17,7 @@ import (
 // inFlightPerWorker per worker, at least minInFlight. Reading (chunking and
 // hashing) costs about half of compressing, so a little read-ahead keeps
 // the compressors busy; more only costs memory (64 MiB, the former
-// default, idled the cores no less on debian-build and held 2x the heap).
+// default, idled the cores no less on debian-build and held a larger heap).
 const (
 	inFlightPerWorker = 8 << 20
 	minInFlight       = 16 << 20

@@ -1,9 +1,7 @@
 package writer_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"sync"
 	"testing"
 
@@ -11,14 +9,10 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/internal/imagetest"
 	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/memstore"
 )
-
-// mem is in-memory file content.
-type mem []byte
-
-func (m mem) Open() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m)), nil }
 
 func dir(name string, mode uint32, kids ...*writer.Node) *writer.Node {
 	return &writer.Node{Entry: format.Entry{Name: name, Type: format.TypeDir, Mode: mode,
@@ -27,21 +21,11 @@ func dir(name string, mode uint32, kids ...*writer.Node) *writer.Node {
 
 func file(name string, mode uint32, content []byte) *writer.Node {
 	return &writer.Node{Entry: format.Entry{Name: name, Type: format.TypeReg, Mode: mode,
-		MtimeSec: 1600000000, MtimeNsec: 123, Size: uint64(len(content))}, Content: mem(content)}
+		MtimeSec: 1600000000, MtimeNsec: 123, Size: uint64(len(content))}, Content: imagetest.Bytes(content)}
 }
 
 // pseudo returns n reproducible, poorly compressible bytes.
-func pseudo(seed byte, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(seed) + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
+var pseudo = imagetest.Pseudo
 
 // env is a fresh memory store with its index.
 type env struct {

@@ -34,14 +34,6 @@ type plan struct {
 	presetLinks bool
 }
 
-// Limits of SPEC.md §7 that readers enforce by default: the writer refuses
-// to make an image they would reject.
-const (
-	maxDepth   = 1024
-	maxEntries = 16 << 20
-	maxBytes   = 1 << 40
-)
-
 // prepare validates root and builds the canonical plan (SPEC.md §4.3).
 func prepare(root *Node, epoch *time.Time) (*plan, error) {
 	if root == nil || root.Type != format.TypeDir {
@@ -55,11 +47,11 @@ func prepare(root *Node, epoch *time.Time) (*plan, error) {
 	}
 	r.e.Name = "rootfs"
 	p.root = r
-	if p.entries > maxEntries {
-		return nil, fmt.Errorf("%d entries, more than readers accept (%d)", p.entries, maxEntries)
+	if p.entries > format.MaxImageEntries {
+		return nil, fmt.Errorf("%d entries, more than readers accept (%d)", p.entries, format.MaxImageEntries)
 	}
-	if p.bytes > maxBytes {
-		return nil, fmt.Errorf("%d bytes of files, more than readers accept (%d)", p.bytes, int64(maxBytes))
+	if p.bytes > format.MaxImageBytes {
+		return nil, fmt.Errorf("%d bytes of files, more than readers accept (%d)", p.bytes, int64(format.MaxImageBytes))
 	}
 	if p.presetLinks {
 		if err := checkPresetLinks(r); err != nil {
@@ -86,8 +78,8 @@ func (b *builder) node(n *Node, path string, depth int) (*wnode, error) {
 	}
 	switch w.e.Type {
 	case format.TypeDir:
-		if depth >= maxDepth {
-			return nil, fmt.Errorf("%s: directory depth over %d", show(path), maxDepth)
+		if depth >= format.MaxTreeDepth {
+			return nil, fmt.Errorf("%s: directory depth over %d", show(path), format.MaxTreeDepth)
 		}
 		b.p.dirs = append(b.p.dirs, w)
 		return w, b.children(w, path, depth)

@@ -30,6 +30,11 @@ type StatCache struct {
 	mu      sync.Mutex
 	written int64 // unix ns of the Save that wrote the loaded state; 0: none
 	dirs    map[string]map[string]cacheEntry
+	// sections are the encoded entries of loaded directories not decoded
+	// yet: a create decodes only its own source directory's, and Save
+	// copies the others as they are, so a create's cost does not grow with
+	// the files of every tree the store ever read.
+	sections map[string][]byte
 }
 
 type cacheEntry struct {
@@ -58,7 +63,21 @@ func (e *cacheEntry) trusted(written int64) bool {
 
 // NewStatCache returns an empty cache.
 func NewStatCache() *StatCache {
-	return &StatCache{dirs: make(map[string]map[string]cacheEntry)}
+	return &StatCache{dirs: make(map[string]map[string]cacheEntry), sections: make(map[string][]byte)}
+}
+
+// dirLocked returns the entries of source directory dir, decoding its
+// section on first use (a damaged one counts as empty).
+func (c *StatCache) dirLocked(dir string) map[string]cacheEntry {
+	if sec, ok := c.sections[dir]; ok {
+		delete(c.sections, dir)
+		m, err := decodeSection(sec)
+		if err != nil {
+			m = nil
+		}
+		c.dirs[dir] = m
+	}
+	return c.dirs[dir]
 }
 
 // apply sets the extents of every unchanged file of p from the cache.
@@ -70,7 +89,7 @@ func (c *StatCache) apply(p *plan) {
 		if !ok || len(w.e.Extents) > 0 || w.e.Size == 0 || uint64(sf.Size) != w.e.Size {
 			continue
 		}
-		e, ok := c.dirs[sf.Dir][sf.Rel]
+		e, ok := c.dirLocked(sf.Dir)[sf.Rel]
 		if !ok || e.dev != sf.Dev || e.ino != sf.Ino || e.size != sf.Size ||
 			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || !e.trusted(c.written) {
 			continue
@@ -99,6 +118,7 @@ func (c *StatCache) record(p *plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for dir, m := range fresh {
+		delete(c.sections, dir)
 		c.dirs[dir] = m
 	}
 }
@@ -111,10 +131,14 @@ func (c *StatCache) Len() int {
 	for _, m := range c.dirs {
 		n += len(m)
 	}
+	for _, sec := range c.sections {
+		r := &cacheReader{b: sec}
+		n += int(r.uvarint())
+	}
 	return n
 }
 
-const filesCacheMagic = "oci2-filescache-2\n"
+const statCacheMagic = "oci2-filescache-2\n"
 
 // ErrCorruptCache is returned by LoadStatCache for a damaged cache file.
 var ErrCorruptCache = errors.New("corrupt files cache")
@@ -131,7 +155,7 @@ func LoadStatCache(path string) (*StatCache, error) {
 	if err != nil {
 		return c, fmt.Errorf("loading files cache: %w", err)
 	}
-	if bytes.HasPrefix(b, []byte("oci2-filescache-")) && !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+	if bytes.HasPrefix(b, []byte("oci2-filescache-")) && !bytes.HasPrefix(b, []byte(statCacheMagic)) {
 		return c, nil // another version: start over
 	}
 	if err := c.decode(b); err != nil {
@@ -157,16 +181,32 @@ func (c *StatCache) Save(path string) error {
 }
 
 func (c *StatCache) encode(now int64) []byte {
-	var b []byte
-	b = append(b, filesCacheMagic...)
+	// Sized once: the sections copied are most of a big cache.
+	size := 64 + sha256.Size
+	for d, sec := range c.sections {
+		size += len(d) + len(sec) + binary.MaxVarintLen64
+	}
+	for d, m := range c.dirs {
+		size += len(d) + len(m)*96
+	}
+	b := make([]byte, 0, size)
+	b = append(b, statCacheMagic...)
 	b = binary.AppendVarint(b, now)
-	dirs := make([]string, 0, len(c.dirs))
+	dirs := make([]string, 0, len(c.dirs)+len(c.sections))
 	for d := range c.dirs {
+		dirs = append(dirs, d)
+	}
+	for d := range c.sections {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
 	b = binary.AppendUvarint(b, uint64(len(dirs)))
 	for _, d := range dirs {
+		if sec, ok := c.sections[d]; ok {
+			b = appendString(b, d)
+			b = append(b, sec...)
+			continue
+		}
 		m := c.dirs[d]
 		rels := make([]string, 0, len(m))
 		for r := range m {
@@ -202,46 +242,76 @@ func (c *StatCache) encode(now int64) []byte {
 }
 
 func (c *StatCache) decode(b []byte) error {
-	if len(b) < len(filesCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(filesCacheMagic)) {
+	if len(b) < len(statCacheMagic)+sha256.Size || !bytes.HasPrefix(b, []byte(statCacheMagic)) {
 		return errors.New("bad header")
 	}
 	body := b[:len(b)-sha256.Size]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
 		return errors.New("checksum mismatch")
 	}
-	r := &cacheReader{b: body[len(filesCacheMagic):]}
+	r := &cacheReader{b: body[len(statCacheMagic):]}
 	c.written = r.varint()
 	ndirs := r.uvarint()
 	for i := uint64(0); i < ndirs && r.err == nil; i++ {
 		dir := r.str()
+		start := r.b
 		n := r.uvarint()
-		m := make(map[string]cacheEntry)
 		for j := uint64(0); j < n && r.err == nil; j++ {
-			rel := r.str()
-			e := cacheEntry{dev: r.uvarint(), ino: r.uvarint(), size: r.varint(),
-				mtimeNs: r.varint(), ctimeNs: r.varint(), statNs: r.varint()}
-			nx := r.uvarint()
-			if nx > uint64(len(r.b)) {
-				r.fail()
-				break
-			}
-			e.extents = make([]format.Extent, 0, nx)
-			for k := uint64(0); k < nx && r.err == nil; k++ {
-				zero := r.byte1()
-				x := format.Extent{Zero: zero == 1, Length: r.uvarint()}
-				if zero == 0 {
-					copy(x.Chunk[:], r.take(32))
-				}
-				e.extents = append(e.extents, x)
-			}
-			m[rel] = e
+			r.entry(false)
 		}
-		c.dirs[dir] = m
+		c.sections[dir] = start[:len(start)-len(r.b)]
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail()
 	}
 	return r.err
+}
+
+// decodeSection decodes the entries of one directory.
+func decodeSection(sec []byte) (map[string]cacheEntry, error) {
+	r := &cacheReader{b: sec}
+	n := r.uvarint()
+	m := make(map[string]cacheEntry)
+	for j := uint64(0); j < n && r.err == nil; j++ {
+		rel, e := r.entry(true)
+		m[rel] = e
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail()
+	}
+	return m, r.err
+}
+
+// entry reads one file's entry; without keep it only passes over it.
+func (r *cacheReader) entry(keep bool) (string, cacheEntry) {
+	rel := r.lenBytes()
+	e := cacheEntry{dev: r.uvarint(), ino: r.uvarint(), size: r.varint(),
+		mtimeNs: r.varint(), ctimeNs: r.varint(), statNs: r.varint()}
+	nx := r.uvarint()
+	if nx > uint64(len(r.b)) {
+		r.fail()
+		return "", e
+	}
+	if keep {
+		e.extents = make([]format.Extent, 0, nx)
+	}
+	for k := uint64(0); k < nx && r.err == nil; k++ {
+		zero := r.byte1()
+		x := format.Extent{Zero: zero == 1, Length: r.uvarint()}
+		if zero == 0 {
+			id := r.take(32)
+			if keep {
+				copy(x.Chunk[:], id)
+			}
+		}
+		if keep {
+			e.extents = append(e.extents, x)
+		}
+	}
+	if !keep {
+		return "", e
+	}
+	return string(rel), e
 }
 
 func appendString(b []byte, s string) []byte {
@@ -294,13 +364,16 @@ func (r *cacheReader) take(n int) []byte {
 
 func (r *cacheReader) byte1() byte { return r.take(1)[0] }
 
-func (r *cacheReader) str() string {
+func (r *cacheReader) str() string { return string(r.lenBytes()) }
+
+// lenBytes reads a length, then that many bytes.
+func (r *cacheReader) lenBytes() []byte {
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.fail()
-		return ""
+		return nil
 	}
-	return string(r.take(int(n)))
+	return r.take(int(n))
 }
 
 // writeFileAtomic writes b to path through a synced temporary file.

@@ -1,8 +1,13 @@
 package writer
 
 import (
+	"fmt"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/oci2/oci2/format"
 )
 
 func TestRacyRule(t *testing.T) {
@@ -24,6 +29,51 @@ func TestRacyRule(t *testing.T) {
 		e := cacheEntry{ctimeNs: c.ctime, statNs: c.stat}
 		if got := e.trusted(c.written); got != c.want {
 			t.Errorf("ctime %d stat %d written %d: trusted=%v, want %v", c.ctime, c.stat, c.written, got, c.want)
+		}
+	}
+}
+
+// TestStatCacheDecodesOnlyUsedDirs: loading the cache decodes no source
+// directory's entries; a create decodes its own directory's, and Save
+// keeps the others unchanged.
+func TestStatCacheDecodesOnlyUsedDirs(t *testing.T) {
+	want := map[string]map[string]cacheEntry{}
+	for i, dir := range []string{"/src/a", "/src/b", "/src/c"} {
+		m := map[string]cacheEntry{}
+		for j := 0; j < 50; j++ {
+			var id format.ChunkID
+			id[0], id[1] = byte(i), byte(j)
+			m[fmt.Sprintf("f%d", j)] = cacheEntry{dev: 1, ino: uint64(i*100 + j), size: 10, mtimeNs: 5, ctimeNs: 6, statNs: 7,
+				extents: []format.Extent{{Length: 10, Chunk: id}, {Zero: true, Length: 3}}}
+		}
+		want[dir] = m
+	}
+	path := filepath.Join(t.TempDir(), "files")
+	c := NewStatCache()
+	c.dirs = want
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadStatCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.dirs) != 0 || loaded.Len() != 150 {
+		t.Fatalf("load decoded %d directories (%d files); want 0 (150)", len(loaded.dirs), loaded.Len())
+	}
+	if !reflect.DeepEqual(loaded.dirLocked("/src/b"), want["/src/b"]) || len(loaded.dirs) != 1 {
+		t.Fatalf("/src/b decoded wrong, or %d directories decoded", len(loaded.dirs))
+	}
+	if err := loaded.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadStatCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, m := range want {
+		if got := again.dirLocked(dir); !reflect.DeepEqual(got, m) {
+			t.Errorf("%s after a save: %d entries, differ from the %d saved", dir, len(got), len(m))
 		}
 	}
 }

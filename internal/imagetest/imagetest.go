@@ -40,6 +40,20 @@ func Random(seed int64, n int) []byte {
 	return b
 }
 
+// Pseudo returns n reproducible, poorly compressible bytes (xorshift32,
+// fast enough for tests that write megabytes).
+func Pseudo(seed byte, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(seed) + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
 // Dir is a directory entry (mode 0755) holding kids.
 func Dir(name string, mtime int64, kids ...*writer.Node) *writer.Node {
 	return &writer.Node{Entry: format.Entry{Name: name, Type: format.TypeDir, Mode: 0o755, MtimeSec: mtime}, Children: kids}

@@ -52,11 +52,11 @@ func OpenInRoot(root *os.File, path string) (*os.File, unix.Stat_t, error) {
 // inode for reading through /proc/self/fd, so nothing can be swapped in
 // between the check and the open.
 //
-// The plain /proc/self/fd path costs 7.6 µs per file against 39 µs for
-// pathrs.Reopen's checks against a hostile /proc mount (2026-12, this
-// machine), which matter to a container runtime, not to a tool on the host;
-// pathrs.Reopen is the fallback when /proc is not mounted (it mounts a
-// private procfs). The reopened inode must be the one checked.
+// The plain /proc/self/fd path is several times cheaper per file than
+// pathrs.Reopen's checks against a hostile /proc mount, which matter to a
+// container runtime, not to a tool on the host; pathrs.Reopen is the
+// fallback when /proc is not mounted (it mounts a private procfs). The
+// reopened inode must be the one checked.
 func reopen(h *os.File) (*os.File, unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(h.Fd()), &st); err != nil {

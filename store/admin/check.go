@@ -25,6 +25,8 @@ type CheckStore interface {
 	store.Reader
 	store.Refs
 	store.RootLister
+	store.Units
+	store.IndexHome
 }
 
 // CheckOptions configure Check.
@@ -33,11 +35,7 @@ type CheckOptions struct {
 	// every pack digest). Trees are walked either way.
 	ReadData bool
 	// Workers verify packs in parallel (default GOMAXPROCS).
-	Workers int
-	// IndexDir, when set, is the directory of the store's index files
-	// (SPEC.md §8.2), compared with what the blobs say (index.Verify); the
-	// store must then hold unit descriptors (index.VerifyStore).
-	IndexDir string
+	Workers  int
 	Progress func(CheckProgress)
 }
 
@@ -121,8 +119,10 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	// Chunks are located by a scan of the blobs, never through the index
+	// files: those are what checkIndex verifies against the blobs.
 	c := &checker{
-		st: st, src: framesource.New(st, nil), opts: opts, rep: &Report{Problems: []Problem{}},
+		st: st, src: framesource.New(st, nil, index.InMemory()), opts: opts, rep: &Report{Problems: []Problem{}},
 		images: map[digest.Digest]*reader.Image{}, manRefs: map[digest.Digest][]string{},
 		packs: map[digest.Digest]*reader.Pack{}, packRefs: map[digest.Digest][]string{},
 	}
@@ -140,7 +140,7 @@ func Check(ctx context.Context, st CheckStore, opts CheckOptions) (*Report, erro
 	if err := c.statFrames(ctx); err != nil {
 		return nil, err
 	}
-	if opts.IndexDir != "" {
+	if st.IndexDir() != "" { // its index files, compared with the blobs
 		if err := c.checkIndex(ctx); err != nil {
 			return nil, err
 		}
@@ -181,16 +181,12 @@ func (c *checker) checkShadowed(ctx context.Context) error {
 // checkIndex reports every mismatch between the index files and the store,
 // as problems of the ref "index".
 func (c *checker) checkIndex(ctx context.Context) error {
-	vs, ok := c.st.(index.VerifyStore)
-	if !ok {
-		return fmt.Errorf("checking the index: the store has no unit descriptors")
-	}
 	c.opts.Progress(CheckProgress{Phase: "index"})
 	scanned := map[digest.Digest][]format.Frame{}
 	for _, p := range c.packs {
 		scanned[p.IndexDescriptor.Digest] = p.Index.Frames
 	}
-	ms, err := index.Verify(ctx, c.opts.IndexDir, vs, scanned)
+	ms, err := index.Verify(ctx, c.st.IndexDir(), c.st, scanned)
 	if err != nil {
 		return fmt.Errorf("checking the index: %w", err)
 	}

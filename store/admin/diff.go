@@ -9,7 +9,6 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
-	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 )
 
@@ -43,7 +42,7 @@ type Side struct {
 }
 
 // OpenSide opens the manifest desc in a local store for Diff.
-func OpenSide(ctx context.Context, r store.Reader, desc ocispec.Descriptor) (Side, error) {
+func OpenSide(ctx context.Context, r framesource.Store, desc ocispec.Descriptor) (Side, error) {
 	img, err := reader.Open(ctx, r, desc)
 	if err != nil {
 		return Side{}, err

@@ -21,6 +21,7 @@ type DUStore interface {
 	store.Refs
 	store.Units
 	store.RootLister
+	store.IndexHome
 }
 
 // ImageUsage is the space one ref accounts for. Stored bytes are its frames
@@ -176,7 +177,7 @@ func imageBlobs(g *graph, present map[digest.Digest]int64, units *unitSet) map[d
 // LogicalBytes opens the oci2 image manifest desc and sums the sizes of its
 // regular files (hardlinked files once), walking the tree within
 // reader.DefaultLimits.
-func LogicalBytes(ctx context.Context, r store.Reader, desc ocispec.Descriptor) (int64, error) {
+func LogicalBytes(ctx context.Context, r framesource.Store, desc ocispec.Descriptor) (int64, error) {
 	return logicalBytes(ctx, r, framesource.New(r, nil), desc)
 }
 

@@ -25,6 +25,7 @@ type GCStore interface {
 	store.Syncer
 	store.IngestCleaner
 	store.RootLister
+	store.IndexHome // its index files are rewritten without what GC deletes
 }
 
 // GCOptions configure GC.
@@ -36,10 +37,6 @@ type GCOptions struct {
 	// NoCompact keeps units that live chunks use only in small part
 	// instead of rewriting those chunks into new units.
 	NoCompact bool
-	// IndexDir is the directory of the store's index files (package
-	// store/index), rewritten without the blobs GC deletes; empty when
-	// the store has none.
-	IndexDir string
 	// Progress is called as blobs are deleted.
 	Progress func(GCProgress)
 }
@@ -158,14 +155,14 @@ func GC(ctx context.Context, st GCStore, opts GCOptions) (*GCReport, error) {
 	if err := m.dropDescriptors(ctx, st, g, opts.DryRun, rep); err != nil {
 		return rep, err
 	}
-	if opts.IndexDir != "" && !opts.DryRun {
+	if dir := st.IndexDir(); dir != "" && !opts.DryRun {
 		// Before the sweep: an index never offers a blob GC deleted.
 		keep := func(id format.ChunkID) bool {
 			d := id.Digest()
 			_, ok := present[d]
 			return ok && (g.has(d) || m.keep[d])
 		}
-		if err := index.Rewrite(ctx, opts.IndexDir, keep); err != nil {
+		if err := index.Rewrite(ctx, dir, keep); err != nil {
 			return rep, err
 		}
 	}

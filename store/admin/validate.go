@@ -8,7 +8,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/image/reader"
-	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
 )
 
@@ -17,7 +16,7 @@ import (
 // reader.Open rejects, or a tree breaking SPEC.md §4.2, §4.3 or §7
 // (reader.ValidateTrees). Manifests that are not oci2 images (attestations)
 // are not walked. It reads tree frames, never file content.
-func ValidateImage(ctx context.Context, st store.Reader, desc ocispec.Descriptor) error {
+func ValidateImage(ctx context.Context, st framesource.Store, desc ocispec.Descriptor) error {
 	g := newWalker(st).ref(ctx, desc)
 	if len(g.Problems) > 0 {
 		p := g.Problems[0]

@@ -16,12 +16,13 @@ import (
 )
 
 // Store is what a Source needs to find the chunks of virtual frames: blobs,
-// refs and unit descriptors. A Source over a store.Reader that is not
-// a Store reads stored frames only (and says so when a frame is virtual).
+// refs, unit descriptors, and the store's index files (store.IndexHome),
+// which its index reads instead of scanning the store.
 type Store interface {
 	store.Reader
 	store.Refs
 	store.Units
+	store.IndexHome
 }
 
 // readCacheBytes bounds the decoded units and frames a Source keeps: units
@@ -35,7 +36,7 @@ const readCacheBytes = 64 << 20
 // image) and reads their chunks from the blobs holding them. It is safe for
 // concurrent use.
 type Source struct {
-	st   store.Reader
+	st   Store
 	opts []index.Option // of the index built on first need
 
 	once sync.Once
@@ -51,7 +52,7 @@ var (
 // New returns a Source over st. idx may be an index of st the caller has
 // already (a writer's); nil builds one when first needed, with opts
 // (index.WithDir: from the store's index files rather than by a scan).
-func New(st store.Reader, idx *index.Index, opts ...index.Option) *Source {
+func New(st Store, idx *index.Index, opts ...index.Option) *Source {
 	s := &Source{st: st, idx: idx, opts: opts}
 	if idx != nil {
 		s.once.Do(func() {})
@@ -62,13 +63,8 @@ func New(st store.Reader, idx *index.Index, opts ...index.Option) *Source {
 // Index returns the store's index, building it on first use.
 func (s *Source) Index(ctx context.Context) (*index.Index, error) {
 	s.once.Do(func() {
-		st, ok := s.st.(Store)
-		if !ok {
-			s.err = fmt.Errorf("locating chunks: the store has no refs to index: %w", store.ErrNotFound)
-			return
-		}
 		opts := append([]index.Option{index.WithCacheBytes(readCacheBytes)}, s.opts...)
-		s.idx, s.err = index.New(ctx, readOnly{st}, opts...)
+		s.idx, s.err = index.New(ctx, readOnly{s.st}, opts...)
 		if s.err != nil {
 			s.err = fmt.Errorf("indexing store: %w", s.err)
 		}

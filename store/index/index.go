@@ -15,7 +15,9 @@ import (
 )
 
 // Store is what an Index needs: blobs to read and write, refs to scan,
-// unit descriptors, and durability of blobs a write relies on.
+// unit descriptors, durability of blobs a write relies on, and where the
+// store keeps its index files (store.IndexHome: New uses them unless told
+// otherwise, so no caller can forget them and scan the store instead).
 type Store interface {
 	store.Reader
 	store.Writer
@@ -23,6 +25,7 @@ type Store interface {
 	store.Refs
 	store.Syncer
 	store.Units
+	store.IndexHome
 }
 
 // DefaultCacheBytes bounds the decoded blobs an Index keeps for ReadChunk.
@@ -67,6 +70,7 @@ type Index struct {
 	cfg   config
 	cache *blobCache
 	warm  atomic.Bool // the last Refresh found chunks
+	scans scanCounters
 
 	mu      sync.Mutex
 	blobs   []blob
@@ -136,6 +140,7 @@ type config struct {
 	warm       bool
 	cacheBytes int
 	dir        string
+	dirSet     bool
 }
 
 // Option configures New.
@@ -162,18 +167,25 @@ func WithWarmUnits(on bool) Option { return func(c *config) { c.warm = on } }
 // DefaultCacheBytes).
 func WithCacheBytes(n int) Option { return func(c *config) { c.cacheBytes = n } }
 
-// WithDir keeps the index in index files in dir (SPEC.md §8.2; a local
-// store's is local.Store.IndexDir): New reads them instead of scanning what
-// they cover, and Refresh and each Session add a file for what they found
-// or stored. Processes may share dir. Without it the Index is kept in memory
-// and New scans every ref.
-func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+// WithDir keeps the index in index files in dir (SPEC.md §8.2) instead of
+// the store's own (Store.IndexDir, the default): New reads them instead of
+// scanning what they cover, and Refresh and each Session add a file for
+// what they found or stored. Processes may share dir. An empty dir keeps
+// the Index in memory only (see InMemory).
+func WithDir(dir string) Option { return func(c *config) { c.dir, c.dirSet = dir, true } }
+
+// InMemory keeps the Index in memory only, whatever the store's IndexDir:
+// New scans every ref, and nothing is saved. It is for a process that must
+// not rely on index files other processes change under it.
+func InMemory() Option { return WithDir("") }
 
 // WithUnitSize sets the raw size of units (default DefaultUnitSize; at most
 // format.MaxFrameRawSize).
 func WithUnitSize(n int) Option { return func(c *config) { c.unitSize = n } }
 
-// New scans st and returns its index.
+// New returns the index of st: read from the store's index files
+// (Store.IndexDir, or WithDir) where they cover it, by a scan of what they
+// do not cover; a store without index files is scanned whole.
 func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 	cfg := config{virtualMin: DefaultVirtualMin, unitSize: DefaultUnitSize, warm: true, cacheBytes: DefaultCacheBytes}
 	for _, o := range opts {
@@ -181,6 +193,9 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 	}
 	if !cfg.unitsSet {
 		cfg.units = st
+	}
+	if !cfg.dirSet {
+		cfg.dir = st.IndexDir()
 	}
 	cfg.unitSize = min(max(cfg.unitSize, 1), format.MaxFrameRawSize)
 	x := &Index{

@@ -18,17 +18,8 @@ import (
 	"github.com/oci2/oci2/store/memstore"
 )
 
-func pseudo(seed byte, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(seed) + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
+// pseudo returns n reproducible, poorly compressible bytes.
+var pseudo = imagetest.Pseudo
 
 func image(files map[string][]byte) *writer.Node {
 	root := imagetest.Dir("", 0)

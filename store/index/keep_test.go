@@ -44,7 +44,10 @@ func TestWriteKeepsUnitsOfAKilledWriter(t *testing.T) {
 	put(t, open(), "base", fx.base)
 
 	killed := open()
-	idx, err := index.New(ctx, killed)
+	// Units small enough that this small write fills them (a write that
+	// fills none stores its frames' blobs instead).
+	small := index.WithUnitSize(16 << 10)
+	idx, err := index.New(ctx, killed, small)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func TestWriteKeepsUnitsOfAKilledWriter(t *testing.T) {
 	}
 
 	st := &keeping{Store: open(), kept: map[digest.Digest]bool{}}
-	res := put(t, st, "derived", fx.derived)
+	res := put(t, st, "derived", fx.derived, small)
 	if res.Stats.StoredNew != 0 {
 		t.Fatalf("the write stored %d bytes: it should rely on the killed writer's", res.Stats.StoredNew)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -62,7 +63,7 @@ func (x *Index) Refresh(ctx context.Context) error {
 	}
 	x.mu.Unlock()
 	for key, f := range pending {
-		ok, err := x.stored(ctx, f)
+		ok, err := x.scanStored(ctx, f)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
 		}
@@ -94,6 +95,7 @@ func (x *Index) scanUnits(ctx context.Context) error {
 		if x.unitsDone[d] {
 			continue
 		}
+		x.count(func(c *scanCounters) *atomic.Int64 { return &c.units })
 		b, err := x.units.ReadUnit(ctx, d)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -106,7 +108,7 @@ func (x *Index) scanUnits(ctx context.Context) error {
 			x.unitsDone[d] = true
 			continue
 		}
-		ok, err := x.stored(ctx, f)
+		ok, err := x.scanStored(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -129,8 +131,11 @@ func (x *Index) scanRef(ctx context.Context, desc ocispec.Descriptor) error {
 	var first error
 	var indexes []digest.Digest
 	w := walk.Walker{
-		Fetch: walk.FromStore(x.st),
-		Skip:  func(d ocispec.Descriptor) bool { return x.done[d.Digest] },
+		Fetch: func(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
+			x.count(func(c *scanCounters) *atomic.Int64 { return &c.manifests })
+			return walk.FromStore(x.st)(ctx, d)
+		},
+		Skip: func(d ocispec.Descriptor) bool { return x.done[d.Digest] },
 		Visit: func(ctx context.Context, n *walk.Node) error {
 			switch n.Kind {
 			case walk.Index:
@@ -184,6 +189,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 	if x.done[d] {
 		return nil
 	}
+	x.count(func(c *scanCounters) *atomic.Int64 { return &c.packIndexes })
 	b, err := x.st.ReadBlob(ctx, d, format.MaxPackIndexSize)
 	if err != nil {
 		return err
@@ -200,7 +206,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 		if kind == kindStored || kind == kindPending {
 			continue
 		}
-		ok, err := x.stored(ctx, f)
+		ok, err := x.scanStored(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -234,4 +240,10 @@ func (x *Index) stored(ctx context.Context, f format.Frame) (bool, error) {
 		return false, err
 	}
 	return info.Size == int64(f.StoredSize), nil
+}
+
+// scanStored is stored for a scan, which counts it.
+func (x *Index) scanStored(ctx context.Context, f format.Frame) (bool, error) {
+	x.count(func(c *scanCounters) *atomic.Int64 { return &c.frames })
+	return x.stored(ctx, f)
 }

@@ -48,7 +48,7 @@ func TestRepairLostUnitDescriptors(t *testing.T) {
 		}
 	}
 	readAll := func() error {
-		idx, err := index.New(ctx, st)
+		idx, err := index.New(ctx, st, index.InMemory()) // a scan
 		if err != nil {
 			return err
 		}

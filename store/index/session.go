@@ -20,7 +20,8 @@ import (
 // buffered across frames and compressed together (by at most maxSeals
 // goroutines of the session) into units of about UnitSize raw bytes. Flush
 // writes what is buffered; a writer calls it before it names the frames in
-// a manifest. Without units (WithUnits(nil)) a frame always gets its
+// a manifest. A session that fills no unit stores its frames of new chunks
+// as blobs at Flush instead (see storeDirectLocked). Without units (WithUnits(nil)) a frame always gets its
 // blob.
 //
 // What a session stores is added to its Index as soon as it is stored;
@@ -35,6 +36,8 @@ type Session struct {
 	ub     unitBuffer
 	idle   *sync.Cond                      // on mu: signalled when a seal ends
 	frames map[format.ChunkID]format.Frame // virtual frames not yet published to x
+	direct map[format.ChunkID]directFrame  // see storeDirectLocked; nil once a unit is sealed
+	relied map[format.ChunkID]struct{}     // buffered chunks something relied on
 
 	written atomic.Int64
 	virtual atomic.Int64
@@ -52,6 +55,8 @@ func (x *Index) WithSession(ctx context.Context, fn func(context.Context, *Sessi
 		seals:  make(chan struct{}, maxSeals),
 		ub:     unitBuffer{chunks: make(map[format.ChunkID][]byte)},
 		frames: make(map[format.ChunkID]format.Frame),
+		direct: make(map[format.ChunkID]directFrame),
+		relied: make(map[format.ChunkID]struct{}),
 	}
 	s.idle = sync.NewCond(&s.mu)
 	sctx, cancel := context.WithCancel(ctx)
@@ -85,6 +90,9 @@ func (s *Session) buffered(id format.ChunkID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.ub.chunks[id]
+	if ok {
+		s.relied[id] = struct{}{}
+	}
 	return ok
 }
 
@@ -172,13 +180,14 @@ func (s *Session) LookupFrame(ctx context.Context, key format.ChunkID) (format.F
 		}
 		return format.Frame{}, false, err
 	}
+	s.mu.Lock()
+	s.noteRelied(r.f.Chunks) // they stay in a unit
 	if !ok {
 		// Its chunks may be in this session's buffer only: published
 		// with the session's other virtual frames, at Flush.
-		s.mu.Lock()
 		s.frames[key] = pf
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	if err := s.pin(ctx, r.f.Chunks); err != nil {
 		return format.Frame{}, false, err
 	}
@@ -209,8 +218,11 @@ func (s *Session) putFrame(ctx context.Context, key format.ChunkID, f format.Fra
 	}
 	if x.units != nil {
 		known, raw := s.knownBytes(f.Chunks)
-		if (known > 0 && float64(known) >= x.cfg.virtualMin*float64(raw)) || (trusted && x.cfg.warm && x.warm.Load()) {
-			ok, err := s.putVirtual(ctx, key, f, stored, trusted)
+		warm := trusted && x.cfg.warm && x.warm.Load()
+		if (known > 0 && float64(known) >= x.cfg.virtualMin*float64(raw)) || warm {
+			// A frame of new chunks only may yet get its blob (see
+			// storeDirectLocked).
+			ok, err := s.putVirtual(ctx, key, f, stored, trusted, warm && known == 0)
 			if ok || err != nil {
 				return err
 			}

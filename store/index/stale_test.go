@@ -141,15 +141,8 @@ func TestDroppedFrameChunkInAnotherFrame(t *testing.T) {
 	s := session(t, idx)
 	a, b := []byte("shared chunk"), []byte("other chunk")
 	put := func(chunks ...[]byte) format.Frame {
-		var raw []byte
-		var refs []format.ChunkRef
-		for _, c := range chunks {
-			raw = append(raw, c...)
-			refs = append(refs, format.ChunkRef{ID: format.Sum(c), Size: uint32(len(c))})
-		}
-		enc, stored := pack.EncodeFrame(raw)
-		f := format.Frame{Encoding: enc, StoredSize: uint64(len(stored)), Digest: format.Sum(stored), Chunks: refs}
-		if err := s.PutFrame(ctx, pack.FrameKey(refs), f, stored); err != nil {
+		key, f, stored := frameOf(chunks...)
+		if err := s.PutFrame(ctx, key, f, stored); err != nil {
 			t.Fatal(err)
 		}
 		return f

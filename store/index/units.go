@@ -103,7 +103,7 @@ type batch struct {
 // putVirtual keeps f as a virtual frame of the session and buffers its new
 // chunks. An untrusted frame that does not re-encode to stored is left to
 // the caller (ok false).
-func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted bool) (ok bool, err error) {
+func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted, direct bool) (ok bool, err error) {
 	// A trusted frame's chunks are the bytes its IDs were computed from.
 	raw, err := pack.DecodeFrame(&f, stored, !trusted)
 	if err != nil {
@@ -125,12 +125,19 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 	}
 	var full []batch
 	var off uint64
+	start, skipped := len(s.ub.open.data), false
 	for _, c := range f.Chunks {
 		b := raw[off : off+uint64(c.Size)]
 		off += uint64(c.Size)
 		// A seal indexes its unit in x before it leaves the buffer, so
 		// under s.mu a chunk is seen in one or the other.
-		if _, ok := s.ub.chunks[c.ID]; ok || s.x.HasChunk(c.ID) {
+		if _, ok := s.ub.chunks[c.ID]; ok {
+			s.relied[c.ID] = struct{}{}
+			skipped = true
+			continue
+		}
+		if s.x.HasChunk(c.ID) {
+			skipped = true
 			continue
 		}
 		o := &s.ub.open
@@ -150,6 +157,13 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 		}
 	}
 	s.frames[key] = f
+	if direct && !skipped && s.direct != nil {
+		d := directFrame{f: f, stored: stored, start: start}
+		if f.Encoding == format.EncodingRaw {
+			d.stored = nil // its bytes are the buffer's
+		}
+		s.direct[key] = d
+	}
 	s.mu.Unlock()
 	s.virtual.Add(1)
 
@@ -174,6 +188,7 @@ func (s *Session) takeLocked() batch {
 	b := s.ub.open
 	s.ub.open = batch{}
 	s.ub.inflight++
+	s.direct = nil // its frames' chunks go into units now
 	return b
 }
 
@@ -241,6 +256,10 @@ func (s *Session) seal(ctx context.Context, b batch) error {
 // before naming virtual frames in a manifest.
 func (s *Session) Flush(ctx context.Context) error {
 	s.mu.Lock()
+	if err := s.storeDirectLocked(ctx); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("flushing frames: %w", err)
+	}
 	for {
 		switch {
 		case len(s.ub.open.chunks) > 0:

@@ -26,10 +26,11 @@ import (
 //
 // syncFilesMax is where syncfs takes over: fsync costs a journal commit
 // per call (parallel calls share commits), syncfs one flush of everything.
-// Measured here: a cold create of debian-build (1,600 frames) takes the
-// same time either way (2.1 s); its cold export in buildkitd after a COPY
-// of the tree takes 2.75 s with fsyncs and 3.0 s with syncfs, which also
-// flushes the 440 MB the COPY left dirty.
+// A cold create of debian-build (about 1,600 frames) costs the same either
+// way, while its export in buildkitd right after a COPY of the tree is
+// slower with syncfs, which also flushes what the COPY left dirty: so
+// fsyncs up to thousands of files (bench/results/*store-timing* measures
+// creates).
 const syncFilesMax = 4096
 
 // pending is what was written (or kept) since the last Sync.

@@ -22,8 +22,8 @@ import (
 // stored (with the right size) is success.
 //
 // Durability is batched (sync.go): instead of two fsyncs per blob (file
-// and directory, about 2 ms each here, which dominated writing thousands of
-// frames), the store makes what it wrote durable once before any ref
+// and directory, a journal commit each, which dominated writing thousands
+// of frames), the store makes what it wrote durable once before any ref
 // changes (SetRef, Sync). A ref therefore never names a blob that a power
 // loss could take away, and a process killed at any point loses nothing,
 // since the page cache survives it. After a power loss an unreferenced blob may be short; has()

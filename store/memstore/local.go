@@ -81,3 +81,7 @@ func (s *Store) DeleteUnit(ctx context.Context, d digest.Digest) error {
 	delete(s.units, d)
 	return nil
 }
+
+// IndexDir implements store.IndexHome: a store in memory has no index
+// files; its index is kept in memory by the process that holds it.
+func (s *Store) IndexDir() string { return "" }

@@ -149,7 +149,7 @@ func TestStalledUpload(t *testing.T) {
 // authenticated transport (the exporter's push=true goes through BuildKit's
 // session transport, which has no timeout of its own).
 func TestStalledAuthTransport(t *testing.T) {
-	srv := registrytest.Start(t, registrytest.Options{})
+	srv := registrytest.StartInProcess(t)
 	proxy := registrytest.NewProxy(t, srv.URL())
 	r := newRepo(t, proxy.Host, registry.Options{AuthTransport: &http.Transport{}, PlainHTTP: true, IdleTimeout: time.Second, Retries: -1})
 	_, d := putRandom(t, r, 256<<10)

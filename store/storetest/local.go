@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -16,7 +18,7 @@ type NewLocalStoreFunc func(t *testing.T) store.LocalStore
 
 // RunLocal runs the conformance tests of the roles a store on this machine
 // adds (store.LocalStore): Run's, then hashed puts, Sync and Keep, unit
-// descriptors, ingest cleaning and the list of roots.
+// descriptors, ingest cleaning, the list of roots and the index's home.
 func RunLocal(t *testing.T, newStore NewLocalStoreFunc) {
 	Run(t, func(t *testing.T) store.Store { return newStore(t) })
 	runAll(t, newStore, []subtest[store.LocalStore]{
@@ -26,6 +28,7 @@ func RunLocal(t *testing.T, newStore NewLocalStoreFunc) {
 		{"UnitErrors", testUnitErrors},
 		{"CleanIngest", testCleanIngest},
 		{"ListRoots", testListRoots},
+		{"IndexHome", testIndexHome},
 	})
 }
 
@@ -157,5 +160,49 @@ func testListRoots(t *testing.T, st store.LocalStore) {
 	}
 	if len(roots) != 1 || roots[0].Name != "a" || roots[0].Descriptor.Digest != a.Digest || roots[0].Descriptor.Size != a.Size {
 		t.Errorf("ListRoots = %+v, want ref a to %s alone", roots, a.Digest)
+	}
+}
+
+// testIndexHome: IndexDir is stable, and either "" (an index in memory) or
+// an absolute directory that is none of the store's business: files there
+// are not blobs, refs or ingest leftovers, and survive the store's
+// cleaning.
+func testIndexHome(t *testing.T, st store.LocalStore) {
+	ctx := t.Context()
+	dir := st.IndexDir()
+	if st.IndexDir() != dir {
+		t.Fatalf("IndexDir changed: %q then %q", dir, st.IndexDir())
+	}
+	if dir == "" {
+		return
+	}
+	if !filepath.IsAbs(dir) {
+		t.Fatalf("IndexDir %q is not absolute", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "0123456789abcdef0123456789abcdef.idx")
+	if err := os.WriteFile(file, []byte("an index file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, d := blob(60, 300)
+	put(t, st, b)
+	var listed []digest.Digest
+	err := st.ListBlobs(ctx, func(i store.Info) error {
+		listed = append(listed, i.Digest)
+		return nil
+	})
+	if err != nil || !slices.Equal(listed, []digest.Digest{d}) {
+		t.Errorf("ListBlobs with an index file = %v, %v; want %s alone", listed, err, d)
+	}
+	if refs, err := st.ListRefs(ctx); err != nil || len(refs) != 0 {
+		t.Errorf("ListRefs with an index file = %v, %v", refs, err)
+	}
+	if n, err := st.CleanIngest(ctx); err != nil || n != 0 {
+		t.Errorf("CleanIngest with an index file = %d, %v", n, err)
+	}
+	if got, err := os.ReadFile(file); err != nil || string(got) != "an index file" {
+		t.Errorf("index file after the store's cleaning: %q, %v", got, err)
 	}
 }

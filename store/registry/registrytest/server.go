@@ -25,7 +25,7 @@ import (
 const EnvBinary = "OCI2_REGISTRY_BIN"
 
 // Binary finds the registry binary: $OCI2_REGISTRY_BIN, `registry` on PATH,
-// or bin/registry of this module (where tools/build-registry.sh puts it).
+// or bin/registry of this module (where scripts/build-registry.sh puts it).
 func Binary() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -42,7 +42,7 @@ func Binary() (string, error) {
 			return filepath.Clean(p), nil
 		}
 	}
-	return "", errors.New("registry binary not found: run tools/build-registry.sh, put it on PATH or set $" + EnvBinary)
+	return "", errors.New("registry binary not found: run scripts/build-registry.sh, put it on PATH or set $" + EnvBinary)
 }
 
 // Require returns the registry binary; when it is missing, t skips on a
