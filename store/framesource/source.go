@@ -32,9 +32,9 @@ const readCacheBytes = 64 << 20
 
 // Source is a reader.FrameSource (and reader.ChunkSource) over a local
 // store. Frames whose blob is present are read as blobs; for the others it
-// builds, on first need, a index.Index of the store (which scans every
-// image) and reads their chunks from the blobs holding them. It is safe for
-// concurrent use.
+// opens, on first need, the store's index (from its index files: see
+// store.IndexHome) and reads their chunks from the blobs holding them. It
+// is safe for concurrent use.
 type Source struct {
 	st   Store
 	opts []index.Option // of the index built on first need
@@ -51,7 +51,7 @@ var (
 
 // New returns a Source over st. idx may be an index of st the caller has
 // already (a writer's); nil builds one when first needed, with opts
-// (index.WithDir: from the store's index files rather than by a scan).
+// (index.InMemory: by a scan that trusts no index file).
 func New(st Store, idx *index.Index, opts ...index.Option) *Source {
 	s := &Source{st: st, idx: idx, opts: opts}
 	if idx != nil {

@@ -5,7 +5,8 @@
 // of frames that mostly repeat stored ones, and reads back chunks it did not
 // keep in memory. An Index only locates; each write goes through its own
 // Session (Index.WithSession), which owns the write's units, goroutines and
-// counters. With WithDir the index lives in immutable index files (SPEC.md
-// §8.2) that processes share and search in place, so opening it neither
-// scans the store nor holds it in memory.
+// counters. The index of a store with an index directory (store.IndexHome)
+// lives in immutable index files (SPEC.md §8.2) that processes share and
+// search in place, so opening it neither scans the store nor holds it in
+// memory.
 package index

@@ -54,7 +54,8 @@ const (
 //
 // A typical writer builds one Index per process, runs each write in a
 // Session, and calls Refresh before a new write to pick up images stored
-// meanwhile by other processes. With WithDir, what New and Refresh scan and
+// meanwhile by other processes. Unless the store has no index directory
+// (Store.IndexDir) or the Index is InMemory, what New and Refresh scan and
 // what sessions store is saved in index files shared by every process
 // (SPEC.md §8.2): New then scans only what no file covers, and lookups
 // search the files in place.
