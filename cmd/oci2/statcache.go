@@ -9,9 +9,10 @@ import (
 )
 
 // statCacheFile is the writer's stat cache of source files, kept in
-// <store>/oci2/cache/files. One file serves every source directory (entries
-// are keyed by directory). Concurrent creates each save their own view; the
-// last rename wins, which only costs the loser's entries a re-read next time.
+// <store>/oci2/cache/files: the writer keeps each source directory's entries
+// in a file of its own under files.d. Concurrent creates of one directory each
+// save their own view; the last rename wins, which only costs the loser's
+// entries a re-read next time.
 type statCacheFile struct {
 	path string
 	c    *writer.StatCache

@@ -35,6 +35,7 @@ type StatCache struct {
 	// copies the others as they are, so a create's cost does not grow with
 	// the files of every tree the store ever read.
 	sections map[string][]byte
+	perDir   // each directory's own file (statcache_dirs.go)
 }
 
 type cacheEntry struct {
@@ -63,12 +64,19 @@ func (e *cacheEntry) trusted(written int64) bool {
 
 // NewStatCache returns an empty cache.
 func NewStatCache() *StatCache {
-	return &StatCache{dirs: make(map[string]map[string]cacheEntry), sections: make(map[string][]byte)}
+	return &StatCache{dirs: make(map[string]map[string]cacheEntry), sections: make(map[string][]byte), perDir: newPerDir()}
 }
 
-// dirLocked returns the entries of source directory dir, decoding its
-// section on first use (a damaged one counts as empty).
+// dirLocked returns the entries of source directory dir, from its own file
+// or else its section of the single file, on first use (a damaged one
+// counts as empty).
 func (c *StatCache) dirLocked(dir string) map[string]cacheEntry {
+	if m, ok := c.dirs[dir]; ok {
+		return m
+	}
+	if m, ok := c.loadDirLocked(dir); ok {
+		return m
+	}
 	if sec, ok := c.sections[dir]; ok {
 		delete(c.sections, dir)
 		m, err := decodeSection(sec)
@@ -91,7 +99,7 @@ func (c *StatCache) apply(p *plan) {
 		}
 		e, ok := c.dirLocked(sf.Dir)[sf.Rel]
 		if !ok || e.dev != sf.Dev || e.ino != sf.Ino || e.size != sf.Size ||
-			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || !e.trusted(c.written) {
+			e.mtimeNs != sf.MtimeNs || e.ctimeNs != sf.CtimeNs || !e.trusted(c.writtenLocked(sf.Dir)) {
 			continue
 		}
 		w.e.Extents = e.extents
@@ -120,6 +128,7 @@ func (c *StatCache) record(p *plan) {
 	for dir, m := range fresh {
 		delete(c.sections, dir)
 		c.dirs[dir] = m
+		c.dirty[dir] = true
 	}
 }
 
@@ -148,6 +157,7 @@ var ErrCorruptCache = errors.New("corrupt files cache")
 // ErrCorruptCache, which the caller may report and ignore.
 func LoadStatCache(path string) (*StatCache, error) {
 	c := NewStatCache()
+	c.path = path
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil
@@ -159,24 +169,21 @@ func LoadStatCache(path string) (*StatCache, error) {
 		return c, nil // another version: start over
 	}
 	if err := c.decode(b); err != nil {
-		return NewStatCache(), fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
+		c = NewStatCache()
+		c.path, c.single = path, true // the next save replaces it
+		return c, fmt.Errorf("loading files cache %s: %w: %v", path, ErrCorruptCache, err)
 	}
+	c.single = true
 	return c, nil
 }
 
-// Save writes the cache atomically (temporary file, fsync, rename); from
-// then on its entries may be trusted (see StatCache).
+// Save writes the directories recorded since the last save, each to its
+// own file (see statcache_dirs.go), atomically (temporary file, fsync,
+// rename); from then on their entries may be trusted (see StatCache).
 func (c *StatCache) Save(path string) error {
-	c.mu.Lock()
-	now := time.Now().UnixNano()
-	b := c.encode(now)
-	c.mu.Unlock()
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := c.saveDirs(path); err != nil {
 		return fmt.Errorf("saving files cache: %w", err)
 	}
-	c.mu.Lock()
-	c.written = now
-	c.mu.Unlock()
 	return nil
 }
 

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -33,9 +34,10 @@ func TestRacyRule(t *testing.T) {
 	}
 }
 
-// TestStatCacheDecodesOnlyUsedDirs: loading the cache decodes no source
-// directory's entries; a create decodes its own directory's, and Save
-// keeps the others unchanged.
+// TestStatCacheDecodesOnlyUsedDirs: a cache in the single file of before
+// loads without decoding any source directory, a create decodes its own;
+// the first save moves every directory to its own file, and later saves
+// rewrite only the files of directories recorded since.
 func TestStatCacheDecodesOnlyUsedDirs(t *testing.T) {
 	want := map[string]map[string]cacheEntry{}
 	for i, dir := range []string{"/src/a", "/src/b", "/src/c"} {
@@ -49,9 +51,9 @@ func TestStatCacheDecodesOnlyUsedDirs(t *testing.T) {
 		want[dir] = m
 	}
 	path := filepath.Join(t.TempDir(), "files")
-	c := NewStatCache()
-	c.dirs = want
-	if err := c.Save(path); err != nil {
+	single := NewStatCache()
+	single.dirs = want
+	if err := os.WriteFile(path, single.encode(time.Now().UnixNano()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	loaded, err := LoadStatCache(path)
@@ -67,6 +69,17 @@ func TestStatCacheDecodesOnlyUsedDirs(t *testing.T) {
 	if err := loaded.Save(path); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > 64 {
+		t.Fatalf("the single file after the first save: %v, %v", fi, err)
+	}
+	files := map[string]os.FileInfo{}
+	for dir := range want {
+		fi, err := os.Stat(dirFile(path, dir))
+		if err != nil {
+			t.Fatalf("%s has no file of its own: %v", dir, err)
+		}
+		files[dir] = fi
+	}
 	again, err := LoadStatCache(path)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +87,24 @@ func TestStatCacheDecodesOnlyUsedDirs(t *testing.T) {
 	for dir, m := range want {
 		if got := again.dirLocked(dir); !reflect.DeepEqual(got, m) {
 			t.Errorf("%s after a save: %d entries, differ from the %d saved", dir, len(got), len(m))
+		}
+	}
+	// One directory recorded: only its file is written again.
+	third, _ := LoadStatCache(path)
+	third.mu.Lock()
+	third.dirs["/src/a"] = map[string]cacheEntry{"new": {dev: 2}}
+	third.dirty["/src/a"] = true
+	third.mu.Unlock()
+	if err := third.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	for dir, before := range files {
+		fi, err := os.Stat(dirFile(path, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rewritten := !os.SameFile(before, fi); rewritten != (dir == "/src/a") {
+			t.Errorf("%s: file rewritten %v", dir, rewritten)
 		}
 	}
 }
