@@ -91,7 +91,6 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 			return corpusStore(ctx, r, oci2, dir, trees, logf)
 		}})
 	}
-	var rows []indexRow
 	for _, s := range stores {
 		if s.prepare != nil {
 			logf("index bench: preparing the %s store", s.name)
@@ -99,6 +98,36 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 				return "", fmt.Errorf("index bench: %s store: %w", s.name, err)
 			}
 		}
+		if !s.fresh {
+			// Untimed: a store whose index files an older oci2 wrote (or
+			// none) is indexed again once.
+			if err := warmIndex(ctx, r, oci2, s.dir, work); err != nil {
+				return "", err
+			}
+		}
+	}
+	var md string
+	if c.indexRows["cli"] {
+		rows, err := indexCLIRows(ctx, c, r, oci2, stores, work, logf)
+		if err != nil {
+			return "", err
+		}
+		md = indexMarkdown(rows, c)
+	}
+	if c.indexRows["daemon"] {
+		rows, err := runDaemonIndex(ctx, c, stores, work, logf)
+		if err != nil {
+			return "", fmt.Errorf("index bench: %w", err)
+		}
+		md += daemonIndexMarkdown(rows, c)
+	}
+	return md, nil
+}
+
+// indexCLIRows measures `oci2 create` and `oci2 export` on every store.
+func indexCLIRows(ctx context.Context, c config, r *runner, oci2 string, stores []indexStore, work string, logf func(string, ...any)) ([]indexRow, error) {
+	var rows []indexRow
+	for _, s := range stores {
 		row := indexRow{name: s.name}
 		var cs, es []sample
 		for i := range c.runs {
@@ -106,16 +135,9 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 			if s.fresh {
 				dir = filepath.Join(s.dir, fmt.Sprint(i))
 			}
-			if i == 0 && !s.fresh {
-				// Untimed: a store whose index files an older oci2 wrote
-				// (or none) is indexed again once.
-				if err := warmIndex(ctx, r, oci2, dir, work); err != nil {
-					return "", err
-				}
-			}
 			tree := filepath.Join(work, fmt.Sprintf("tree-%s-%d", s.name, i))
 			if err := smallTree(tree, uint64(time.Now().UnixNano())); err != nil {
-				return "", err
+				return nil, err
 			}
 			ref := fmt.Sprintf("bench.local/small:%s-%d-%d", s.name, i, time.Now().UnixNano())
 			cs = append(cs, r.cmd(ctx, oci2, "--store", dir, "create", "-t", ref, tree))
@@ -132,7 +154,7 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 			// and writes them again.
 			tree := filepath.Join(work, "tree-rebuild-"+s.name)
 			if err := smallTree(tree, uint64(time.Now().UnixNano())); err != nil {
-				return "", err
+				return nil, err
 			}
 			os.RemoveAll(filepath.Join(s.dir, "oci2", "index"))
 			ref := fmt.Sprintf("bench.local/small:%s-rebuild-%d", s.name, time.Now().UnixNano())
@@ -143,7 +165,7 @@ func runIndexBench(ctx context.Context, c config, r *runner, oci2, scratch strin
 		logf("index bench: %s store (%s chunks): create %s, export %s", s.name, row.chunks, secs(row.create.Median), secs(row.export.Median))
 		rows = append(rows, row)
 	}
-	return indexMarkdown(rows, c), nil
+	return rows, nil
 }
 
 // warmIndex runs one untimed create of a tiny tree in the store.

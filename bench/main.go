@@ -24,6 +24,8 @@ type config struct {
 	only                                  map[string]bool
 	indexStore, indexCorpusStore          string
 	indexChunks                           int
+	indexRows                             map[string]bool
+	buildkitdBaseline                     string
 	baseline                              string
 }
 
@@ -61,6 +63,8 @@ func main() {
 	flag.IntVar(&c.indexChunks, "index-chunks", 0, "chunks of the index part's synthetic store (default 2000000, smoke 50000)")
 	flag.StringVar(&c.indexStore, "index-store", "", "the index part's synthetic store, generated there if short of -index-chunks and kept (default: in the scratch directory)")
 	flag.StringVar(&c.indexCorpusStore, "index-corpus-store", "", "the index part's store of every corpus tree, made there if missing and kept (default: in the scratch directory)")
+	indexRows := flag.String("index-rows", "", "rows of the index part: cli (oci2 create and export), daemon (an export by buildkitd-oci2 after a restart; root) (default both, smoke cli)")
+	flag.StringVar(&c.buildkitdBaseline, "buildkitd-baseline", "", "a second buildkitd-oci2 binary (an older build): the index part's daemon rows add it as \"before\"")
 	flag.StringVar(&c.baseline, "oci2-baseline", "", "a second oci2 binary (an older build): the store and timing parts add its rows as \""+baselineLabel+"\" and compare")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.BoolVar(&c.verbose, "v", false, "print every command")
@@ -88,6 +92,13 @@ func main() {
 		if c.smoke {
 			*only = strings.Join(parts[:len(parts)-2], ",")
 		}
+	}
+	if *indexRows == "" {
+		*indexRows = map[bool]string{true: "cli", false: "cli,daemon"}[c.smoke]
+	}
+	c.indexRows = map[string]bool{}
+	for _, p := range strings.Split(*indexRows, ",") {
+		c.indexRows[strings.TrimSpace(p)] = true
 	}
 	c.only = map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {

@@ -19,6 +19,7 @@ import (
 	"github.com/oci2/oci2/image/unpack"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/framesource"
+	"github.com/oci2/oci2/store/index"
 )
 
 // CacheKeyPrefix starts the cache key of an OCIv2 base: the rest is its
@@ -108,9 +109,9 @@ func (i *instance) Snapshot(ctx context.Context, jobCtx solver.JobContext) (cach
 	g := group(jobCtx)
 	p := newUnpackProgress(ctx, b)
 	var ref cache.ImmutableRef
-	err := i.src.opt.Guard(func() error {
+	err := i.src.withIndex(ctx, func(idx *index.Index) error {
 		var err error
-		ref, err = i.unpack(ctx, g, b, p)
+		ref, err = i.unpack(ctx, g, b, p, idx)
 		return err
 	})
 	p.close(err)
@@ -119,7 +120,9 @@ func (i *instance) Snapshot(ctx context.Context, jobCtx solver.JobContext) (cach
 
 // unpack makes a new snapshot, writes the base's tree into it and commits
 // it. Nothing is committed unless every entry was verified and written.
-func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpackProgress) (_ cache.ImmutableRef, err error) {
+// idx locates the chunks of virtual frames (nil: the first one read
+// indexes the store).
+func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpackProgress, idx *index.Index) (_ cache.ImmutableRef, err error) {
 	mref, err := i.src.opt.Cache.New(ctx, nil, g, cache.CachePolicyRetain,
 		cache.WithDescription("oci2 base "+i.id.Reference.String()), cache.WithRecordType(i.id.RecordType))
 	if err != nil {
@@ -149,7 +152,7 @@ func (i *instance) unpack(ctx context.Context, g session.Group, b *Base, p *unpa
 	if err != nil {
 		return nil, err
 	}
-	cr := reader.NewChunkReader(b.Image, framesource.New(i.src.opt.Store, nil))
+	cr := reader.NewChunkReader(b.Image, framesource.New(i.src.opt.Store, idx))
 	st, err := unpack.Unpack(ctx, b.Image, cr, dir, opts)
 	if uerr := lm.Unmount(); err == nil {
 		err = uerr

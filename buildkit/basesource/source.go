@@ -40,8 +40,10 @@ type Options struct {
 	Caches exporter.Caches
 
 	// WithIndex runs fn with the store's frame index while no collection
-	// runs (exporter.State.WithIndex): pulls share it with exports. Nil:
-	// no pulls, bases come from the store only.
+	// runs (exporter.State.WithIndex): pulls share it with exports, and
+	// unpacks locate chunks of virtual frames with it (the daemon's index
+	// files: no scan of the store). Nil: no pulls, bases come from the
+	// store only, unpacks run under Guard.
 	WithIndex func(ctx context.Context, fn func(*index.Index) error) error
 	// Hosts are buildkitd.toml's registries (mirrors, TLS, http).
 	Hosts docker.RegistryHosts
@@ -113,3 +115,12 @@ func (*Identifier) Scheme() string { return Scheme }
 
 // String is the canonical oci2://REF form (source policies match on it).
 func (id *Identifier) String() string { return Scheme + "://" + id.Reference.String() }
+
+// withIndex runs fn with the store's frame index (WithIndex), or under
+// Guard with none.
+func (s *Source) withIndex(ctx context.Context, fn func(*index.Index) error) error {
+	if s.opt.WithIndex != nil {
+		return s.opt.WithIndex(ctx, fn)
+	}
+	return s.opt.Guard(func() error { return fn(nil) })
+}

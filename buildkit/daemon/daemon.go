@@ -13,7 +13,6 @@ import (
 	"github.com/moby/buildkit/util/bklog"
 
 	"github.com/oci2/oci2/buildkit/exporter"
-	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 	"github.com/oci2/oci2/transfer"
 )
@@ -88,10 +87,9 @@ func newDaemon(opt Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		opt: opt,
-		// In memory (a scan at the first export): with index.WithDir the
-		// TestBuildKit/external-gc export reused frames an external gc
-		// deleted (not understood yet; see issue 9 §3's closing note).
-		state:   exporter.NewState(st, index.InMemory()),
+		// The store's index files (SPEC.md §8.2): a restarted daemon does
+		// not scan the store.
+		state:   exporter.NewState(st),
 		remotes: transfer.LoadRemotes(transfer.RemotesFile(opt.Config.Store)),
 		caches:  map[string]*exporter.SnapshotFileCache{},
 		stop:    func() {},

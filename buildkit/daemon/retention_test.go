@@ -11,13 +11,15 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci2/oci2/buildkit/exporter"
+	"github.com/oci2/oci2/image/reader"
 	"github.com/oci2/oci2/image/writer"
+	"github.com/oci2/oci2/store/index"
 	"github.com/oci2/oci2/store/local"
 )
 
 // putImage writes a one-file image of size n and names it as the exporter
 // does, exported at t.
-func putImage(t *testing.T, st *local.Store, name string, n int, seed byte, at time.Time) {
+func putImage(t *testing.T, st *local.Store, name string, n int, seed byte, at time.Time) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -42,6 +44,7 @@ func putImage(t *testing.T, st *local.Store, name string, n int, seed byte, at t
 	if err := st.SetRef(ctx, name, idx); err != nil {
 		t.Fatal(err)
 	}
+	return res.Manifest
 }
 
 func TestRetention(t *testing.T) {
@@ -81,6 +84,52 @@ func TestRetention(t *testing.T) {
 		t.Errorf("keep-bytes: removed %d refs, want 1", rep.removed)
 	}
 	assertRefs(t, st, "docker.io/library/imported:latest", "docker.io/library/new:latest")
+}
+
+// TestRetentionIndexFiles: the daemon keeps its index in the store's index
+// files; the retention's gc rewrites them without the blobs it deletes, so
+// neither the daemon's next index nor any other process's offers them.
+func TestRetentionIndexFiles(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1800000000, 0)
+	old := putImage(t, st, "docker.io/library/old:latest", 300<<10, 1, now.Add(-72*time.Hour))
+	putImage(t, st, "docker.io/library/new:latest", 300<<10, 2, now.Add(-time.Hour))
+	state := exporter.NewState(st) // the store's index files, as the daemon's
+	img, err := reader.Open(ctx, st, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := img.DataPacks[0].Index.Frames[0].Chunks[0].ID
+	hasOld := func() bool {
+		t.Helper()
+		var has bool
+		if err := state.WithIndex(ctx, func(x *index.Index) error { has = x.HasChunk(chunk); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return has
+	}
+	if !hasOld() { // the first export's index scans the store into files
+		t.Fatal("the old image's chunk is not indexed")
+	}
+	r := &retention{state: state, keepDuration: 48 * time.Hour}
+	rep, err := r.run(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.removed != 1 || rep.freed < 250<<10 {
+		t.Fatalf("removed %d refs, freed %d bytes; want the old image", rep.removed, rep.freed)
+	}
+	ms, err := index.Verify(ctx, st.IndexDir(), st, nil)
+	if err != nil || len(ms) != 0 {
+		t.Errorf("index files after the retention's gc: %v %v", ms, err)
+	}
+	if hasOld() {
+		t.Error("the daemon's index still offers a chunk the gc deleted")
+	}
 }
 
 func assertRefs(t *testing.T, st *local.Store, want ...string) {

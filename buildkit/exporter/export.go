@@ -83,10 +83,13 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 	manifests, allStats, err := i.writeManifests(ctx, src, plats, ag, bi.SessionID)
 	if errors.Is(err, errStaleIndex) {
 		// Written blobs stay (they are content-addressed); the rebuilt
-		// index knows which frames really are there.
+		// index knows which frames really are there. The second attempt
+		// reuses what the first stored: the export's stats count both.
 		progressLog(ctx, "the store was collected by another process: indexing it again")
 		i.exp.opt.State.invalidate()
+		first := allStats
 		manifests, allStats, err = i.writeManifests(ctx, src, plats, ag, bi.SessionID)
+		addStored(allStats, first)
 	}
 	if err != nil {
 		return nil, nil, nil, err
@@ -165,7 +168,10 @@ func (i *instance) writeManifests(ctx context.Context, src *bkexporter.Source, p
 		}
 		m, ps, err := i.exportPlatform(ctx, src, ref, p, ag, index, sessionID)
 		if err != nil {
-			return nil, nil, err
+			if ps != nil { // written, then found stale: what it stored counts
+				allStats = append(allStats, *ps)
+			}
+			return nil, allStats, err
 		}
 		manifests = append(manifests, m)
 		allStats = append(allStats, *ps)
@@ -233,7 +239,7 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	tCheck := time.Now()
 	img, err := checkFrames(ctx, st, index, res.Manifest)
 	if err != nil {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: %w", err)
+		return ocispec.Descriptor{}, &PlatformStats{Platform: p.ID, Stats: res.Stats}, fmt.Errorf("oci2 exporter: %w", err)
 	}
 	tree.fillExtents()
 	tRemember := time.Now()
@@ -249,4 +255,13 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		Tree:     tree.tree,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
+}
+
+// addStored adds to each platform's stats the frames and bytes an earlier,
+// failed attempt of the same export stored (platforms in the same order).
+func addStored(stats, earlier []PlatformStats) {
+	for i := range min(len(stats), len(earlier)) {
+		stats[i].Stats.FramesNew += earlier[i].Stats.FramesNew
+		stats[i].Stats.StoredNew += earlier[i].Stats.StoredNew
+	}
 }

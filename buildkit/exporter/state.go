@@ -16,9 +16,11 @@ import (
 // store's index files when NewState was given index.WithDir, else by
 // scanning every image) and refreshed before each export.
 //
-// The index trusts that frames it saw stay in the store: only the daemon's
-// own collection (Maintain) may delete blobs while it runs, and it drops
-// the index afterwards.
+// The daemon's own collection (Maintain) runs with no export and drops the
+// index afterwards. A collection by another process (`oci2 gc` beside the
+// daemon) rewrites the index files, which Refresh reads again; a frame the
+// index still offers is used only after a stat shows its blobs present, and
+// each export checks the frames it named (checkFrames).
 type State struct {
 	Store store.LocalStore
 	opts  []index.Option // of the index (index.WithDir: its files)
@@ -32,8 +34,8 @@ type State struct {
 func (s *State) Exports() int64 { return s.exports.Load() }
 
 // NewState returns the shared state over st; opts configure its index
-// (index.WithDir keeps it in the store's index files, so a restarted daemon
-// does not scan the store again).
+// (by default in the store's index files, so a restarted daemon does not
+// scan the store again).
 func NewState(st store.LocalStore, opts ...index.Option) *State {
 	return &State{Store: st, opts: opts}
 }

@@ -68,9 +68,45 @@ func (x *Index) loadNewTables() error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	n := len(x.tabs)
 	x.dropTablesLocked(func(t *table) bool { return !present[t.name] })
+	gone := len(x.tabs) < n
 	x.addTablesLocked(tabs, true)
+	if gone {
+		x.recheckSavedLocked()
+	}
 	return nil
+}
+
+// recheckSavedLocked runs after index files were removed by another
+// process: a merge (their entries are in the new file) or a gc, which
+// rewrites the files without the blobs it deletes. A blob this Index read
+// from a removed file, or saved to one, is saved only if an open file still
+// names it as it is; one no file names is forgotten (gc deleted it), so
+// that a session storing it again indexes it anew (addBlobLocked trusts a
+// saved blob's chunks to be in the files and does not add them again).
+func (x *Index) recheckSavedLocked() {
+	for i := range x.blobs {
+		b := &x.blobs[i]
+		if !b.saved || b.gone {
+			continue
+		}
+		listed, same := false, false
+		for _, t := range x.tabs {
+			if no, ok := t.findBlob(b.f.Digest); ok {
+				_, _, flags, err := t.blobAt(no)
+				listed = true
+				same = same || (err == nil && (flags&blobUnit != 0) == b.unit)
+			}
+		}
+		b.saved = same
+		if !listed {
+			b.gone = true
+			if n, ok := x.byBlob[b.f.Digest]; ok && n == int32(i) {
+				delete(x.byBlob, b.f.Digest)
+			}
+		}
+	}
 }
 
 // resetIfCorrupt removes every index file and forgets what they covered

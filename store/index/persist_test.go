@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,9 +402,14 @@ func TestVerifyIndex(t *testing.T) {
 	}
 }
 
-// TestLongLivedIndexAfterGC: an Index kept open across a gc (the daemon's)
-// does not offer the frames the gc deleted: writing the image again stores
-// them again.
+// TestLongLivedIndexAfterGC: an Index kept open across a gc (the daemon's,
+// or `oci2 gc` run beside it) does not offer the frames the gc deleted:
+// writing the image again stores their unit again, counted in the write's
+// stats, and indexes its chunks again, in the long-lived Index and in the
+// index files. (The gc rewrites the files without the unit; the Index still
+// held the unit's entry, read from the old files, and took the unit stored
+// again for one the files name: its chunks were in no file, so the frames
+// were not locatable and the daemon's check after the export failed.)
 func TestLongLivedIndexAfterGC(t *testing.T) {
 	ctx := context.Background()
 	st := openLocal(t)
@@ -434,8 +440,22 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 		}
 		return res
 	}
-	if first := write(); first.Stats.FramesVirtual == 0 {
-		t.Fatalf("first write kept no frame virtual (%+v): the test needs a unit", first.Stats)
+	first := write()
+	if first.Stats.FramesNew != 2 || first.Stats.FramesVirtual == 0 {
+		t.Fatalf("first write: %+v; the test needs its 2 frames new, one at least in a unit", first.Stats)
+	}
+	// The blobs holding the image's chunks; gc deletes those it stored.
+	var written []digest.Digest
+	for _, f := range frames(t, st, first) {
+		bs, ok := idx.Holders(f.Chunks)
+		if !ok {
+			t.Fatalf("frame %s not located after the first write", f.Digest)
+		}
+		for _, b := range bs {
+			if !slices.Contains(written, b.Digest()) {
+				written = append(written, b.Digest())
+			}
+		}
 	}
 	if err := st.DeleteRef(ctx, "gc"); err != nil {
 		t.Fatal(err)
@@ -443,9 +463,46 @@ func TestLongLivedIndexAfterGC(t *testing.T) {
 	if _, err := admin.GC(ctx, st, admin.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var deleted []digest.Digest
+	for _, d := range written {
+		if _, err := st.Stat(ctx, d); errors.Is(err, store.ErrNotFound) {
+			deleted = append(deleted, d)
+		}
+	}
+	if len(deleted) == 0 {
+		t.Fatalf("gc deleted none of %v: the test needs the write's blobs gone", written)
+	}
+
 	again := write()
-	if again.Stats.FramesNew == 0 {
-		t.Errorf("write after gc stored no frame (%+v)", again.Stats)
+	if again.Manifest.Digest != first.Manifest.Digest {
+		t.Errorf("write after gc: %s, first write %s", again.Manifest.Digest, first.Manifest.Digest)
+	}
+	if again.Stats.FramesNew != 2 || again.Stats.StoredNew != first.Stats.StoredNew {
+		t.Errorf("write after gc: %+v; want 2 new frames and %d bytes stored again, as the first write",
+			again.Stats, first.Stats.StoredNew)
+	}
+	for _, d := range deleted {
+		if _, err := st.Stat(ctx, d); err != nil {
+			t.Errorf("blob %s not stored again: %v", d, err)
+		}
+	}
+	fresh, err := index.New(ctx, st, index.WithDir(st.IndexDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	for name, x := range map[string]*index.Index{"long-lived index": idx, "index files": fresh} {
+		for _, f := range frames(t, st, again) {
+			bs, ok := x.Holders(f.Chunks)
+			if !ok {
+				t.Errorf("%s: frame %s not located", name, f.Digest)
+			}
+			for _, b := range bs {
+				if _, err := st.Stat(ctx, b.Digest()); err != nil {
+					t.Errorf("%s: frame %s held by %s: %v", name, f.Digest, b, err)
+				}
+			}
+		}
 	}
 	rep, err := admin.Check(ctx, st, admin.CheckOptions{ReadData: true})
 	if err != nil || !rep.OK() {
