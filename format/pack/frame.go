@@ -27,13 +27,40 @@ var encoderOptions = []zstd.EOption{
 
 // encoders hold pinned encoders; EncodeAll resets an encoder's state on every
 // call, so its output does not depend on what the encoder did before.
-var encoders = sync.Pool{New: func() any {
-	e, err := zstd.NewWriter(nil, encoderOptions...)
-	if err != nil {
-		panic(fmt.Sprintf("pack: creating the zstd encoder: %v", err))
+var encoders = encoderPool()
+
+// smallEncoders hold the pinned encoders with their window cut to FrameMax,
+// for frames no larger than it (all but single big tree objects). A frame
+// that fits in the window never reaches its limit, so the bytes are the
+// pinned encoder's (TestSmallWindowSameBytes); what changes is the history
+// buffer each encoder allocates: window plus a block's worth, at least
+// twice the window, 16 MiB with the default 8 MiB window against 2 MiB.
+// A write whose two packer workers each hold an encoder paid 32 MiB of its
+// heap for bytes it never had (bench/results/2026-12-03-warmcreate.md).
+var smallEncoders = encoderPool(zstd.WithWindowSize(smallWindow))
+
+// smallWindow is the window of smallEncoders: a power of two (zstd's
+// rule) no smaller than FrameMax.
+const smallWindow = format.FrameMax
+
+func encoderPool(extra ...zstd.EOption) *sync.Pool {
+	opts := append(append([]zstd.EOption{}, encoderOptions...), extra...)
+	return &sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil, opts...)
+		if err != nil {
+			panic(fmt.Sprintf("pack: creating the zstd encoder: %v", err))
+		}
+		return e
+	}}
+}
+
+// encoderFor is the pool whose encoders encode n raw bytes.
+func encoderFor(n int) *sync.Pool {
+	if n <= smallWindow {
+		return smallEncoders
 	}
-	return e
-}}
+	return encoders
+}
 
 // scratch buffers receive encoder output before it is copied to its exact size.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
@@ -64,10 +91,11 @@ func FrameKey(chunks []format.ChunkRef) format.ChunkID {
 // them raw when that is not larger. A raw result is raw itself; a zstd result
 // is a new slice of its exact size.
 func EncodeFrame(raw []byte) (format.Encoding, []byte) {
-	e := encoders.Get().(*zstd.Encoder)
+	pool := encoderFor(len(raw))
+	e := pool.Get().(*zstd.Encoder)
 	buf := scratch.Get().(*[]byte)
 	out := e.EncodeAll(raw, (*buf)[:0])
-	encoders.Put(e)
+	pool.Put(e)
 	defer func() {
 		*buf = out[:0]
 		scratch.Put(buf)

@@ -178,7 +178,21 @@ type probeMemo struct {
 	keep bool
 	b    int
 	blk  []byte // block b: buf, or a cached block
-	buf  []byte
+	buf  *[blockSize]byte
+}
+
+// probeBufs are the probeMemos' buffers. A lookup's deeper probes read
+// blocks no other lookup wants; one fresh 4 KiB buffer per lookup made
+// most of a small create's garbage on a store of 2 million chunks (13 of
+// 44 MB allocated, raising the GC's heap goal; results/2026-12-03-warmcreate.md).
+var probeBufs = sync.Pool{New: func() any { return new([blockSize]byte) }}
+
+// release returns m's buffer; what m's reads returned is invalid after it.
+func (m *probeMemo) release() {
+	if m != nil && m.buf != nil {
+		probeBufs.Put(m.buf)
+		m.buf, m.blk = nil, nil
+	}
 }
 
 // searchCachedLevels are the levels of a binary search whose blocks the
@@ -190,7 +204,7 @@ func (t *table) readWith(off, n int, m *probeMemo) ([]byte, bool) {
 	if t.corrupt.Load() || off < 0 || n < 0 || off+n > t.body {
 		return nil, false
 	}
-	out := make([]byte, 0, n)
+	var out []byte
 	for b := off / blockSize; len(out) < n; b++ {
 		var blk []byte
 		ok := true
@@ -201,16 +215,24 @@ func (t *table) readWith(off, n int, m *probeMemo) ([]byte, bool) {
 			blk = m.blk
 		default:
 			if m.buf == nil {
-				m.buf = make([]byte, blockSize)
+				m.buf = probeBufs.Get().(*[blockSize]byte)
 			}
-			// One buffer per search: what it needs is copied to out.
-			blk, ok = t.block(b, false, m.buf)
+			// One buffer per search, valid until its next read.
+			blk, ok = t.block(b, false, m.buf[:])
 			m.b, m.blk = b, blk
 		}
 		if !ok {
 			return nil, false
 		}
 		start := max(off-b*blockSize, 0)
+		if out == nil && start+n <= len(blk) {
+			// Within one block: no copy. Cached blocks never change; m's
+			// buffer does at its next read, which every caller waits for.
+			return blk[start : start+n], true
+		}
+		if out == nil {
+			out = make([]byte, 0, n)
+		}
 		out = append(out, blk[start:min(len(blk), start+n-len(out))]...)
 	}
 	return out, true
@@ -319,6 +341,7 @@ type tchunk struct {
 // returns false.
 func (t *table) chunkHolders(id format.ChunkID, fn func(tchunk) bool) {
 	i, m, ok := t.search(t.cOff, t.nc, id[:])
+	defer m.release()
 	for ; ok && i < t.nc; i++ {
 		e, ok := t.entry(t.cOff, i, m)
 		if !ok || !bytes.Equal(e[:32], id[:]) {
@@ -346,6 +369,7 @@ func (t *table) blobAt(n uint32) (d format.ChunkID, rec uint64, flags uint32, er
 // findBlob returns the number of the blob with digest d.
 func (t *table) findBlob(d format.ChunkID) (uint32, bool) {
 	i, m, ok := t.search(t.bOff, t.nb, d[:])
+	defer m.release()
 	if !ok || i >= t.nb {
 		return 0, false
 	}
@@ -356,6 +380,7 @@ func (t *table) findBlob(d format.ChunkID) (uint32, bool) {
 // findFrame returns the kind and ref of frame key.
 func (t *table) findFrame(key format.ChunkID) (kind uint32, ref uint64, ok bool) {
 	i, m, ok := t.search(t.fOff, t.nf, key[:])
+	defer m.release()
 	if !ok || i >= t.nf {
 		return 0, 0, false
 	}

@@ -6,14 +6,14 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// TestSearchCachesTopLevels: lookups of every chunk of a big index file
-// leave only the blocks of the binary searches' top levels in the file's
-// cache, not every block they read once (which took 4 MiB per file).
-func TestSearchCachesTopLevels(t *testing.T) {
+// bigTable writes an index file of 60,000 one-chunk-of-4-bytes entries
+// (645 blocks of chunk entries) in units of 1000 and opens it.
+func bigTable(t *testing.T) (*table, []format.ChunkRef) {
+	t.Helper()
 	dir := t.TempDir()
 	b := newTableBuilder()
 	var chunks []format.ChunkRef
-	for i := 0; i < 60000; i++ { // 645 blocks of chunk entries
+	for i := 0; i < 60000; i++ {
 		c := []byte{byte(i), byte(i >> 8), byte(i >> 16), 'c'}
 		chunks = append(chunks, format.ChunkRef{ID: format.Sum(c), Size: 4})
 	}
@@ -31,7 +31,15 @@ func TestSearchCachesTopLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tab.close()
+	t.Cleanup(tab.close)
+	return tab, chunks
+}
+
+// TestSearchCachesTopLevels: lookups of every chunk of a big index file
+// leave only the blocks of the binary searches' top levels in the file's
+// cache, not every block they read once (which took 4 MiB per file).
+func TestSearchCachesTopLevels(t *testing.T) {
+	tab, chunks := bigTable(t)
 	for _, c := range chunks {
 		found := false
 		tab.chunkHolders(c.ID, func(h tchunk) bool { found = true; return false })
@@ -44,5 +52,33 @@ func TestSearchCachesTopLevels(t *testing.T) {
 	// The top levels of the chunk section, and the blocks read at open.
 	if n := len(tab.blocks); n > 1<<searchCachedLevels+8 {
 		t.Errorf("%d blocks cached after %d lookups, want at most %d", n, len(chunks), 1<<searchCachedLevels+8)
+	}
+}
+
+// TestLookupAllocations: a lookup whose top levels are cached allocates
+// neither a block buffer nor a copy of each probed key. Each lookup took
+// a fresh 4 KiB buffer and 16 small copies, the bulk of a small create's
+// garbage on a store of 2 million chunks.
+func TestLookupAllocations(t *testing.T) {
+	tab, chunks := bigTable(t)
+	for _, c := range chunks { // fill the cache of the top levels
+		tab.chunkHolders(c.ID, func(tchunk) bool { return false })
+	}
+	var bytes int
+	i := 0
+	allocs := testing.AllocsPerRun(2000, func() {
+		c := chunks[i%len(chunks)]
+		i += 7919
+		tab.chunkHolders(c.ID, func(h tchunk) bool { bytes += int(h.size); return false })
+		if _, ok := tab.findBlob(format.Sum([]byte{byte(i), byte(i >> 8), 'u'})); ok {
+			bytes++
+		}
+	})
+	if bytes == 0 {
+		t.Fatal("no chunk found")
+	}
+	// The memo and the search's closure of each of the two lookups.
+	if allocs > 6 {
+		t.Errorf("%.1f allocations per chunk and blob lookup, want at most 6", allocs)
 	}
 }
