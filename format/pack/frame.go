@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -27,7 +28,7 @@ var encoderOptions = []zstd.EOption{
 
 // encoders hold pinned encoders; EncodeAll resets an encoder's state on every
 // call, so its output does not depend on what the encoder did before.
-var encoders = encoderPool()
+var encoders = newEncoderPool(0)
 
 // smallEncoders hold the pinned encoders with their window cut to FrameMax,
 // for frames no larger than it (all but single big tree objects). A frame
@@ -37,25 +38,60 @@ var encoders = encoderPool()
 // twice the window, 16 MiB with the default 8 MiB window against 2 MiB.
 // A write whose two packer workers each hold an encoder paid 32 MiB of its
 // heap for bytes it never had (bench/results/2026-12-03-warmcreate.md).
-var smallEncoders = encoderPool(zstd.WithWindowSize(smallWindow))
+//
+// Up to GOMAXPROCS of them (the packer's workers) outlive a GC: a
+// sync.Pool drops what it holds after two, and a small create running six
+// GCs in 0.15 s built four encoders (3.5 MiB each with their first
+// history) where two did the work.
+var smallEncoders = newEncoderPool(runtime.GOMAXPROCS(0), zstd.WithWindowSize(smallWindow))
 
 // smallWindow is the window of smallEncoders: a power of two (zstd's
 // rule) no smaller than FrameMax.
 const smallWindow = format.FrameMax
 
-func encoderPool(extra ...zstd.EOption) *sync.Pool {
+// encoderPool keeps up to cap(kept) encoders across GCs, the rest in a
+// sync.Pool.
+type encoderPool struct {
+	kept chan *zstd.Encoder
+	pool sync.Pool
+}
+
+// encodersMade counts encoders built (a test hook).
+var encodersMade atomic.Int64
+
+func newEncoderPool(keep int, extra ...zstd.EOption) *encoderPool {
 	opts := append(append([]zstd.EOption{}, encoderOptions...), extra...)
-	return &sync.Pool{New: func() any {
+	p := &encoderPool{kept: make(chan *zstd.Encoder, keep)}
+	p.pool.New = func() any {
 		e, err := zstd.NewWriter(nil, opts...)
 		if err != nil {
 			panic(fmt.Sprintf("pack: creating the zstd encoder: %v", err))
 		}
+		encodersMade.Add(1)
 		return e
-	}}
+	}
+	return p
+}
+
+func (p *encoderPool) get() *zstd.Encoder {
+	select {
+	case e := <-p.kept:
+		return e
+	default:
+		return p.pool.Get().(*zstd.Encoder)
+	}
+}
+
+func (p *encoderPool) put(e *zstd.Encoder) {
+	select {
+	case p.kept <- e:
+	default:
+		p.pool.Put(e)
+	}
 }
 
 // encoderFor is the pool whose encoders encode n raw bytes.
-func encoderFor(n int) *sync.Pool {
+func encoderFor(n int) *encoderPool {
 	if n <= smallWindow {
 		return smallEncoders
 	}
@@ -92,10 +128,10 @@ func FrameKey(chunks []format.ChunkRef) format.ChunkID {
 // is a new slice of its exact size.
 func EncodeFrame(raw []byte) (format.Encoding, []byte) {
 	pool := encoderFor(len(raw))
-	e := pool.Get().(*zstd.Encoder)
+	e := pool.get()
 	buf := scratch.Get().(*[]byte)
 	out := e.EncodeAll(raw, (*buf)[:0])
-	pool.Put(e)
+	pool.put(e)
 	defer func() {
 		*buf = out[:0]
 		scratch.Put(buf)

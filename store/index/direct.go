@@ -87,9 +87,10 @@ func (s *Session) storeDirectLocked(ctx context.Context) error {
 			rest.data = append(rest.data, b...)
 		}
 	}
-	// The buffer's slices of the remaining chunks keep pointing into the
-	// old data, which is never written.
+	// The old data is never written, but the buffer's slices move to the
+	// new one so that the old can go.
 	s.ub.open = rest
+	s.repointLocked()
 	return nil
 }
 
