@@ -87,8 +87,7 @@ func (s *Session) storeDirectLocked(ctx context.Context) error {
 			rest.data = append(rest.data, b...)
 		}
 	}
-	// The buffer's slices of the remaining chunks keep pointing into the
-	// old data, which is never written.
+	rest.repoint(s.ub.chunks) // the old data can go
 	s.ub.open = rest
 	return nil
 }
