@@ -17,8 +17,9 @@ import (
 // §3): `oci2 create` of a small tree, then `oci2 export` of the image in a
 // fresh process (as after a daemon restart), into an empty store, a store
 // of one small image, a synthetic store of millions of chunks and the
-// corpus store, each run on a new small tree. The target is 1.5x the empty
-// store's time and memory.
+// corpus store, each run on a new small tree; indexdaemon.go adds a
+// type=oci2 export by a buildkitd-oci2 just started on each store. The
+// target is 1.5x the empty store's time and memory.
 
 // indexStore is a store the part measures.
 type indexStore struct {

@@ -34,7 +34,7 @@ func (r *runner) sh(ctx context.Context, script string) sample {
 }
 
 func (r *runner) cmd(ctx context.Context, name string, args ...string) sample {
-	c := exec.CommandContext(ctx, name, args...)
+	c := groupCommand(ctx, name, args...)
 	c.Env = append(os.Environ(), r.env...)
 	var errb bytes.Buffer
 	c.Stdout, c.Stderr = &errb, &errb
@@ -54,7 +54,7 @@ func (r *runner) cmd(ctx context.Context, name string, args ...string) sample {
 
 // output runs a command and returns its stdout (for versions and JSON).
 func (r *runner) output(ctx context.Context, name string, args ...string) (string, error) {
-	c := exec.CommandContext(ctx, name, args...)
+	c := groupCommand(ctx, name, args...)
 	c.Env = append(os.Environ(), r.env...)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
@@ -62,6 +62,17 @@ func (r *runner) output(ctx context.Context, name string, args ...string) (strin
 		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(errb.String(), 500))
 	}
 	return out.String(), nil
+}
+
+// groupCommand is exec.CommandContext whose cancel kills the command's
+// whole process group: killing only bash leaves a pipeline's members (gzip
+// fed by the bench, tar) running, and holding the output pipe open.
+func groupCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, name, args...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 5 * time.Second
+	return c
 }
 
 func tail(s string, n int) string {

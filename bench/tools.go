@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -138,7 +137,7 @@ func (s *tarStorer) Add(ctx context.Context, img image) sample {
 // build writes one layer's tar through the compressor into the repo.
 func (s *tarStorer) build(ctx context.Context, l layer) (sample, string, int64) {
 	out := filepath.Join(s.dir, fmt.Sprintf("layer-%d", len(s.byKey)))
-	c := exec.CommandContext(ctx, "bash", "-c", s.filter+` > "$0"`, out)
+	c := groupCommand(ctx, "bash", "-c", s.filter+` > "$0"`, out)
 	stdin, err := c.StdinPipe()
 	if err != nil {
 		return sample{Err: err}, "", 0
@@ -213,7 +212,7 @@ func (s *backupStorer) Add(ctx context.Context, img image) sample {
 }
 
 func (s *backupStorer) run(ctx context.Context, dir string, argv []string) sample {
-	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c := groupCommand(ctx, argv[0], argv[1:]...)
 	c.Dir = dir
 	c.Env = append(append(os.Environ(), s.r.env...), s.env...)
 	var out strings.Builder

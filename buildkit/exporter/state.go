@@ -13,8 +13,8 @@ import (
 // State is what every export of one daemon shares: the store and its frame
 // index (which frames the store holds, so that unchanged frames are reused
 // without being compressed again). The index is opened once (from the
-// store's index files when NewState was given index.WithDir, else by
-// scanning every image) and refreshed before each export.
+// store's index files, SPEC.md §8.2; by a scan of every image with
+// index.InMemory) and refreshed before each export.
 //
 // The daemon's own collection (Maintain) runs with no export and drops the
 // index afterwards. A collection by another process (`oci2 gc` beside the
@@ -23,7 +23,7 @@ import (
 // each export checks the frames it named (checkFrames).
 type State struct {
 	Store store.LocalStore
-	opts  []index.Option // of the index (index.WithDir: its files)
+	opts  []index.Option // of the index
 
 	mu      sync.RWMutex // exports share it; Maintain holds it exclusively
 	index   *index.Index

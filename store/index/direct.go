@@ -87,10 +87,8 @@ func (s *Session) storeDirectLocked(ctx context.Context) error {
 			rest.data = append(rest.data, b...)
 		}
 	}
-	// The old data is never written, but the buffer's slices move to the
-	// new one so that the old can go.
+	rest.repoint(s.ub.chunks) // the old data can go
 	s.ub.open = rest
-	s.repointLocked()
 	return nil
 }
 

@@ -87,32 +87,54 @@ func WriteUnit(ctx context.Context, st store.Writer, us store.Units, f format.Fr
 // unitBuffer holds new chunks of virtual frames until they are sealed into
 // a unit (guarded by Session.mu). chunks has every chunk buffered or being
 // sealed, so they stay readable until their unit is indexed; its slices
-// point into the batches' data, which is never written once appended (and
-// into the open batch's current array: repointLocked).
+// point into the batches' data, which is never written once appended.
 type unitBuffer struct {
 	open     batch
 	chunks   map[format.ChunkID][]byte
 	inflight int // seals running
 }
 
-// repointLocked points the buffer's slices of the open batch's chunks into
-// its data as it is now. Left pointing into the arrays append outgrew, they
-// kept every one alive: 7 MiB of heap for 2.4 MB of new chunks in a small
-// create, and the GC's heap goal twice that. Callers hold s.mu.
-func (s *Session) repointLocked() {
-	o := &s.ub.open
-	off := 0
-	for _, c := range o.chunks {
-		end := off + int(c.Size)
-		s.ub.chunks[c.ID] = o.data[off:end:end]
-		off = end
-	}
-}
-
 // batch is chunks to seal into one unit, and their bytes concatenated.
 type batch struct {
 	chunks []format.ChunkRef
 	data   []byte
+}
+
+// add appends chunk c, its bytes b, to the batch and points buffered[c.ID] at
+// them. The array starts at 1 MiB (a small write does not pay a whole unit)
+// and doubles up to limit. When it grows, the chunks already in the batch
+// are pointed into the new array: left pointing into the outgrown ones,
+// they kept every one reachable until the unit was sealed (a large create
+// held about four times its unit buffers).
+func (o *batch) add(c format.ChunkRef, b []byte, limit int, buffered map[format.ChunkID][]byte) {
+	if need := len(o.data) + len(b); need > cap(o.data) {
+		n := min(max(2*cap(o.data), 1<<20), limit)
+		grown := make([]byte, len(o.data), max(n, need))
+		copy(grown, o.data)
+		o.data = grown
+		o.repoint(buffered)
+	}
+	start := len(o.data)
+	o.data = append(o.data, b...)
+	o.chunks = append(o.chunks, c)
+	buffered[c.ID] = o.data[start:len(o.data):len(o.data)]
+}
+
+// prepend puts batch b in front of o's chunks.
+func (o *batch) prepend(b batch, buffered map[format.ChunkID][]byte) {
+	o.chunks = append(b.chunks[:len(b.chunks):len(b.chunks)], o.chunks...)
+	o.data = append(b.data[:len(b.data):len(b.data)], o.data...)
+	o.repoint(buffered)
+}
+
+// repoint points buffered at the batch's own array for each of its chunks.
+func (o *batch) repoint(buffered map[format.ChunkID][]byte) {
+	off := 0
+	for _, c := range o.chunks {
+		n := int(c.Size)
+		buffered[c.ID] = o.data[off : off+n : off+n]
+		off += n
+	}
 }
 
 // putVirtual keeps f as a virtual frame of the session and buffers its new
@@ -159,17 +181,7 @@ func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.F
 		if len(o.data) > 0 && len(o.data)+len(b) > format.MaxFrameRawSize {
 			full = append(full, s.takeLocked())
 		}
-		if o.data == nil {
-			// Grown by append: a small write does not pay a whole unit.
-			o.data = make([]byte, 0, min(s.x.cfg.unitSize+format.ChunkMaxSize, 1<<20))
-		}
-		start, grown := len(o.data), cap(o.data)
-		o.data = append(o.data, b...)
-		o.chunks = append(o.chunks, c)
-		s.ub.chunks[c.ID] = o.data[start:len(o.data):len(o.data)]
-		if cap(o.data) != grown {
-			s.repointLocked()
-		}
+		o.add(c, b, s.x.cfg.unitSize+format.ChunkMaxSize, s.ub.chunks)
 		if len(o.data) >= s.x.cfg.unitSize {
 			full = append(full, s.takeLocked())
 		}
@@ -239,9 +251,7 @@ func (s *Session) giveBack(b batch) {
 }
 
 func (s *Session) giveBackLocked(b batch) {
-	o := &s.ub.open
-	o.chunks = append(b.chunks[:len(b.chunks):len(b.chunks)], o.chunks...)
-	o.data = append(b.data[:len(b.data):len(b.data)], o.data...)
+	s.ub.open.prepend(b, s.ub.chunks)
 	s.ub.inflight--
 	s.idle.Broadcast()
 }
