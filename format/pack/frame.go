@@ -150,6 +150,13 @@ func EncodeFrame(raw []byte) (format.Encoding, []byte) {
 // store.ErrSizeMismatch; frames that do not decode to exactly their raw
 // size (zstd bombs included) wrap format.ErrInvalid.
 func DecodeFrame(f *format.Frame, stored []byte, verifyChunks bool) ([]byte, error) {
+	return DecodeFrameBuf(f, stored, verifyChunks, nil)
+}
+
+// DecodeFrameBuf is DecodeFrame decoding a zstd frame into buf when buf
+// can hold its raw bytes (the result then shares buf's array), for callers
+// that copy the raw bytes out and decode many frames.
+func DecodeFrameBuf(f *format.Frame, stored []byte, verifyChunks bool, buf []byte) ([]byte, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("frame %s: %w", f.Digest, err)
 	}
@@ -164,7 +171,7 @@ func DecodeFrame(f *format.Frame, stored []byte, verifyChunks bool) ([]byte, err
 	raw := stored
 	if f.Encoding == format.EncodingZstd {
 		var err error
-		if raw, err = decodeZstd(stored, rawSize); err != nil {
+		if raw, err = decodeZstd(stored, rawSize, buf); err != nil {
 			return nil, fmt.Errorf("frame %s: %w", f.Digest, err)
 		}
 	}
@@ -189,7 +196,7 @@ func (e *invalid) Unwrap() error { return format.ErrInvalid }
 
 func invalidf(f string, args ...any) error { return &invalid{msg: fmt.Sprintf(f, args...)} }
 
-func decodeZstd(stored []byte, rawSize uint64) ([]byte, error) {
+func decodeZstd(stored []byte, rawSize uint64, buf []byte) ([]byte, error) {
 	var h zstd.Header
 	if err := h.Decode(stored); err != nil {
 		return nil, invalidf("zstd frame header: %v", err)
@@ -206,7 +213,11 @@ func decodeZstd(stored []byte, rawSize uint64) ([]byte, error) {
 		return nil, fmt.Errorf("creating zstd decoder: %w", err)
 	}
 	// The decoder stops at cap(dst): rawSize, itself at most MaxFrameRawSize.
-	raw, err := dec.DecodeAll(stored, make([]byte, 0, rawSize))
+	dst := buf[:0:min(uint64(cap(buf)), rawSize)]
+	if uint64(cap(dst)) < rawSize {
+		dst = make([]byte, 0, rawSize)
+	}
+	raw, err := dec.DecodeAll(stored, dst)
 	switch {
 	case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded):
 		return nil, invalidf("zstd frame decodes to more than its raw size %d (decompression bomb): %v", rawSize, err)

@@ -146,6 +146,9 @@ func TestDecodeFrameRejectsBombs(t *testing.T) {
 	f = format.Frame{Encoding: format.EncodingZstd, StoredSize: uint64(len(noFCS)), Digest: format.Sum(noFCS), Chunks: claim}
 	_, err = DecodeFrame(&f, noFCS, false)
 	expectErr(t, "bomb without content size", err, format.ErrInvalid, "decodes to more than its raw size 1048576 (decompression bomb)")
+	// Also into a buffer larger than the frame's raw size.
+	_, err = DecodeFrameBuf(&f, noFCS, false, make([]byte, 8<<20))
+	expectErr(t, "bomb without content size, into a buffer", err, format.ErrInvalid, "decodes to more than its raw size 1048576 (decompression bomb)")
 
 	// A frame whose chunks claim more than a frame may hold.
 	f.Chunks = []format.ChunkRef{{ID: idOf("a"), Size: format.MaxFrameRawSize}, {ID: idOf("b"), Size: 1}}
@@ -177,4 +180,36 @@ func TestWritePack(t *testing.T) {
 	short := func(ctx context.Context, f *format.Frame) ([]byte, error) { return []byte("x"), nil }
 	err := WritePack(context.Background(), &buf, &packs[0], short)
 	expectErr(t, "short frame", err, store.ErrSizeMismatch, "frame 0")
+}
+
+// TestDecodeFrameBuf: a zstd frame decodes into a buffer that can hold
+// it, without allocating its raw bytes again; a raw frame is its stored
+// bytes; a buffer too small is not written.
+func TestDecodeFrameBuf(t *testing.T) {
+	text := bytes.Repeat([]byte("decoded into the caller's buffer "), 2000)
+	f, stored := frameOf(t, text[:30000], text[30000:])
+	buf := make([]byte, 1<<20)
+	var raw []byte
+	allocs := testing.AllocsPerRun(20, func() {
+		var err error
+		if raw, err = DecodeFrameBuf(&f, stored, false, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !bytes.Equal(raw, text) || &raw[0] != &buf[0] {
+		t.Fatal("frame not decoded into the buffer")
+	}
+	if allocs > 1 {
+		t.Errorf("%.0f allocations decoding into a buffer, want at most 1", allocs)
+	}
+	small := make([]byte, 10)
+	if raw, err := DecodeFrameBuf(&f, stored, true, small); err != nil || !bytes.Equal(raw, text) || small[0] != 0 {
+		t.Fatalf("into a small buffer: %v", err)
+	}
+	random := make([]byte, 5000)
+	rand.New(rand.NewSource(2)).Read(random)
+	rf, rstored := frameOf(t, random)
+	if raw, err := DecodeFrameBuf(&rf, rstored, true, buf); err != nil || &raw[0] != &rstored[0] {
+		t.Fatalf("raw frame: %v", err)
+	}
 }

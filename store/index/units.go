@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -137,14 +138,24 @@ func (o *batch) repoint(buffered map[format.ChunkID][]byte) {
 	}
 }
 
+// rawBufs hold the arrays putVirtual decodes frames into.
+var rawBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // putVirtual keeps f as a virtual frame of the session and buffers its new
 // chunks. An untrusted frame that does not re-encode to stored is left to
 // the caller (ok false).
 func (s *Session) putVirtual(ctx context.Context, key format.ChunkID, f format.Frame, stored []byte, trusted, direct bool) (ok bool, err error) {
 	// A trusted frame's chunks are the bytes its IDs were computed from.
-	raw, err := pack.DecodeFrame(&f, stored, !trusted)
+	// Its raw bytes are copied into the buffer: decoded into a reused
+	// array, they are not a frame's worth of garbage each.
+	buf := rawBufs.Get().(*[]byte)
+	defer rawBufs.Put(buf)
+	raw, err := pack.DecodeFrameBuf(&f, stored, !trusted, *buf)
 	if err != nil {
 		return false, fmt.Errorf("storing frame %s: %w", f.Digest, err)
+	}
+	if f.Encoding == format.EncodingZstd && cap(raw) > cap(*buf) {
+		*buf = raw[:0] // raw is stored itself when the frame is raw
 	}
 	if !trusted {
 		if enc, re := pack.EncodeFrame(raw); enc != f.Encoding || !bytes.Equal(re, stored) {
