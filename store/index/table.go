@@ -37,8 +37,9 @@ import (
 //
 // Opening a file checks its footer and block CRCs and reads done, units and
 // packs whole; a lookup reads the blocks it needs with pread, checks them
-// and keeps a few (not mmap: the kernel maps pages around each one touched,
-// and they would count in the process's memory). A block that fails marks
+// and keeps only the keys its searches probe first (topKey; not mmap: the
+// kernel maps pages around each one touched, and they would count in the
+// process's memory). A block that fails marks
 // the file corrupt: lookups then find nothing in it, and the next Refresh
 // rebuilds the index.
 const (
@@ -84,6 +85,7 @@ type table struct {
 
 	mu      sync.Mutex
 	blocks  map[int][]byte // checked blocks
+	keys    map[int][]byte // keys of the top levels' probes, by offset
 	corrupt atomic.Bool
 }
 
@@ -98,7 +100,7 @@ func openTable(path string) (*table, error) {
 		f.Close()
 		return nil, err
 	}
-	t := &table{name: fi.Name(), f: f, size: fi.Size(), blocks: make(map[int][]byte)}
+	t := &table{name: fi.Name(), f: f, size: fi.Size(), blocks: make(map[int][]byte), keys: make(map[int][]byte)}
 	if err := t.parse(); err != nil {
 		t.close()
 		return nil, fmt.Errorf("index file %s: %w", fi.Name(), err)
@@ -168,17 +170,13 @@ func (t *table) parse() error {
 // false when one did not (t is then corrupt) or could not be read.
 func (t *table) read(off, n int) ([]byte, bool) { return t.readWith(off, n, nil) }
 
-// probeMemo is what one binary search keeps of the blocks it reads: the
-// top levels of a search are the same for every lookup and go into the
-// table's cache; below them (keep false) the blocks are those of this one
-// key, kept only while the search stays in them. Caching those too filled
-// the cache with blocks read once (on 2 million chunks, 26 MB read into
-// cached blocks by one small create).
+// probeMemo is what one binary search keeps of the blocks it reads below
+// the top levels (whose keys the table caches, topKey): the blocks of this
+// one key, kept only while the search stays in them.
 type probeMemo struct {
-	keep bool
-	b    int
-	blk  []byte // block b: buf, or a cached block
-	buf  *[blockSize]byte
+	b   int
+	blk []byte // block b: buf, or a cached block
+	buf *[blockSize]byte
 }
 
 // probeBufs are the probeMemos' buffers. A lookup's deeper probes read
@@ -195,9 +193,13 @@ func (m *probeMemo) release() {
 	}
 }
 
-// searchCachedLevels are the levels of a binary search whose blocks the
-// table caches: at most 2^8-1 blocks per section.
+// searchCachedLevels are the levels of a binary search whose keys the
+// table caches: at most 2^8-1 per section.
 const searchCachedLevels = 8
+
+// maxCachedKeys bounds the keys a table caches: the top levels of its
+// three sections.
+const maxCachedKeys = 3 << searchCachedLevels
 
 // readWith is read for a binary search (m nil: every block is cached).
 func (t *table) readWith(off, n int, m *probeMemo) ([]byte, bool) {
@@ -209,7 +211,7 @@ func (t *table) readWith(off, n int, m *probeMemo) ([]byte, bool) {
 		var blk []byte
 		ok := true
 		switch {
-		case m == nil || m.keep:
+		case m == nil:
 			blk, ok = t.block(b, true, nil)
 		case m.blk != nil && m.b == b:
 			blk = m.blk
@@ -317,12 +319,40 @@ func (t *table) search(off, n int, k []byte) (int, *probeMemo, bool) {
 	probes := 0
 	i := sort.Search(n, func(i int) bool {
 		probes++
-		m.keep = probes <= searchCachedLevels
-		e, ok := t.readWith(off+i*entrySize, 32, m)
+		var e []byte
+		ok := true
+		if probes <= searchCachedLevels {
+			e, ok = t.topKey(off+i*entrySize, m)
+		} else {
+			e, ok = t.readWith(off+i*entrySize, 32, m)
+		}
 		return !ok || bytes.Compare(e, k) >= 0
 	})
-	m.keep = false // the entries after i are in the block it ended in
 	return i, m, !t.corrupt.Load()
+}
+
+// topKey returns the key at off, a probe of a search's top levels: the
+// same few for every lookup, so the table keeps them, and only them. It
+// kept their whole blocks: 4 KiB for a 32-byte key, 1 MiB for each big
+// section of each file, 4 MB live in a small create on 2 million chunks.
+func (t *table) topKey(off int, m *probeMemo) ([]byte, bool) {
+	t.mu.Lock()
+	e, ok := t.keys[off]
+	t.mu.Unlock()
+	if ok {
+		return e, true
+	}
+	if e, ok = t.readWith(off, 32, m); !ok {
+		return nil, false
+	}
+	e = bytes.Clone(e)
+	t.mu.Lock()
+	if len(t.keys) >= maxCachedKeys {
+		clear(t.keys) // crude, and bounded
+	}
+	t.keys[off] = e
+	t.mu.Unlock()
+	return e, true
 }
 
 // entry returns entry i of the section at off, checked.

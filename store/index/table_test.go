@@ -36,10 +36,12 @@ func bigTable(t *testing.T) (*table, []format.ChunkRef) {
 }
 
 // TestSearchCachesTopLevels: lookups of every chunk of a big index file
-// leave only the blocks of the binary searches' top levels in the file's
-// cache, not every block they read once (which took 4 MiB per file).
+// leave in the file's cache only the keys of the binary searches' top
+// levels, not every block they read once (which took 4 MiB per file), nor
+// the blocks of those keys (1 MiB per big section).
 func TestSearchCachesTopLevels(t *testing.T) {
 	tab, chunks := bigTable(t)
+	opened := len(tab.blocks)
 	for _, c := range chunks {
 		found := false
 		tab.chunkHolders(c.ID, func(h tchunk) bool { found = true; return false })
@@ -49,9 +51,11 @@ func TestSearchCachesTopLevels(t *testing.T) {
 	}
 	absent := format.Sum([]byte("absent"))
 	tab.chunkHolders(absent, func(tchunk) bool { t.Fatal("absent chunk found"); return false })
-	// The top levels of the chunk section, and the blocks read at open.
-	if n := len(tab.blocks); n > 1<<searchCachedLevels+8 {
-		t.Errorf("%d blocks cached after %d lookups, want at most %d", n, len(chunks), 1<<searchCachedLevels+8)
+	if n := len(tab.blocks); n > opened {
+		t.Errorf("%d blocks cached after %d lookups, want the %d read at open", n, len(chunks), opened)
+	}
+	if n := len(tab.keys); n == 0 || n >= 1<<searchCachedLevels {
+		t.Errorf("%d keys cached after %d lookups, want 1 to %d", n, len(chunks), 1<<searchCachedLevels-1)
 	}
 }
 
