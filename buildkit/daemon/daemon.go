@@ -159,8 +159,8 @@ func (d *Daemon) release() error {
 // cacheSaveInterval is how often changed files caches are written out.
 const cacheSaveInterval = time.Minute
 
-// fileCache loads the files cache of worker id from the daemon's root.
-func (d *Daemon) fileCache(id string) (*exporter.SnapshotFileCache, string) {
+// snapshotFileCache loads the files cache of worker id from the daemon's root.
+func (d *Daemon) snapshotFileCache(id string) (*exporter.SnapshotFileCache, string) {
 	p := filepath.Join(d.opt.Root, "oci2-filescache", id)
 	c, err := exporter.LoadSnapshotFileCache(p, 0)
 	if err != nil {

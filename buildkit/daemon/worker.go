@@ -22,7 +22,7 @@ func (d *Daemon) Wrap(w worker.Worker) (worker.Worker, error) {
 	if closed {
 		return nil, fmt.Errorf("oci2 daemon of store %s: wrapping worker %s after Close", d.Store(), w.ID())
 	}
-	fc, p := d.fileCache(w.ID())
+	fc, p := d.snapshotFileCache(w.ID())
 	ow := &oci2Worker{Worker: w, d: d, cache: fc, cachePath: p, trees: exporter.NewTreeCache(0)}
 	if d.opt.BaseImages {
 		ow.bases = d.registerBases(w, exporter.Caches{Trees: ow.trees, Files: ow.cache})

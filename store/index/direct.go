@@ -44,7 +44,6 @@ func (s *Session) noteRelied(chunks []format.ChunkRef) {
 // the unit buffer, unless the session sealed a unit (s.direct is nil then).
 // It runs under s.mu, so no frame comes to rely on those chunks meanwhile.
 func (s *Session) storeDirectLocked(ctx context.Context) error {
-
 	if len(s.direct) == 0 || s.ub.inflight > 0 {
 		return nil
 	}

@@ -10,9 +10,8 @@ import (
 
 // Units are store-private: they need not be canonical, only valid frames
 // (SPEC.md §5.2 encodings, read by pack.DecodeFrame). They hold megabytes of
-// chunks, where a stronger level pays: measured on a tar of debian-build,
-// 4 MiB blocks at SpeedBetterCompression are 11.6% smaller than 256 KiB
-// blocks at SpeedDefault (the canonical frames), at about the same speed.
+// chunks, where a stronger level pays (SPEC.md §8.1's rationale has the
+// measurement).
 var unitEncoders = make(chan *zstd.Encoder, maxSeals+1)
 
 func newUnitEncoder() *zstd.Encoder {

@@ -14,26 +14,10 @@ import (
 	"github.com/oci2/oci2/format"
 )
 
-// An index file (SPEC.md §8.2) is an immutable table of what a store held
-// when it was written: sorted fixed-size entries binary-searched in place,
-// so opening one costs neither a pass over it nor its size in memory.
-//
-//	magic "oci2idx1"
-//	chunks  n × 44: chunk ID, blob number (uint32), offset, size (uint32)
-//	blobs   n × 44: blob digest, record offset (uint64), flags (uint32)
-//	frames  n × 44: frame key, ref (uint64), kind (uint32)
-//	done    n × 32: manifests, image indexes and pack indexes scanned
-//	units   n × 32: unit descriptors read
-//	packs   n × 64: pack index digest, pack digest
-//	records: for each, its length (uint32) and the pack index encoding
-//	         (SPEC.md §5.3) of one frame
-//	block CRCs: the CRC-32C of each 4 KiB block of everything above
-//	footer: the six counts and the records' length (uint64 each), the
-//	        CRC-32C of the block CRCs and these counts, magic again
-//
-// Integers are little endian. Every table is sorted by its first field;
-// chunks by ID, then holders that are units first. A stored frame's ref is
-// its blob's number, a virtual or pending frame's the offset of its record.
+// An index file is an immutable table of what a store held when it was
+// written: sorted fixed-size entries binary-searched in place, so opening
+// one costs neither a pass over it nor its size in memory. Its layout
+// (tables, records, block CRCs, footer) is SPEC.md §8.2's table.
 //
 // Opening a file checks its footer and block CRCs and reads done, units and
 // packs whole; a lookup reads the blocks it needs with pread, checks them
