@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -80,17 +79,9 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 	}
 	defer release()
 
-	manifests, allStats, err := i.writeManifests(ctx, src, plats, ag, bi.SessionID)
-	if errors.Is(err, errStaleIndex) {
-		// Written blobs stay (they are content-addressed); the rebuilt
-		// index knows which frames really are there. The second attempt
-		// reuses what the first stored: the export's stats count both.
-		progressLog(ctx, "the store was collected by another process: indexing it again")
-		i.exp.opt.State.invalidate()
-		first := allStats
-		manifests, allStats, err = i.writeManifests(ctx, src, plats, ag, bi.SessionID)
-		addStored(allStats, first)
-	}
+	manifests, allStats, err := i.exp.opt.State.writeRetrying(ctx, func(ctx context.Context, idx *index.Index) ([]ocispec.Descriptor, []PlatformStats, error) {
+		return i.writeManifests(ctx, src, plats, ag, idx, bi.SessionID)
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -151,14 +142,9 @@ func (i *instance) Export(ctx context.Context, src *bkexporter.Source, bi bkexpo
 }
 
 // writeManifests writes one manifest per platform with the store's frame
-// index held.
+// index.
 func (i *instance) writeManifests(ctx context.Context, src *bkexporter.Source, plats exptypes.Platforms,
-	ag containerimage.AnnotationsGroup, sessionID string) ([]ocispec.Descriptor, []PlatformStats, error) {
-	index, releaseIndex, err := i.exp.opt.State.acquire(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("oci2 exporter: %w", err)
-	}
-	defer releaseIndex()
+	ag containerimage.AnnotationsGroup, index *index.Index, sessionID string) ([]ocispec.Descriptor, []PlatformStats, error) {
 	var manifests []ocispec.Descriptor
 	var allStats []PlatformStats
 	for _, p := range plats.Platforms {
@@ -212,7 +198,6 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		DockerConfig: docker,
 		Annotations:  a.Manifest,
 		Workers:      i.exp.opt.Workers,
-		FrameIndex:   index,
 	}
 	if ep != nil && i.attrs.RewriteTimestamp {
 		opts.SourceDateEpoch = ep
@@ -220,12 +205,15 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 	pr := newWriteProgress(ctx, p.ID)
 	opts.Progress = pr.update
 	opts.Extents = tree.written
-	st := i.exp.opt.State.Store
 	tWrite := time.Now()
-	res, err := writer.Write(ctx, st, tree.root, opts)
+	res, img, err := writeChecked(ctx, i.exp.opt.State.Store, index, tree.root, opts)
 	pr.close(res, err)
 	if err != nil {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("oci2 exporter: writing %s: %w", p.ID, err)
+		var ps *PlatformStats
+		if res != nil { // written, then found stale: what it stored counts
+			ps = &PlatformStats{Platform: p.ID, Stats: res.Stats}
+		}
+		return ocispec.Descriptor{}, ps, fmt.Errorf("oci2 exporter: writing %s: %w", p.ID, err)
 	}
 	desc := res.Manifest
 	plat := p.Platform
@@ -236,16 +224,11 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		}
 		maps.Copy(desc.Annotations, a.ManifestDescriptor)
 	}
-	tCheck := time.Now()
-	img, err := checkFrames(ctx, st, index, res.Manifest)
-	if err != nil {
-		return ocispec.Descriptor{}, &PlatformStats{Platform: p.ID, Stats: res.Stats}, fmt.Errorf("oci2 exporter: %w", err)
-	}
 	tree.fillExtents()
 	tRemember := time.Now()
-	cs := tree.remember(ctx, st, img, index)
-	bklog.G(ctx).Debugf("oci2 export %s: tree %s, write %s, check %s, cache %s", p.ID,
-		tWrite.Sub(tOpen), tCheck.Sub(tWrite), tRemember.Sub(tCheck), time.Since(tRemember))
+	cs := tree.remember(ctx, i.exp.opt.State.Store, img, index)
+	bklog.G(ctx).Debugf("oci2 export %s: tree %s, write and check %s, cache %s", p.ID,
+		tWrite.Sub(tOpen), tRemember.Sub(tWrite), time.Since(tRemember))
 	cs.Verified, cs.VerifiedBytes = res.Stats.FilesVerified, res.Stats.BytesVerified
 	return desc, &PlatformStats{
 		Platform: p.ID,
@@ -255,13 +238,4 @@ func (i *instance) exportPlatform(ctx context.Context, src *bkexporter.Source, r
 		Tree:     tree.tree,
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
-}
-
-// addStored adds to each platform's stats the frames and bytes an earlier,
-// failed attempt of the same export stored (platforms in the same order).
-func addStored(stats, earlier []PlatformStats) {
-	for i := range min(len(stats), len(earlier)) {
-		stats[i].Stats.FramesNew += earlier[i].Stats.FramesNew
-		stats[i].Stats.StoredNew += earlier[i].Stats.StoredNew
-	}
 }

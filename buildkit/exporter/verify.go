@@ -9,6 +9,7 @@ import (
 
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/image/reader"
+	"github.com/oci2/oci2/image/writer"
 	"github.com/oci2/oci2/store"
 	"github.com/oci2/oci2/store/index"
 )
@@ -64,6 +65,56 @@ func checkHolders(ctx context.Context, st store.Reader, idx *index.Index, f *for
 		seen[b] = true
 	}
 	return nil
+}
+
+// writeRetrying runs write with the refreshed frame index. When write
+// finds the index stale it runs it once more with an index built again:
+// written blobs stay (they are content-addressed) and the rebuilt index
+// knows which frames really are there. The second attempt reuses what the
+// first stored, so the stats count both (addStored).
+func (s *State) writeRetrying(ctx context.Context, write func(context.Context, *index.Index) ([]ocispec.Descriptor, []PlatformStats, error)) ([]ocispec.Descriptor, []PlatformStats, error) {
+	attempt := func() ([]ocispec.Descriptor, []PlatformStats, error) {
+		idx, release, err := s.acquire(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("oci2 exporter: %w", err)
+		}
+		defer release()
+		return write(ctx, idx)
+	}
+	manifests, stats, err := attempt()
+	if errors.Is(err, errStaleIndex) {
+		progressLog(ctx, "the store was collected by another process: indexing it again")
+		s.invalidate()
+		first := stats
+		manifests, stats, err = attempt()
+		addStored(stats, first)
+	}
+	return manifests, stats, err
+}
+
+// addStored adds to each platform's stats the frames and bytes an earlier,
+// failed attempt of the same export stored (platforms in the same order).
+func addStored(stats, earlier []PlatformStats) {
+	for i := range min(len(stats), len(earlier)) {
+		stats[i].Stats.FramesNew += earlier[i].Stats.FramesNew
+		stats[i].Stats.StoredNew += earlier[i].Stats.StoredNew
+	}
+}
+
+// writeChecked writes root's image manifest with idx and checks the frames
+// it names (checkFrames). A failed check returns the result too: what the
+// write stored counts in the export's stats.
+func writeChecked(ctx context.Context, st writer.Store, idx *index.Index, root *writer.Node, opts writer.Options) (*writer.Result, *reader.Image, error) {
+	opts.FrameIndex = idx
+	res, err := writer.Write(ctx, st, root, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := checkFrames(ctx, st, idx, res.Manifest)
+	if err != nil {
+		return res, nil, err
+	}
+	return res, img, nil
 }
 
 // invalidate drops the frame index; the next export rebuilds it.
