@@ -407,26 +407,33 @@ func (t *table) findFrame(key format.ChunkID) (kind uint32, ref uint64, ok bool)
 
 // record decodes the frame record at off.
 func (t *table) record(off uint64) (format.Frame, error) {
+	f, _, err := t.rawRecord(off)
+	return f, err
+}
+
+// rawRecord decodes the frame record at off and returns it with its bytes
+// (length included; valid until t's next read), which a merge copies.
+func (t *table) rawRecord(off uint64) (format.Frame, []byte, error) {
 	if off > uint64(t.rLen) || uint64(t.rLen)-off < 4 {
-		return format.Frame{}, fmt.Errorf("index file %s: record %d beyond %d: %w", t.name, off, t.rLen, errCorrupt)
+		return format.Frame{}, nil, fmt.Errorf("index file %s: record %d beyond %d: %w", t.name, off, t.rLen, errCorrupt)
 	}
 	l, ok := t.read(t.rOff+int(off), 4)
 	if !ok {
-		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+		return format.Frame{}, nil, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
 	}
 	n := uint64(le32(l))
 	if n > maxRecordLen || uint64(t.rLen)-off-4 < n {
-		return format.Frame{}, fmt.Errorf("index file %s: record %d of %d bytes: %w", t.name, off, n, errCorrupt)
+		return format.Frame{}, nil, fmt.Errorf("index file %s: record %d of %d bytes: %w", t.name, off, n, errCorrupt)
 	}
-	b, ok := t.read(t.rOff+int(off)+4, int(n))
+	b, ok := t.read(t.rOff+int(off), 4+int(n))
 	if !ok {
-		return format.Frame{}, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
+		return format.Frame{}, nil, fmt.Errorf("index file %s: block checksum mismatch: %w", t.name, errCorrupt)
 	}
-	pi, err := format.DecodePackIndex(b)
+	pi, err := format.DecodePackIndex(b[4:])
 	if err != nil || len(pi.Frames) != 1 {
-		return format.Frame{}, fmt.Errorf("index file %s: record %d: %v: %w", t.name, off, err, errCorrupt)
+		return format.Frame{}, nil, fmt.Errorf("index file %s: record %d: %v: %w", t.name, off, err, errCorrupt)
 	}
-	return pi.Frames[0], nil
+	return pi.Frames[0], b, nil
 }
 
 // blobFrame returns blob n's frame and whether it is a unit.

@@ -130,65 +130,6 @@ func removeTables(dir string) error {
 	return nil
 }
 
-// mergeInto adds everything t holds to b. keep, when set, says which blobs
-// are still stored: entries of the others are dropped (a stored frame of a
-// dropped blob stays known as pending).
-func mergeInto(b *tableBuilder, t *table, keep func(format.ChunkID) bool) error {
-	kept := func(d format.ChunkID) bool { return keep == nil || keep(d) }
-	fs, err := t.frameSection()
-	if err != nil {
-		return err
-	}
-	for i := 0; i < t.nBlobs(); i++ {
-		f, unit, err := t.blobFrame(uint32(i))
-		if err != nil {
-			return err
-		}
-		if kept(f.Digest) {
-			b.addBlob(f, unit)
-		}
-	}
-	for i := 0; i < t.nFrames(); i++ {
-		e := fs[i*entrySize:]
-		var key format.ChunkID
-		copy(key[:], e[:32])
-		kind, ref := le32(e[40:]), le64(e[32:])
-		var f format.Frame
-		var err error
-		if kind == kindStored {
-			if ref > uint64(^uint32(0)) {
-				return fmt.Errorf("index file %s: frame blob %d: %w", t.name, ref, errCorrupt)
-			}
-			f, _, err = t.blobFrame(uint32(ref))
-		} else {
-			f, err = t.record(ref)
-		}
-		if err != nil {
-			return err
-		}
-		if kind == kindStored && !kept(f.Digest) {
-			kind = kindPending
-		}
-		b.addFrame(key, kind, f)
-	}
-	eachDigest(t.done, digestSize, func(d, _ format.ChunkID) {
-		if kept(d) {
-			b.done[d] = true
-		}
-	})
-	eachDigest(t.units, digestSize, func(d, _ format.ChunkID) {
-		if kept(d) {
-			b.units[d] = true
-		}
-	})
-	eachDigest(t.packs, packSize, func(idx, p format.ChunkID) {
-		if kept(idx) {
-			b.packs[idx] = p
-		}
-	})
-	return nil
-}
-
 // pickMerge chooses the index files to merge, or none: the smallest ones,
 // each next one taken while it is at most twice the size of those taken
 // (files under mergeFloor count as equal), so that a merge costs about what
@@ -211,22 +152,6 @@ func pickMerge(tabs []*table) []*table {
 		return nil
 	}
 	return s[:k]
-}
-
-// merge writes one index file holding everything tabs hold (filtered by
-// keep) into dir and returns it opened.
-func merge(dir string, tabs []*table, keep func(format.ChunkID) bool) (*table, error) {
-	b := newTableBuilder()
-	for _, t := range tabs {
-		if err := mergeInto(b, t, keep); err != nil {
-			return nil, err
-		}
-	}
-	name, err := b.write(dir)
-	if err != nil {
-		return nil, err
-	}
-	return openTable(filepath.Join(dir, name))
 }
 
 // lockDir takes the exclusive flock serializing merges of dir's files; with

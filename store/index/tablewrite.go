@@ -74,7 +74,12 @@ func (b *tableBuilder) addFrame(key format.ChunkID, kind uint32, f format.Frame)
 // it. The file is written aside and renamed into place, so readers see it
 // whole or not at all; it is not synced: a file a crash truncates fails its
 // checksum and is rebuilt.
-func (b *tableBuilder) write(dir string) (string, error) {
+func (b *tableBuilder) write(dir string) (string, error) { return writeTable(dir, b.encode) }
+
+// writeTable writes an index file whose magic and sections encode writes
+// (returning the footer's counts), adding the block CRCs and the footer as
+// the bytes go by: see tableBuilder.write.
+func writeTable(dir string, encode func(io.Writer) ([]byte, error)) (string, error) {
 	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return "", err
@@ -87,7 +92,7 @@ func (b *tableBuilder) write(dir string) (string, error) {
 	}
 	bc := &blockCRCs{}
 	w := bufio.NewWriterSize(io.MultiWriter(tmp, bc), 1<<20)
-	counts, err := b.encode(w)
+	counts, err := encode(w)
 	if err == nil {
 		err = w.Flush()
 	}
