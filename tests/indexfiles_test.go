@@ -138,6 +138,16 @@ func TestCommandsUseIndexFiles(t *testing.T) {
 	if got := parseIndexScans(t, r.Stderr); got != (indexScans{}) {
 		t.Errorf("pull into a store with index files scanned %+v, want nothing", got)
 	}
+
+	// imports save index files that cover their images (derived's, into
+	// a warm store, stores units: du needs the index to size it).
+	s.must("export", "derived", "oci:"+layout+":derived")
+	fresh := regStore(t, filepath.Join(dir, "fresh"))
+	fresh.must("import", "--tag", "base", "oci:"+layout+":base")
+	fresh.must("import", "--tag", "derived", "oci:"+layout+":derived")
+	if got := parseIndexScans(t, fresh.must("--index-stats", "du").Stderr); got != (indexScans{}) {
+		t.Errorf("du after an import scanned %+v, want nothing", got)
+	}
 }
 
 // packIndexesOf returns the pack indexes of image name of the store in dir.
