@@ -138,6 +138,13 @@ func TestCommandsUseIndexFiles(t *testing.T) {
 	if got := parseIndexScans(t, r.Stderr); got != (indexScans{}) {
 		t.Errorf("pull into a store with index files scanned %+v, want nothing", got)
 	}
+	// and the index file the pull saved covers what it pulled: pulling
+	// it again reads nothing of it (du would not open the index: the
+	// store has no units)
+	r = other.must("--index-stats", "pull", "--json", srv.Host+"/derived:v1")
+	if got := parseIndexScans(t, r.Stderr); got != (indexScans{}) {
+		t.Errorf("a second pull scanned %+v, want nothing", got)
+	}
 
 	// imports save index files that cover their images (derived's, into
 	// a warm store, stores units: du needs the index to size it).

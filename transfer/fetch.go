@@ -94,6 +94,7 @@ func (f *fetcher) plan(ctx context.Context) error {
 				if err := f.pl.st.Keep(ctx, fr.Digest.Digest()); err != nil { // the ref will name it
 					return err
 				}
+				f.idx.NoteStored(pack.FrameKey(fr.Chunks), *fr)
 				f.pl.res.FramesPresent++
 				continue
 			case err != nil && !errors.Is(err, store.ErrNotFound):

@@ -54,3 +54,43 @@ func TestPullPushUseIndexFiles(t *testing.T) {
 	}
 	mustCheck(t, b)
 }
+
+// TestPullIndexesPresentFrames: a pull's index file says the image it
+// pulled is done (SPEC.md §8.2), so it holds every frame of it, those the
+// pull found stored without the index's help included (blobs a killed pull
+// left: stored, never indexed). oci2 check verifies that a pack index the
+// files say is done has its frames in them; a second pull scans nothing.
+func TestPullIndexesPresentFrames(t *testing.T) {
+	srv := registrytest.StartInProcess(t)
+	a := newStore(t)
+	v2 := create(t, a, "example.com/app:v2", v2Files())
+	if _, err := transfer.Push(t.Context(), a, v2, srv.Host+"/app:v2", transfer.PushOptions{Options: opts(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	b := newStore(t)
+	_, frames := imageBlobs(t, a, v2)
+	for id := range frames {
+		data, err := a.ReadBlob(t.Context(), id.Digest(), 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.PutBlob(t.Context(), id.Digest(), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := transfer.Pull(t.Context(), b, srv.Host+"/app:v2", transfer.PullOptions{Options: opts(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FramesPresent != len(frames) {
+		t.Errorf("pull found %d frames present, want all %d", res.FramesPresent, len(frames))
+	}
+	mustCheck(t, b)
+	before := index.ProcessScanStats()
+	if _, err := transfer.Pull(t.Context(), b, srv.Host+"/app:v2", transfer.PullOptions{Options: opts(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := index.ProcessScanStats(); got != before {
+		t.Errorf("a second pull scanned: %+v, then %+v", before, got)
+	}
+}

@@ -303,8 +303,34 @@ func (pl *puller) content(ctx context.Context) error {
 	pl.idx = idx
 	return idx.WithSession(ctx, func(ctx context.Context, s *index.Session) error {
 		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly, dataOnly: pl.dataOnly}
-		return f.run(ctx)
+		if err := f.run(ctx); err != nil {
+			return err
+		}
+		if pl.dataOnly {
+			// The trees' pass stored or indexed every tree frame, this one
+			// every data frame: the index's files hold all the frames the
+			// images name, and say so (SPEC.md §8.2).
+			s.MarkDone(pl.doneDigests()...)
+		}
+		return nil
 	})
+}
+
+// doneDigests are the blobs of the pulled graph that lead to frames: its
+// manifests and indexes (all stored) and the images' pack indexes.
+func (pl *puller) doneDigests() []digest.Digest {
+	var ds []digest.Digest
+	for _, n := range pl.g.nodes {
+		ds = append(ds, n.desc.Digest)
+	}
+	for _, img := range pl.images {
+		for _, list := range [][]reader.Pack{img.TreePacks, img.DataPacks} {
+			for _, p := range list {
+				ds = append(ds, p.IndexDescriptor.Digest)
+			}
+		}
+	}
+	return ds
 }
 
 // copyBlob stores blob b unless the store has it.

@@ -97,6 +97,11 @@ func (s *Session) MarkDone(ds ...digest.Digest) {
 	s.done = append(s.done, ds...)
 }
 
+// NoteStored indexes frame f under key: the write found its blob stored
+// (and kept it) without asking the index, as a pull does, and names it.
+// Then every frame of what it marks done is in the index.
+func (s *Session) NoteStored(key format.ChunkID, f format.Frame) { s.x.addStored(key, f, true) }
+
 // Index returns the index the session writes to.
 func (s *Session) Index() *Index { return s.x }
 
