@@ -169,17 +169,13 @@ func (a *app) create(ctx context.Context, f createFlags, src string) error {
 		StatCache:       fc.cache(),
 		Progress:        func(p writer.Progress) { createProgress(b, p) },
 	}
-	res, err := writer.Write(ctx, st, root, opts)
+	res, desc, err := writer.WriteImage(ctx, st, root, opts, nil)
 	b.done()
 	if err != nil {
 		return err
 	}
 	if err := fc.save(); err != nil {
 		warnf(os.Stderr, "saving files cache: %v", err)
-	}
-	desc, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		return err
 	}
 	for _, t := range tags {
 		if err := st.SetRef(ctx, t, desc); err != nil {

@@ -94,7 +94,9 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	if wopts.FrameIndex, err = index.New(ctx, st); err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
-	res, err := writer.Write(ctx, st, src1.root, wopts)
+	// The image index is written with the manifest, in the write's index
+	// session (WriteImage), and named only once the image checks.
+	res, index, err := writer.WriteImage(ctx, st, src1.root, wopts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
@@ -106,10 +108,6 @@ func Import(ctx context.Context, st writer.Store, src string, opts ImportOptions
 	}
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: the converted image is invalid: %w", loc, err)
-	}
-	index, err := writer.WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", loc, err)
 	}
 	tags := opts.Tags
 	if len(tags) == 0 && loc.Ref != "" && loc.index() < 0 {

@@ -25,6 +25,31 @@ import (
 // config and the format (SPEC.md §1.1): frames already in the store are
 // reused, never recompressed, and give the same bytes.
 func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, error) {
+	return writeImage(ctx, st, root, opts, nil)
+}
+
+// WriteImage is Write followed by WriteIndex over its one manifest, in the
+// same session of the store's index: the index file the write saves says
+// that the image index, the manifest and its pack indexes are done (SPEC.md
+// §8.2), so no later command reads them to index the store.
+func WriteImage(ctx context.Context, st Store, root *Node, opts Options, annotations map[string]string) (*Result, ocispec.Descriptor, error) {
+	var desc ocispec.Descriptor
+	res, err := writeImage(ctx, st, root, opts, func(ctx context.Context, s *index.Session, res *Result) error {
+		d, err := WriteIndex(ctx, st, []ocispec.Descriptor{res.Manifest}, annotations)
+		if err != nil {
+			return err
+		}
+		s.MarkDone(d.Digest)
+		desc = d
+		return nil
+	})
+	return res, desc, err
+}
+
+// writeImage is Write; then, when not nil, runs in the write's session
+// after the manifest is stored.
+func writeImage(ctx context.Context, st Store, root *Node, opts Options,
+	then func(context.Context, *index.Session, *Result) error) (*Result, error) {
 	// Packers stop their workers when ctx ends: cancel on every return.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -52,8 +77,10 @@ func Write(ctx context.Context, st Store, root *Node, opts Options) (*Result, er
 	}
 	var res *Result
 	err = idx.WithSession(ctx, func(ctx context.Context, s *index.Session) error {
-		res, err = write(ctx, st, s, p, opts, rep)
-		return err
+		if res, err = write(ctx, st, s, p, opts, rep); err != nil || then == nil {
+			return err
+		}
+		return then(ctx, s, res)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("writing image: %w", err)
@@ -125,9 +152,17 @@ func write(ctx context.Context, st Store, s *index.Session, p *plan, opts Option
 	if err != nil {
 		return nil, err
 	}
-	desc, err := writeManifest(ctx, st, opts, rootID, append(treeLayers, dataLayers...))
+	layers := append(treeLayers, dataLayers...)
+	desc, err := writeManifest(ctx, st, opts, rootID, layers)
 	if err != nil {
 		return nil, err
+	}
+	// Every frame their pack indexes name went through s.
+	s.MarkDone(desc.Digest)
+	for _, l := range layers {
+		if l.MediaType == format.MediaTypePackIndex {
+			s.MarkDone(l.Digest)
+		}
 	}
 	res := &Result{Manifest: desc, Root: rootID, Stats: stats(p, treePacks, dataPacks, rep)}
 	res.Stats.StoredNew = s.Written()

@@ -395,11 +395,13 @@ func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
 	return n
 }
 
-// addUnit indexes unit f, stored (or kept) by a session.
+// addUnit indexes unit f, stored (or kept) by a session once its
+// descriptor is stored: the index file saved next says it was read.
 func (x *Index) addUnit(f format.Frame) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.blobs[x.addBlobLocked(f, true)].kept = true
+	x.newUnits[f.Digest.Digest()] = true
 }
 
 // keepBlobs has the store keep blobs ns (store.Syncer.Keep) unless a

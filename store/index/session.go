@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/oci2/oci2/format"
 	"github.com/oci2/oci2/store"
 )
@@ -38,6 +40,7 @@ type Session struct {
 	frames map[format.ChunkID]format.Frame // virtual frames not yet published to x
 	direct map[format.ChunkID]directFrame  // see storeDirectLocked; nil once a unit is sealed
 	relied map[format.ChunkID]struct{}     // buffered chunks something relied on
+	done   []digest.Digest                 // see MarkDone
 
 	written atomic.Int64
 	virtual atomic.Int64
@@ -68,11 +71,30 @@ func (x *Index) WithSession(ctx context.Context, fn func(context.Context, *Sessi
 	}
 	cancel() // a failed write's seals stop storing what nothing will name
 	s.wait()
+	if err == nil {
+		x.scanMu.Lock()
+		for _, d := range s.done {
+			x.markDone(d)
+		}
+		x.scanMu.Unlock()
+	}
 	// What was stored is indexed, whether or not the write succeeded.
 	if serr := x.save(ctx); serr != nil && err == nil {
 		err = fmt.Errorf("saving the index: %w", serr)
 	}
 	return err
+}
+
+// MarkDone records that blob d (an image index, a manifest or a pack index
+// the write stored) names only frames that went through the session, so
+// that when the write succeeds the index file it saves says d is done
+// (SPEC.md §8.2) along with those frames, and no later scan reads d again.
+// A write that fails, or a crash before the file is written, leaves d to
+// be scanned.
+func (s *Session) MarkDone(ds ...digest.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = append(s.done, ds...)
 }
 
 // Index returns the index the session writes to.
