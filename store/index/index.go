@@ -107,9 +107,10 @@ type Index struct {
 	// opening is set while New scans (see runEntries); blobChunks counts
 	// the chunks of blobs' descriptions, and heldMax the most a scan held
 	// (inMemoryLocked).
-	opening    bool
-	blobChunks int
-	heldMax    atomic.Int64
+	opening       bool
+	blobChunks    int
+	pendingChunks int // of the frames a scan made pending (at most)
+	heldMax       atomic.Int64
 
 	scanMu    sync.Mutex             // one scan at a time; guards the fields below
 	done      map[digest.Digest]bool // manifests, image indexes and pack indexes scanned

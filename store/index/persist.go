@@ -203,6 +203,7 @@ func (x *Index) save(ctx context.Context) error {
 		}
 	}
 	clear(x.pending)
+	x.pendingChunks = 0
 	clear(x.newDone)
 	clear(x.newUnits)
 	clear(x.newPacks)

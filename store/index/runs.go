@@ -14,12 +14,12 @@ import "context"
 var runEntries = 256 << 10
 
 // inMemoryLocked returns what x holds in memory that grows with a scan
-// (chunk locations, the chunk lists of the blobs it describes, frames by
-// key), and how much of it a save releases: after New, the blobs stay
+// (chunk locations, the chunk lists of the blobs it describes and of the
+// frames found pending, frames by key), and how much of it a save releases: after New, the blobs stay
 // (sessions hold their numbers) and so do the pending frames saved
 // (recheck), so a Refresh of a long-lived Index bounds only the rest.
 func (x *Index) inMemoryLocked() (held, released int) {
-	released = len(x.chunks) + len(x.frames) + len(x.pending)
+	released = len(x.chunks) + len(x.frames) + len(x.pending) + x.pendingChunks
 	held = released + x.blobChunks + len(x.recheck)
 	if x.opening {
 		released = held

@@ -224,6 +224,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 		} else if !known {
 			x.mu.Lock()
 			x.pending[key] = f
+			x.pendingChunks += len(f.Chunks)
 			x.mu.Unlock()
 		}
 	}
