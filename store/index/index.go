@@ -104,6 +104,14 @@ type Index struct {
 	newUnits map[digest.Digest]bool
 	newPacks map[digest.Digest]digest.Digest
 
+	// opening is set while New scans (see runEntries); blobChunks counts
+	// the chunks of blobs' descriptions, and heldMax the most a scan held
+	// (inMemoryLocked).
+	opening       bool
+	blobChunks    int
+	pendingChunks int // of the frames a scan made pending (at most)
+	heldMax       atomic.Int64
+
 	scanMu    sync.Mutex             // one scan at a time; guards the fields below
 	done      map[digest.Digest]bool // manifests, image indexes and pack indexes scanned
 	unitsDone map[digest.Digest]bool // unit descriptors read
@@ -224,7 +232,10 @@ func New(ctx context.Context, st Store, opts ...Option) (*Index, error) {
 	if err := x.openDir(); err != nil {
 		return nil, err
 	}
-	if err := x.Refresh(ctx); err != nil {
+	x.opening = true
+	err := x.Refresh(ctx)
+	x.opening = false
+	if err != nil {
 		x.Close()
 		return nil, err
 	}
@@ -371,6 +382,7 @@ func (x *Index) addBlobLocked(f format.Frame, unit bool) int32 {
 	} else {
 		n = int32(len(x.blobs))
 		x.blobs = append(x.blobs, blob{f: f, unit: unit})
+		x.blobChunks += len(f.Chunks)
 		x.byBlob[f.Digest] = n
 	}
 	var off uint32

@@ -75,6 +75,7 @@ func (x *Index) loadBlobLocked(t *table, no uint32) (int32, bool) {
 	}
 	n := int32(len(x.blobs))
 	x.blobs = append(x.blobs, blob{f: f, unit: unit, saved: true})
+	x.blobChunks += len(f.Chunks)
 	x.byBlob[d] = n
 	return n, true
 }

@@ -194,13 +194,22 @@ func (x *Index) save(ctx context.Context) error {
 	}
 	clear(x.chunks)
 	clear(x.frames)
-	for k, f := range x.pending {
-		x.recheck[k] = f
+	if !x.opening {
+		// Not while New scans: it just looked for them, and they are in
+		// the file as pending, as in an Index opened on its files (which
+		// does not hold them in memory to look for them again).
+		for k, f := range x.pending {
+			x.recheck[k] = f
+		}
 	}
 	clear(x.pending)
+	x.pendingChunks = 0
 	clear(x.newDone)
 	clear(x.newUnits)
 	clear(x.newPacks)
+	if x.opening {
+		x.forgetSavedLocked()
+	}
 	if len(x.tabs) > maxTables {
 		// Merging only saves lookups: the files written stay valid
 		// when it fails, so the write does not.

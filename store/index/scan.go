@@ -63,6 +63,9 @@ func (x *Index) Refresh(ctx context.Context) error {
 	}
 	x.mu.Unlock()
 	for key, f := range pending {
+		if err := x.makeRoom(ctx, len(f.Chunks)+1); err != nil {
+			return fmt.Errorf("indexing store: %w", err)
+		}
 		ok, err := x.scanStored(ctx, f)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("indexing store: %w", ctx.Err())
@@ -107,6 +110,9 @@ func (x *Index) scanUnits(ctx context.Context) error {
 		if err != nil {
 			x.unitsDone[d] = true
 			continue
+		}
+		if err := x.makeRoom(ctx, len(f.Chunks)); err != nil {
+			return err
 		}
 		ok, err := x.scanStored(ctx, f)
 		if err != nil {
@@ -206,6 +212,9 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 		if kind == kindStored || kind == kindPending {
 			continue
 		}
+		if err := x.makeRoom(ctx, len(f.Chunks)+1); err != nil {
+			return err
+		}
 		ok, err := x.scanStored(ctx, f)
 		if err != nil {
 			return err
@@ -215,6 +224,7 @@ func (x *Index) visitPackIndex(ctx context.Context, d digest.Digest) error {
 		} else if !known {
 			x.mu.Lock()
 			x.pending[key] = f
+			x.pendingChunks += len(f.Chunks)
 			x.mu.Unlock()
 		}
 	}
