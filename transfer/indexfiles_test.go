@@ -13,12 +13,7 @@ import (
 // nothing (before, Pull's fallback scanned every image in memory), and the
 // pull still finds the frames the store holds.
 func TestPullPushUseIndexFiles(t *testing.T) {
-	srv := registrytest.StartInProcess(t)
-	a := newStore(t)
-	v2 := create(t, a, "example.com/app:v2", v2Files())
-	if _, err := transfer.Push(t.Context(), a, v2, srv.Host+"/app:v2", transfer.PushOptions{Options: opts(nil)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, _, v2 := pushedV2(t)
 
 	b := newStore(t)
 	create(t, b, "example.com/app:v1", v1Files())
@@ -61,12 +56,7 @@ func TestPullPushUseIndexFiles(t *testing.T) {
 // left: stored, never indexed). oci2 check verifies that a pack index the
 // files say is done has its frames in them; a second pull scans nothing.
 func TestPullIndexesPresentFrames(t *testing.T) {
-	srv := registrytest.StartInProcess(t)
-	a := newStore(t)
-	v2 := create(t, a, "example.com/app:v2", v2Files())
-	if _, err := transfer.Push(t.Context(), a, v2, srv.Host+"/app:v2", transfer.PushOptions{Options: opts(nil)}); err != nil {
-		t.Fatal(err)
-	}
+	srv, a, v2 := pushedV2(t)
 	b := newStore(t)
 	_, frames := imageBlobs(t, a, v2)
 	for id := range frames {
@@ -93,4 +83,16 @@ func TestPullIndexesPresentFrames(t *testing.T) {
 	if got := index.ProcessScanStats(); got != before {
 		t.Errorf("a second pull scanned: %+v, then %+v", before, got)
 	}
+}
+
+// pushedV2 is a registry serving app:v2, pushed from store a.
+func pushedV2(t *testing.T) (*registrytest.Server, storeT, descT) {
+	t.Helper()
+	srv := registrytest.StartInProcess(t)
+	a := newStore(t)
+	v2 := create(t, a, "example.com/app:v2", v2Files())
+	if _, err := transfer.Push(t.Context(), a, v2, srv.Host+"/app:v2", transfer.PushOptions{Options: opts(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, a, v2
 }
