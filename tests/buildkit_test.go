@@ -371,6 +371,13 @@ func testExternalGC(t *testing.T, d *bkDaemon) {
 	// that fills no unit stores its frames as blobs instead.
 	writeRandom(t, filepath.Join(ctx, "unique.txt"), 9<<20, uint64(os.Getpid()))
 	const name = "oci2-test/gc"
+	// A warm store (SPEC.md §8.1), whatever ran before: an image the test
+	// keeps named through its gc.
+	s := newStore(t, d.store)
+	warm := t.TempDir()
+	os.WriteFile(filepath.Join(warm, "warm.txt"), []byte("a store that holds a chunk is warm\n"), 0o644)
+	s.must("create", "--tag", name+"-warm", warm)
+	defer s.must("rm", name+"-warm")
 	unitsDir := filepath.Join(d.store, "oci2", "units") // named by their blob's digest
 	export := func() (exportStats, []string) {
 		t.Helper()
@@ -393,7 +400,6 @@ func testExternalGC(t *testing.T, d *bkDaemon) {
 	if first.Stats.FramesNew < 2 || len(units) == 0 {
 		t.Fatalf("first export: %+v, new units %v; the test needs new frames, their chunks in units", first.Stats, units)
 	}
-	s := newStore(t, d.store)
 	s.must("rm", name)
 	s.must("gc")
 	if kept := newNames(units, newNames(units, dirNames(t, filepath.Join(d.store, "blobs", "sha256")))); len(kept) != 0 {
