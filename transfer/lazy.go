@@ -44,10 +44,8 @@ func OpenLazy(ctx context.Context, st PullStore, src string, opts PullOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", src, err)
 	}
-	if pl.opts.Index == nil {
-		if pl.opts.Index, err = index.New(ctx, st); err != nil {
-			return nil, fmt.Errorf("indexing store: %w", err)
-		}
+	if _, err := pl.frameIndex(ctx); err != nil {
+		return nil, err
 	}
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", src, err)
@@ -73,10 +71,8 @@ func OpenStoredLazy(ctx context.Context, st PullStore, src string, root ocispec.
 	if err != nil {
 		return nil, err
 	}
-	if pl.opts.Index == nil {
-		if pl.opts.Index, err = index.New(ctx, st); err != nil {
-			return nil, fmt.Errorf("indexing store: %w", err)
-		}
+	if _, err := pl.frameIndex(ctx); err != nil {
+		return nil, err
 	}
 	return &LazyImage{Root: root, pl: pl}, nil
 }

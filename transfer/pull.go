@@ -93,7 +93,7 @@ func Pull(ctx context.Context, st PullStore, src string, opts PullOptions) (*Res
 	if err := pl.content(ctx); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
-	if err := validateTrees(ctx, pl.images, framesource.New(st, pl.idx)); err != nil {
+	if err := validateTrees(ctx, pl.images, framesource.New(st, pl.opts.Index)); err != nil {
 		return nil, fmt.Errorf("pull %s: %w (its metadata is stored unnamed; gc removes it)", src, err)
 	}
 	pl.treesOnly, pl.dataOnly = false, true
@@ -139,7 +139,6 @@ type puller struct {
 	stats *registry.Stats
 	m     *meter
 	res   *Result
-	idx   *index.Index // the store's frames, once content ran
 
 	treesOnly bool // content fetches the frames of tree packs only (a lazy image)
 	dataOnly  bool // content fetches the frames of data packs only
@@ -290,17 +289,10 @@ func (pl *puller) content(ctx context.Context) error {
 	if len(pl.images) == 0 {
 		return nil
 	}
-	idx := pl.opts.Index
-	if idx == nil {
-		idx = pl.idx // a second content call (data after trees)
+	idx, err := pl.frameIndex(ctx)
+	if err != nil {
+		return err
 	}
-	if idx == nil {
-		var err error
-		if idx, err = index.New(ctx, pl.st); err != nil {
-			return err
-		}
-	}
-	pl.idx = idx
 	return idx.WithSession(ctx, func(ctx context.Context, s *index.Session) error {
 		f := &fetcher{pl: pl, idx: s, treesOnly: pl.treesOnly, dataOnly: pl.dataOnly}
 		if err := f.run(ctx); err != nil {
@@ -331,6 +323,20 @@ func (pl *puller) doneDigests() []digest.Digest {
 		}
 	}
 	return ds
+}
+
+// frameIndex returns the index of the store's frames the pull uses: the
+// caller's (PullOptions.Index), else the store's own, opened once (a lazy
+// image's reads and a second content call, data after trees, reuse it).
+func (pl *puller) frameIndex(ctx context.Context) (*index.Index, error) {
+	if pl.opts.Index == nil {
+		idx, err := index.New(ctx, pl.st)
+		if err != nil {
+			return nil, fmt.Errorf("indexing store: %w", err)
+		}
+		pl.opts.Index = idx
+	}
+	return pl.opts.Index, nil
 }
 
 // copyBlob stores blob b unless the store has it.
