@@ -174,8 +174,8 @@ func write(ctx context.Context, st Store, s *index.Session, p *plan, opts Option
 // One more than the cores keeps them busy when an early frame is slow (the
 // Packer's in-order window is 2 frames per worker): with as many workers as
 // cores the scheduler idled about twice as often on debian-build, and more
-// than one extra gained nothing. Each costs memory: the pinned zstd encoder
-// keeps a 16 MiB history.
+// than one extra gained nothing. Each costs memory: a zstd encoder's
+// history (2 MiB for frames up to format.FrameMax, format/pack).
 func dataPackers(workers int) int { return workers + 1 }
 
 func stats(p *plan, treePacks, dataPacks []format.PackIndex, rep *reporter) Stats {
